@@ -1,0 +1,155 @@
+/**
+ * The entry point of every child process. It receives `prepare` (install the
+ * instrumentation, import the main module) and then `job` (import the module
+ * that created the Process, find the target or subclass by name, rebuild the
+ * arguments, run, report). A forkserver spare does the first half at birth
+ * and waits for the second.
+ */
+import Module, { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { inspect } from 'node:util';
+import { becomeChild, current } from '../current.js';
+import '../index.js';
+import type { JobMessage, PrepareMessage, ToChild } from '../launch/protocol.js';
+import { libraryClasses, Process, REBUILD, setCurrentProcess } from '../process.js';
+import { loads } from '../reduction.js';
+import type { ModuleRef } from '../targets.js';
+import { transform, type LoadResult } from './hooks.js';
+import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
+import { resolveCode, type LoadedModule } from './resolve.js';
+
+const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
+
+scopeRegistry();
+
+/** CommonJS modules are instrumented where Node compiles them (tsx's require hook calls this too). */
+function instrumentCommonJs(): void {
+  type Compile = (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown;
+  const proto = (Module as unknown as { prototype: { _compile: Compile } }).prototype;
+  const original = proto._compile;
+  proto._compile = function (content, filename, ...rest) {
+    const url = pathToFileURL(filename).href;
+    const source = typeof content === 'string' && shouldInstrument(url, LIBRARY_URL) ? instrument(content, url) : content;
+    return original.call(this, source, filename, ...rest);
+  };
+}
+
+let esmHooked = false;
+
+/**
+ * ES modules are instrumented by a load hook: in-thread with
+ * `module.registerHooks` where Node has it (22.15+), else on the loader
+ * thread with `module.register`, which costs a thread start, so it is only
+ * done when an ES module is about to load.
+ */
+function instrumentEsm(): void {
+  if (esmHooked) return;
+  esmHooked = true;
+  const api = Module as unknown as {
+    registerHooks?: (hooks: { load: (url: string, context: unknown, next: (u: string, c?: unknown) => LoadResult) => LoadResult }) => void;
+    register: (specifier: string, parentURL: string, options: { data: unknown }) => void;
+  };
+  if (typeof api.registerHooks === 'function' && !usesAsyncLoader()) {
+    api.registerHooks({ load: (url, context, next) => transform(url, next(url, context)) });
+  } else {
+    api.register('./hooks.js', pathToFileURL(__filename).href, { data: { libraryUrl: LIBRARY_URL } });
+  }
+}
+
+/** A loader such as tsx registers asynchronous hooks; ours must then be asynchronous too, to run before it. */
+function usesAsyncLoader(): boolean {
+  return process.execArgv.some((arg) => /^--(import|loader|experimental-loader)\b/.test(arg));
+}
+
+async function load(ref: ModuleRef): Promise<unknown> {
+  if (ref.commonjs) return createRequire(ref.url)(fileURLToPath(ref.url));
+  instrumentEsm();
+  return import(ref.url);
+}
+
+function report(name: string, error: unknown): void {
+  process.stderr.write(`Process ${name}:\n${inspect(error)}\n`);
+}
+
+interface Prepared {
+  main: LoadedModule | null;
+  mainError: unknown;
+  failed: boolean;
+}
+
+let job: JobMessage | null = null;
+
+async function prepare(message: PrepareMessage): Promise<Prepared> {
+  current.inheritedStartMethod = message.startMethod;
+  current.inheritedMain = message.main;
+  // A daemonic child dies with its parent; an unused spare just goes.
+  process.on('disconnect', () => {
+    if (job === null) process.exit(0);
+    if (job.self.daemon) process.kill(process.pid, 'SIGKILL');
+  });
+  instrumentCommonJs();
+  const prepared: Prepared = { main: null, mainError: undefined, failed: false };
+  if (message.main !== null) {
+    current.bootstrapping = true;
+    try {
+      prepared.main = { ref: message.main, exports: await load(message.main), role: 'the main module' };
+    } catch (error) {
+      prepared.failed = true;
+      prepared.mainError = error;
+    } finally {
+      current.bootstrapping = false;
+    }
+  }
+  process.send?.({ t: 'ready', ok: !prepared.failed });
+  return prepared;
+}
+
+async function run(prepared: Prepared, message: JobMessage): Promise<void> {
+  job = message;
+  becomeChild(message.self, message.parent);
+  process.channel?.unref();
+  if (prepared.failed) {
+    report(message.self.name, prepared.mainError);
+    process.exit(1);
+  }
+  let instance: Process;
+  current.bootstrapping = true;
+  try {
+    const modules: LoadedModule[] = [];
+    if (prepared.main?.ref.url === message.module.url) modules.push({ ...prepared.main, role: 'the module that created the Process, and the main module' });
+    else {
+      modules.push({ ref: message.module, exports: await load(message.module), role: 'the module that created the Process' });
+      if (prepared.main !== null) modules.push(prepared.main);
+    }
+    const cls = message.cls === null ? libraryClasses.get(message.baseClass) ?? Process : resolveCode(message.cls, modules, `the Process subclass ${message.cls.name}`);
+    const target = message.target === null ? null : resolveCode(message.target, modules, `the target of ${message.self.name}`);
+    const { args, kwargs, state } = loads(message.payload) as { args: unknown[]; kwargs: unknown; state: Record<string, unknown> };
+    // The library constructor only (as pickle skips __init__): the subclass's own constructor already ran in the parent.
+    instance = Reflect.construct(Process, [{ [REBUILD]: true, target, args, kwargs }], cls) as Process;
+    Object.assign(instance, state);
+  } catch (error) {
+    report(message.self.name, error);
+    process.exit(1);
+  } finally {
+    current.bootstrapping = false;
+  }
+  setCurrentProcess(instance);
+  try {
+    await instance.run();
+  } catch (error) {
+    report(message.self.name, error);
+    process.exitCode = 1;
+  }
+  // Then the event loop drains: pending timers and handles are this child's non-daemon threads.
+}
+
+let prepared: Promise<Prepared> | undefined;
+
+process.on('message', function onMessage(message: ToChild) {
+  if (message.t === 'prepare') prepared = prepare(message);
+  else if (message.t === 'job') {
+    process.off('message', onMessage);
+    void prepared!.then((p) => run(p, message));
+  }
+});

@@ -1,0 +1,51 @@
+/**
+ * Error classes with Python's names. Each is a real `Error` subclass whose
+ * `name` matches the class, so `err instanceof ProcessError` and
+ * `err.name === 'ProcessError'` both work, in ESM and CommonJS alike.
+ */
+
+/** Base class of multiproc's own errors, as `multiprocessing.ProcessError`. */
+export class ProcessError extends Error {
+  override name = 'ProcessError';
+}
+
+/** A value has the right type but not an acceptable state or content, as Python's `ValueError`. */
+export class ValueError extends Error {
+  override name = 'ValueError';
+}
+
+/** An operation did not finish within its timeout (`multiprocessing.TimeoutError`). */
+export class TimeoutError extends ProcessError {
+  override name = 'TimeoutError';
+}
+
+/** The authkey handshake failed (`multiprocessing.AuthenticationError`). */
+export class AuthenticationError extends ProcessError {
+  override name = 'AuthenticationError';
+}
+
+/** A receive buffer is too small for the message (`multiprocessing.BufferTooShort`). */
+export class BufferTooShort extends ProcessError {
+  override name = 'BufferTooShort';
+}
+
+/** Thrown where a Node-style argument check fails: the wrong type. */
+export function invalidArgType(what: string, expected: string, actual: unknown): TypeError {
+  const err = new TypeError(`The ${what} must be ${expected}. Received ${describe(actual)}`);
+  return Object.assign(err, { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+/** Thrown where a Node-style argument check fails: a value out of range. */
+export function invalidArgValue(what: string, expected: string, actual: unknown): RangeError {
+  const err = new RangeError(`The ${what} must be ${expected}. Received ${describe(actual)}`);
+  return Object.assign(err, { code: 'ERR_OUT_OF_RANGE' });
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? value.slice(0, 25) + '...' : value)})`;
+  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  return `type ${typeof value} (${String(value)})`;
+}

@@ -1,0 +1,22 @@
+/**
+ * multiproc: Python's multiprocessing for TypeScript, on real Node.js
+ * processes. This file is the whole public surface; everything else is
+ * internal.
+ */
+export { Process, currentProcess, activeChildren } from './process.js';
+export type { ProcessTarget, ProcessOptions, ProcessArguments } from './process.js';
+export { parentProcess, ParentProcess } from './parent.js';
+export { isMainModule } from './main.js';
+export type { ModuleMeta } from './main.js';
+export {
+  Context,
+  SpawnProcess,
+  ForkServerProcess,
+  cpuCount,
+  getContext,
+  setStartMethod,
+  getStartMethod,
+  getAllStartMethods,
+} from './context.js';
+export type { StartMethod } from './launch/index.js';
+export { ProcessError, ValueError, TimeoutError, AuthenticationError, BufferTooShort } from './errors.js';

@@ -1,0 +1,84 @@
+import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+
+/** The child's entry point: the bootstrap of this very copy of the library. */
+export const BOOTSTRAP = join(__dirname, '..', 'child', 'bootstrap.js');
+
+// Flags that must not reach a child: a second debugger on the same port, a
+// watcher or a test runner per child, or code meant for the parent only.
+const DROPPED_WITH_VALUE = new Set([
+  '-e', '--eval', '-p', '--print', '--inspect-port', '--debug-port', '--watch-path',
+  '--test-reporter', '--test-reporter-destination', '--test-name-pattern', '--test-skip-pattern',
+  '--test-concurrency', '--test-timeout', '--test-shard', '--input-type',
+]);
+const DROPPED_PREFIXES = ['--inspect', '--debug', '--watch', '--test', '--experimental-test', '--check', '--interactive'];
+const DROPPED_EXACT = new Set(['-i', '-c']);
+
+/** `process.execArgv` without the flags a child must not inherit; loaders such as tsx's `--import` are kept. */
+export function childExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    const flag = arg.split('=', 1)[0]!;
+    if (DROPPED_WITH_VALUE.has(flag)) {
+      if (!arg.includes('=')) i += 1;
+      continue;
+    }
+    if (DROPPED_EXACT.has(arg) || DROPPED_PREFIXES.some((p) => flag === p || flag.startsWith(p + '-'))) continue;
+    kept.push(arg);
+  }
+  return kept;
+}
+
+/** The parent's environment, minus what tells a process it is a test-runner child or an IPC peer. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_CHANNEL_FD;
+  delete env.NODE_CHANNEL_SERIALIZATION_MODE;
+  delete env.NODE_UNIQUE_ID;
+  return env;
+}
+
+let setprivPath: string | null | undefined;
+
+/** util-linux's setpriv, which can set the parent-death signal before exec'ing node (Linux only). */
+function setpriv(): string | null {
+  if (setprivPath !== undefined) return setprivPath;
+  setprivPath = null;
+  if (process.platform === 'linux') {
+    for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
+      try {
+        accessSync(candidate, constants.X_OK);
+        setprivPath = candidate;
+        break;
+      } catch {
+        // try the next one
+      }
+    }
+  }
+  return setprivPath;
+}
+
+const STDIO: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
+
+/**
+ * Starts a fresh node running the bootstrap, with an advanced-serialization
+ * IPC channel. A daemonic child is started through `setpriv --pdeathsig KILL`
+ * where available, so that the kernel kills it even when its parent is killed
+ * with SIGKILL and can run no cleanup (Python leaves such children orphaned).
+ */
+export function launchNode(daemon: boolean): ChildProcess {
+  const execArgv = childExecArgv();
+  const env = childEnv();
+  const wrapper = daemon ? setpriv() : null;
+  if (wrapper !== null) {
+    return spawn(wrapper, ['--pdeathsig', 'KILL', process.execPath, ...execArgv, BOOTSTRAP], {
+      stdio: STDIO,
+      serialization: 'advanced',
+      env,
+    });
+  }
+  return fork(BOOTSTRAP, [], { execArgv, env, stdio: STDIO, serialization: 'advanced' });
+}

@@ -1,0 +1,99 @@
+import type { ChildProcess } from 'node:child_process';
+import { launchNode } from './command.js';
+import { ChildPopen, type Popen } from './popen.js';
+import type { JobMessage, PrepareMessage, ReadyMessage } from './protocol.js';
+
+/**
+ * The `forkserver` start method: Node cannot fork a running interpreter, so
+ * the fast path is a warm spare, a node process that has already started,
+ * loaded the library and imported the main module, and waits for its job.
+ * `start()` hands the job to the spare at once and a replacement is started
+ * behind it. Spares are kept per kind (daemonic or not, same main module),
+ * since a daemonic child is launched so that it dies with its parent.
+ */
+class Spare {
+  readonly child: ChildProcess;
+  readonly key: string;
+  /** Set when the spare reported that importing the main module failed. */
+  failed = false;
+
+  constructor(prepare: PrepareMessage, key: string) {
+    this.key = key;
+    this.child = launchNode(prepare.daemon);
+    this.child.on('error', () => {});
+    this.child.on('message', this.#onMessage);
+    this.child.once('exit', () => {
+      if (spares.get(this.key) === this) spares.delete(this.key);
+    });
+    this.child.send(prepare);
+    // An idle spare must never keep its parent alive.
+    this.child.unref();
+    this.child.channel?.unref();
+  }
+
+  #onMessage = (message: ReadyMessage): void => {
+    if (message.t !== 'ready') return;
+    this.child.off('message', this.#onMessage);
+    if (!message.ok) {
+      // The main module fails to import (no main guard, or a bug): a replacement
+      // would fail the same way, so stop making them; the next start() still
+      // gets this child, which reports the error as its exit, as in Python.
+      this.failed = true;
+      brokenKeys.add(this.key);
+    }
+  };
+
+  get usable(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && this.child.connected;
+  }
+
+  discard(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+const spares = new Map<string, Spare>();
+const brokenKeys = new Set<string>();
+
+function keyOf(prepare: PrepareMessage): string {
+  return JSON.stringify([prepare.daemon, prepare.main, prepare.startMethod, process.cwd(), process.execArgv]);
+}
+
+function startSpare(prepare: PrepareMessage, key: string): Spare {
+  const spare = new Spare(prepare, key);
+  spares.set(key, spare);
+  return spare;
+}
+
+export function forkserverPopen(prepare: PrepareMessage, job: JobMessage): Popen {
+  const key = keyOf(prepare);
+  let spare = spares.get(key);
+  spares.delete(key);
+  if (spare !== undefined && !spare.usable) spare = undefined;
+  spare ??= new Spare(prepare, key);
+  try {
+    spare.child.send(job);
+  } catch (err) {
+    spare.discard();
+    throw err;
+  }
+  const popen = new ChildPopen(spare.child, prepare.daemon);
+  if (!brokenKeys.has(key) && !spare.failed) {
+    // Started after start() returns, so that the new child gets the CPU first.
+    setImmediate(() => {
+      if (!spares.has(key) && !brokenKeys.has(key)) startSpare(prepare, key);
+    }).unref();
+  }
+  return popen;
+}
+
+/** Pids of the idle spares, which are ours but belong to no Process. */
+export function sparePids(): number[] {
+  return [...spares.values()].flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid]));
+}
+
+/** Kills every idle spare: called when the parent exits. */
+export function discardSpares(): void {
+  for (const spare of spares.values()) spare.discard();
+  spares.clear();
+}

@@ -1,0 +1,121 @@
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+
+/**
+ * The one interface between Process bookkeeping and a start method, after
+ * CPython's Popen classes: a started child that can be polled, awaited and
+ * signalled. Every start method returns one.
+ */
+export interface Popen {
+  readonly pid: number;
+  /** The exit code if the child has ended (-N for signal N), else null. Never blocks. */
+  poll(): number | null;
+  /** Settles with the exit code when the child ends. */
+  readonly exited: Promise<number>;
+  terminate(): void;
+  kill(): void;
+  /** Keep the parent's event loop alive until the child ends (a joiner is waiting, or the child is not daemonic). */
+  ref(): void;
+  unref(): void;
+}
+
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const number = signal === null ? undefined : constants.signals[signal];
+  return number === undefined ? 1 : -number;
+}
+
+/**
+ * Reads a child's exit status while it is a zombie, before libuv reaps it and
+ * Node emits 'exit': this lets `isAlive()` and `exitCode` answer at once, as
+ * Python's non-blocking waitpid does. Field 52 of /proc/PID/stat holds the
+ * wait status (Linux 3.5+). Returns null where /proc is unavailable.
+ */
+function zombieExitCode(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] !== 'Z') return null;
+  const status = Number(fields[49]);
+  if (!Number.isInteger(status)) return null;
+  const signal = status & 0x7f;
+  return signal === 0 ? (status >> 8) & 0xff : -signal;
+}
+
+/** A Popen over a Node ChildProcess; both start methods produce one. */
+export class ChildPopen implements Popen {
+  readonly pid: number;
+  readonly exited: Promise<number>;
+  #child: ChildProcess;
+  #code: number | null = null;
+  #refs = 0;
+  #daemon: boolean;
+
+  constructor(child: ChildProcess, daemon: boolean) {
+    if (child.pid === undefined) throw new Error('multiproc: the child process could not be started');
+    this.pid = child.pid;
+    this.#child = child;
+    this.#daemon = daemon;
+    this.exited = new Promise((resolve) => {
+      const done = (code: number | null, signal: NodeJS.Signals | null): void => {
+        this.#code = exitCodeOf(code, signal);
+        resolve(this.#code);
+      };
+      if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode, child.signalCode);
+      else child.once('exit', done);
+    });
+    // A send to a child that just died reports EPIPE here; its exit is what counts.
+    child.on('error', () => {});
+    this.#applyRef();
+  }
+
+  poll(): number | null {
+    if (this.#code === null && this.#child.exitCode === null && this.#child.signalCode === null) {
+      const code = zombieExitCode(this.pid);
+      if (code !== null) this.#code = code;
+    } else if (this.#code === null) {
+      this.#code = exitCodeOf(this.#child.exitCode, this.#child.signalCode);
+    }
+    return this.#code;
+  }
+
+  terminate(): void {
+    this.#signal('SIGTERM');
+  }
+
+  kill(): void {
+    this.#signal('SIGKILL');
+  }
+
+  ref(): void {
+    this.#refs += 1;
+    this.#applyRef();
+  }
+
+  unref(): void {
+    this.#refs = Math.max(0, this.#refs - 1);
+    this.#applyRef();
+  }
+
+  /** A non-daemonic child keeps its parent alive, as Python joins it at exit; a daemonic one does only while joined. */
+  #applyRef(): void {
+    if (this.#daemon && this.#refs === 0) this.#child.unref();
+    else this.#child.ref();
+    // The channel is not what keeps a parent alive: the process handle is.
+    this.#child.channel?.unref();
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    if (this.poll() !== null) return;
+    try {
+      process.kill(this.pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import type { MainModule, ParentInfo, ProcessIdentity } from '../current.js';
+import type { CodeRef, ModuleRef } from '../targets.js';
+
+/**
+ * The messages a parent sends a child over the IPC channel, in order.
+ * `prepare` can go out long before `job`: a forkserver spare receives it at
+ * birth, loads the runtime and the main module, then waits for its job.
+ */
+export interface PrepareMessage {
+  t: 'prepare';
+  /** The program's main module, imported first (as Python re-imports `__main__`); null when there is none to import. */
+  main: MainModule | null;
+  startMethod: string;
+  /** Whether the child should die with its parent: decided at launch for a spare. */
+  daemon: boolean;
+}
+
+export interface JobMessage {
+  t: 'job';
+  /** The module that created the Process, imported after main. */
+  module: ModuleRef;
+  /** The user's subclass of Process, or null for the library's own classes. */
+  cls: CodeRef | null;
+  /** Name of the library class the child rebuilds when `cls` is null (Process, SpawnProcess...). */
+  baseClass: string;
+  target: CodeRef | null;
+  /** `{ args, kwargs, state }`, serialized in the parent so clone errors surface in `start()`. */
+  payload: Uint8Array;
+  self: ProcessIdentity;
+  parent: ParentInfo;
+}
+
+/** Sent by a child once `prepare` is done: `ok` is false when importing main failed. */
+export interface ReadyMessage {
+  t: 'ready';
+  ok: boolean;
+}
+
+export type ToChild = PrepareMessage | JobMessage;

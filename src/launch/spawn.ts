@@ -1,0 +1,16 @@
+import { launchNode } from './command.js';
+import { ChildPopen, type Popen } from './popen.js';
+import type { JobMessage, PrepareMessage } from './protocol.js';
+
+/** The `spawn` start method: a fresh node process for every Process. */
+export function spawnPopen(prepare: PrepareMessage, job: JobMessage): Popen {
+  const child = launchNode(prepare.daemon);
+  try {
+    child.send(prepare);
+    child.send(job);
+    return new ChildPopen(child, prepare.daemon);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+}

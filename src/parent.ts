@@ -1,0 +1,61 @@
+import { current } from './current.js';
+import { validateTimeout } from './validate.js';
+
+/**
+ * The parent as its child sees it (`parentProcess()`), as Python's
+ * `_ParentProcess`: its pid and name, whether it is alive, and a `join()`
+ * that resolves when it ends. A parent that dies leaves its child to be
+ * re-parented, which is how `isAlive()` knows.
+ */
+export class ParentProcess {
+  readonly pid: number;
+  readonly name: string;
+
+  constructor(pid: number, name: string) {
+    this.pid = pid;
+    this.name = name;
+  }
+
+  get ident(): number {
+    return this.pid;
+  }
+
+  get exitCode(): null {
+    return null;
+  }
+
+  isAlive(): boolean {
+    return process.ppid === this.pid;
+  }
+
+  /** Resolves when the parent has ended, or after `timeoutMs`. */
+  async join(timeoutMs?: number | null): Promise<void> {
+    const timeout = validateTimeout(timeoutMs);
+    if (!this.isAlive() || timeout === 0) return;
+    await new Promise<void>((resolve) => {
+      const started = Date.now();
+      // The IPC channel closes the moment the parent dies; polling getppid() covers a closed channel.
+      const done = (): void => {
+        clearInterval(poll);
+        process.off('disconnect', done);
+        resolve();
+      };
+      const poll = setInterval(() => {
+        if (!this.isAlive() || (timeout !== null && Date.now() - started >= timeout)) done();
+      }, Math.min(20, timeout ?? 20));
+      process.on('disconnect', done);
+    });
+  }
+
+  toString(): string {
+    return `<ParentProcess name='${this.name}' pid=${this.pid}>`;
+  }
+}
+
+let parent: ParentProcess | null | undefined;
+
+/** The parent of the current process, or null in the main process. */
+export function parentProcess(): ParentProcess | null {
+  if (parent === undefined) parent = current.parent === null ? null : new ParentProcess(current.parent.pid, current.parent.name);
+  return parent;
+}
