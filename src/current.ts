@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-
 /**
  * What the calling process knows about itself: its identity, name, daemon
  * flag and authkey (inherited from the parent in a child), the counter that
@@ -45,7 +43,7 @@ export const current: CurrentState = {
   daemon: false,
   // The key is made on first use: a child replaces it with its parent's anyway.
   get authkey(): Buffer {
-    authkey ??= randomBytes(32);
+    authkey ??= (require('node:crypto') as typeof import('node:crypto')).randomBytes(32);
     return authkey;
   },
   set authkey(key: Buffer) {

@@ -29,6 +29,14 @@ export class BufferTooShort extends ProcessError {
   override name = 'BufferTooShort';
 }
 
+/**
+ * A misuse that Python reports with an `assert` (start twice, join before
+ * start...): same name and messages as Python's AssertionError.
+ */
+export class AssertionError extends Error {
+  override name = 'AssertionError';
+}
+
 /** Thrown where a Node-style argument check fails: the wrong type. */
 export function invalidArgType(what: string, expected: string, actual: unknown): TypeError {
   const err = new TypeError(`The ${what} must be ${expected}. Received ${describe(actual)}`);

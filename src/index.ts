@@ -19,4 +19,4 @@ export {
   getAllStartMethods,
 } from './context.js';
 export type { StartMethod } from './launch/index.js';
-export { ProcessError, ValueError, TimeoutError, AuthenticationError, BufferTooShort } from './errors.js';
+export { AssertionError, ProcessError, ValueError, TimeoutError, AuthenticationError, BufferTooShort } from './errors.js';

@@ -1,8 +1,7 @@
-import { AssertionError } from 'node:assert';
 import { constants } from 'node:os';
 import { inspect } from 'node:util';
 import { current, nextIdentity, type ParentInfo } from './current.js';
-import { invalidArgType, ProcessError, ValueError } from './errors.js';
+import { AssertionError, invalidArgType, ProcessError, ValueError } from './errors.js';
 import { defaultStartMethod, launcherFor, type StartMethod } from './launch/index.js';
 import type { Popen } from './launch/popen.js';
 import type { JobMessage, PrepareMessage } from './launch/protocol.js';
@@ -55,7 +54,7 @@ export const BOOTSTRAPPING_MESSAGE =
   'This is the same error as Python\'s "bootstrapping phase" RuntimeError, and it stops a fork bomb.';
 
 function assertion(message: string): AssertionError {
-  return new AssertionError({ message });
+  return new AssertionError(message);
 }
 
 /**

@@ -13,7 +13,7 @@ export function dumps(value: unknown, what: string): Uint8Array {
     const reason = err instanceof Error ? err.message : String(err);
     throw Object.assign(
       new TypeError(
-        `multiproc: ${what} cannot be sent to a child process: ${reason}. ` +
+        `multiproc: ${what} cannot be sent to a child process: ${reason.replace(/\.$/, '')}. ` +
           'Arguments travel by structured clone (plain objects, arrays, Map, Set, Date, BigInt, typed arrays, Error...); ' +
           'functions, class instances with methods, sockets and other handles do not. Pass plain data and rebuild the rest in the child.',
         { cause: err },

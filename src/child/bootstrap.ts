@@ -15,13 +15,14 @@ import type { JobMessage, PrepareMessage, ToChild } from '../launch/protocol.js'
 import { libraryClasses, Process, REBUILD, setCurrentProcess } from '../process.js';
 import { loads } from '../reduction.js';
 import type { ModuleRef } from '../targets.js';
-import { transform, type LoadResult } from './hooks.js';
+import { initialize, transform, type LoadResult } from './hooks.js';
 import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
 import { resolveCode, type LoadedModule } from './resolve.js';
 
 const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
 
 scopeRegistry();
+initialize({ libraryUrl: LIBRARY_URL });
 
 /** CommonJS modules are instrumented where Node compiles them (tsx's require hook calls this too). */
 function instrumentCommonJs(): void {
@@ -37,11 +38,16 @@ function instrumentCommonJs(): void {
 
 let esmHooked = false;
 
+type Translator = (this: unknown, url: string, source: unknown, isMain: boolean) => unknown;
+
 /**
- * ES modules are instrumented by a load hook: in-thread with
- * `module.registerHooks` where Node has it (22.15+), else on the loader
- * thread with `module.register`, which costs a thread start, so it is only
- * done when an ES module is about to load.
+ * ES modules are instrumented as Node compiles them, in this thread:
+ * through `module.registerHooks` where Node has it (22.15+); on Node 20 by
+ * wrapping the ESM loader's translators, reached with `--expose-internals`
+ * (which the parent adds there), because `module.register` would start a
+ * loader thread that costs 25-35 ms at start and slows every exit. Both see
+ * the final JavaScript, after tsx or any other loader. `module.register` is
+ * the fallback should Node's internals ever differ.
  */
 function instrumentEsm(): void {
   if (esmHooked) return;
@@ -50,21 +56,38 @@ function instrumentEsm(): void {
     registerHooks?: (hooks: { load: (url: string, context: unknown, next: (u: string, c?: unknown) => LoadResult) => LoadResult }) => void;
     register: (specifier: string, parentURL: string, options: { data: unknown }) => void;
   };
-  if (typeof api.registerHooks === 'function' && !usesAsyncLoader()) {
+  if (typeof api.registerHooks === 'function') {
     api.registerHooks({ load: (url, context, next) => transform(url, next(url, context)) });
-  } else {
-    api.register('./hooks.js', pathToFileURL(__filename).href, { data: { libraryUrl: LIBRARY_URL } });
+    return;
   }
+  const translators = esmTranslators();
+  if (translators !== null) {
+    for (const format of ['module', 'commonjs']) {
+      const original = translators.get(format)!;
+      translators.set(format, function (url, source, isMain) {
+        const result = transform(url, { format, source: source as LoadResult['source'] });
+        return original.call(this, url, result.source, isMain);
+      });
+    }
+    return;
+  }
+  api.register('./hooks.js', pathToFileURL(__filename).href, { data: { libraryUrl: LIBRARY_URL } });
 }
 
-/** A loader such as tsx registers asynchronous hooks; ours must then be asynchronous too, to run before it. */
-function usesAsyncLoader(): boolean {
-  return process.execArgv.some((arg) => /^--(import|loader|experimental-loader)\b/.test(arg));
+function esmTranslators(): Map<string, Translator> | null {
+  if (!process.execArgv.includes('--expose-internals')) return null;
+  try {
+    // A SafeMap of Node's primordials: map-like, but not an instance of this realm's Map.
+    const { translators } = require('internal/modules/esm/translators') as { translators?: Map<string, Translator> };
+    const usable = typeof translators?.get === 'function' && typeof translators.set === 'function';
+    return usable && typeof translators.get('module') === 'function' && typeof translators.get('commonjs') === 'function' ? translators : null;
+  } catch {
+    return null;
+  }
 }
 
 async function load(ref: ModuleRef): Promise<unknown> {
   if (ref.commonjs) return createRequire(ref.url)(fileURLToPath(ref.url));
-  instrumentEsm();
   return import(ref.url);
 }
 
@@ -89,6 +112,7 @@ async function prepare(message: PrepareMessage): Promise<Prepared> {
     if (job.self.daemon) process.kill(process.pid, 'SIGKILL');
   });
   instrumentCommonJs();
+  instrumentEsm();
   const prepared: Prepared = { main: null, mainError: undefined, failed: false };
   if (message.main !== null) {
     current.bootstrapping = true;

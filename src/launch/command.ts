@@ -1,5 +1,6 @@
-import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import Module from 'node:module';
 import { join } from 'node:path';
 
 /** The child's entry point: the bootstrap of this very copy of the library. */
@@ -15,9 +16,15 @@ const DROPPED_WITH_VALUE = new Set([
 const DROPPED_PREFIXES = ['--inspect', '--debug', '--watch', '--test', '--experimental-test', '--check', '--interactive'];
 const DROPPED_EXACT = new Set(['-i', '-c']);
 
-/** `process.execArgv` without the flags a child must not inherit; loaders such as tsx's `--import` are kept. */
+// Node 20 has no in-thread module hooks: the child instruments ES modules through the loader's internals.
+const NEEDS_INTERNALS = typeof (Module as unknown as { registerHooks?: unknown }).registerHooks !== 'function';
+
+/**
+ * `process.execArgv` without the flags a child must not inherit; loaders such
+ * as tsx's `--import` are kept.
+ */
 export function childExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
-  const kept: string[] = [];
+  const kept: string[] = NEEDS_INTERNALS && !execArgv.includes('--expose-internals') ? ['--expose-internals'] : [];
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i]!;
     const flag = arg.split('=', 1)[0]!;
@@ -70,6 +77,8 @@ const STDIO: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
  * with SIGKILL and can run no cleanup (Python leaves such children orphaned).
  */
 export function launchNode(daemon: boolean): ChildProcess {
+  // Loaded on first use: a child that never starts one does not pay for it.
+  const { fork, spawn } = require('node:child_process') as typeof import('node:child_process');
   const execArgv = childExecArgv();
   const env = childEnv();
   const wrapper = daemon ? setpriv() : null;
