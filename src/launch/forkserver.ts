@@ -53,6 +53,7 @@ class Spare {
 }
 
 const spares = new Map<string, Spare>();
+const REPLACE_AFTER_MS = 30;
 const brokenKeys = new Set<string>();
 
 function keyOf(prepare: PrepareMessage): string {
@@ -79,10 +80,15 @@ export function forkserverPopen(prepare: PrepareMessage, job: JobMessage): Popen
   }
   const popen = new ChildPopen(spare.child, prepare.daemon);
   if (!brokenKeys.has(key) && !spare.failed) {
-    // Started after start() returns, so that the new child gets the CPU first.
-    setImmediate(() => {
+    // The replacement is started when this child ends, or after a short while
+    // if it runs longer: forking it at once would compete with the new child
+    // for the CPU and delay the parent's handling of a quick child's exit.
+    const replace = (): void => {
+      clearTimeout(timer);
       if (!spares.has(key) && !brokenKeys.has(key)) startSpare(prepare, key);
-    }).unref();
+    };
+    const timer = setTimeout(replace, REPLACE_AFTER_MS).unref();
+    void popen.exited.then(replace);
   }
   return popen;
 }
