@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { current } from './current.js';
 import { validateTimeout } from './validate.js';
 
@@ -32,19 +33,19 @@ export class ParentProcess {
   async join(timeoutMs?: number | null): Promise<void> {
     const timeout = validateTimeout(timeoutMs);
     if (!this.isAlive() || timeout === 0) return;
-    await new Promise<void>((resolve) => {
-      const started = Date.now();
-      // The IPC channel closes the moment the parent dies; polling getppid() covers a closed channel.
-      const done = (): void => {
-        clearInterval(poll);
-        process.off('disconnect', done);
-        resolve();
-      };
-      const poll = setInterval(() => {
-        if (!this.isAlive() || (timeout !== null && Date.now() - started >= timeout)) done();
-      }, Math.min(20, timeout ?? 20));
-      process.on('disconnect', done);
-    });
+    // The IPC channel closes as the parent dies, a moment before the kernel
+    // re-parents this process; polling getppid() is what settles it.
+    const deadline = timeout === null ? Infinity : Date.now() + timeout;
+    let interval = 20;
+    const onDisconnect = (): void => {
+      interval = 1;
+    };
+    process.on('disconnect', onDisconnect);
+    try {
+      while (this.isAlive() && Date.now() < deadline) await sleep(Math.min(interval, deadline - Date.now()));
+    } finally {
+      process.off('disconnect', onDisconnect);
+    }
   }
 
   toString(): string {

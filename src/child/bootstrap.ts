@@ -104,6 +104,8 @@ interface Prepared {
 let job: JobMessage | null = null;
 
 async function prepare(message: PrepareMessage): Promise<Prepared> {
+  // What `ps` shows: an idle spare, then the name of the Process it runs.
+  process.title = 'node multiproc: spare';
   current.inheritedStartMethod = message.startMethod;
   current.inheritedMain = message.main;
   // A daemonic child dies with its parent; an unused spare just goes.
@@ -131,6 +133,7 @@ async function prepare(message: PrepareMessage): Promise<Prepared> {
 
 async function run(prepared: Prepared, message: JobMessage): Promise<void> {
   job = message;
+  process.title = `node multiproc: ${message.self.name}`;
   becomeChild(message.self, message.parent);
   process.channel?.unref();
   if (prepared.failed) {
