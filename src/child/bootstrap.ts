@@ -149,8 +149,8 @@ async function run(prepared: Prepared, message: JobMessage): Promise<void> {
       modules.push({ ref: message.module, exports: await load(message.module), role: 'the module that created the Process' });
       if (prepared.main !== null) modules.push(prepared.main);
     }
-    const cls = message.cls === null ? libraryClasses.get(message.baseClass) ?? Process : resolveCode(message.cls, modules, `the Process subclass ${message.cls.name}`);
-    const target = message.target === null ? null : resolveCode(message.target, modules, `the target of ${message.self.name}`);
+    const cls = message.cls === null ? libraryClasses.get(message.baseClass) ?? Process : await resolveCode(message.cls, modules, `the Process subclass ${message.cls.name}`);
+    const target = message.target === null ? null : await resolveCode(message.target, modules, `the target of ${message.self.name}`);
     const { args, kwargs, state } = loads(message.payload) as { args: unknown[]; kwargs: unknown; state: Record<string, unknown> };
     // The library constructor only (as pickle skips __init__): the subclass's own constructor already ran in the parent.
     instance = Reflect.construct(Process, [{ [REBUILD]: true, target, args, kwargs }], cls) as Process;

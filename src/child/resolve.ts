@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { CodeRef, ModuleRef } from '../targets.js';
 import { TOP_LEVEL_HINT } from '../targets.js';
 import { scopeRegistry } from './instrument.js';
@@ -7,6 +8,17 @@ export interface LoadedModule {
   ref: ModuleRef;
   exports: unknown;
   role: string;
+}
+
+/** The exports of a module that is already loaded: from the require cache, or a (cached) import(). */
+async function loadedExports(url: string): Promise<unknown> {
+  const cached = require.cache[fileURLToPath(url)];
+  if (cached !== undefined) return cached.exports;
+  try {
+    return await import(url);
+  } catch {
+    return undefined;
+  }
 }
 
 const toSource = (value: unknown): string | null => (typeof value === 'function' ? Function.prototype.toString.call(value) : null);
@@ -31,7 +43,7 @@ function exportedValues(exports: unknown): unknown[] {
  * ones). A candidate counts only if its source text is identical to the
  * parent's, so a different function that shares the name is never run.
  */
-export function resolveCode(ref: CodeRef, modules: readonly LoadedModule[], what: string): Function {
+export async function resolveCode(ref: CodeRef, modules: readonly LoadedModule[], what: string): Promise<Function> {
   const scopes = scopeRegistry();
   const tried: string[] = [];
   const matches = (value: unknown): value is Function => toSource(value) === ref.source;
@@ -54,14 +66,17 @@ export function resolveCode(ref: CodeRef, modules: readonly LoadedModule[], what
     else tried.push(`${module.ref.url} (${module.role}): its top-level "${ref.name}" is a different ${typeof value === 'function' ? 'function' : typeof value}`);
   }
   const searched = new Set(modules.map((m) => m.ref.url));
-  let others = 0;
-  for (const url of scopes.keys()) {
-    if (searched.has(url)) continue;
-    others += 1;
+  const others = [...scopes.keys()].filter((url) => !searched.has(url));
+  for (const url of others) {
     const value = inScope(url);
     if (matches(value)) return value;
   }
-  tried.push(`${others} other loaded module${others === 1 ? '' : 's'}: no top-level "${ref.name}" with the same source`);
+  // Last, what the other modules export: an anonymous `export default function` has no name in scope.
+  for (const url of others) {
+    const exported = exportedValues(await loadedExports(url)).find(matches);
+    if (exported !== undefined) return exported as Function;
+  }
+  tried.push(`${others.length} other loaded module${others.length === 1 ? '' : 's'}: no top-level "${ref.name}" and no export with the same source`);
   throw new TypeError(
     `multiproc: cannot find ${what} ("${ref.name}") in the child process. Looked in:\n  - ${tried.join('\n  - ')}\n` +
       `${TOP_LEVEL_HINT} Define "${ref.name}" at the top level of the module that creates the Process, or import it there ` +
