@@ -4,9 +4,15 @@ import { current, type MainModule } from './current.js';
 
 let cached: MainModule | null | undefined;
 
-/** True in a process that node's test runner started to run one test file. */
+/**
+ * True in a process that node's test runner started to run a test file: the
+ * runner says so in the environment or the flags, and node:test is loaded (a
+ * program merely spawned by a test may inherit the variable).
+ */
 export function underTestRunner(): boolean {
-  return process.env.NODE_TEST_CONTEXT !== undefined || process.execArgv.some((a) => a === '--test' || a.startsWith('--test='));
+  const runner = process.env.NODE_TEST_CONTEXT !== undefined || process.execArgv.some((a) => a === '--test' || a.startsWith('--test='));
+  const loaded = (process as unknown as { moduleLoadList?: string[] }).moduleLoadList;
+  return runner && (loaded === undefined || loaded.includes('NativeModule test'));
 }
 
 /** The program's entry file as a `file:` URL (symlinks resolved, as `import.meta.url` has them), or null. */

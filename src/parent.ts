@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { current } from './current.js';
 import { validateTimeout } from './validate.js';
@@ -33,24 +34,31 @@ export class ParentProcess {
   async join(timeoutMs?: number | null): Promise<void> {
     const timeout = validateTimeout(timeoutMs);
     if (!this.isAlive() || timeout === 0) return;
-    // The IPC channel closes as the parent dies, a moment before the kernel
+    // The control channel closes as the parent dies, a moment before the kernel
     // re-parents this process; polling getppid() is what settles it.
     const deadline = timeout === null ? Infinity : Date.now() + timeout;
     let interval = 20;
-    const onDisconnect = (): void => {
+    const onGone = (): void => {
       interval = 1;
     };
-    process.on('disconnect', onDisconnect);
+    gone.on('gone', onGone);
     try {
       while (this.isAlive() && Date.now() < deadline) await sleep(Math.min(interval, deadline - Date.now()));
     } finally {
-      process.off('disconnect', onDisconnect);
+      gone.off('gone', onGone);
     }
   }
 
   toString(): string {
     return `<ParentProcess name='${this.name}' pid=${this.pid}>`;
   }
+}
+
+const gone = new EventEmitter();
+
+/** Called by a child's bootstrap when its control channel to the parent closes. */
+export function noteParentGone(): void {
+  gone.emit('gone');
 }
 
 let parent: ParentProcess | null | undefined;

@@ -11,8 +11,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { becomeChild, current } from '../current.js';
 import '../index.js';
-import type { JobMessage, PrepareMessage, ToChild } from '../launch/protocol.js';
+import { Socket } from 'node:net';
+import { ControlChannel } from '../launch/channel.js';
+import type { FromChild, JobMessage, PrepareMessage, ToChild } from '../launch/protocol.js';
 import { libraryClasses, Process, REBUILD, setCurrentProcess } from '../process.js';
+import { noteParentGone } from '../parent.js';
 import { loads } from '../reduction.js';
 import type { ModuleRef } from '../targets.js';
 import { initialize, transform, type LoadResult } from './hooks.js';
@@ -102,17 +105,13 @@ interface Prepared {
 }
 
 let job: JobMessage | null = null;
+let parentGone = false;
 
 async function prepare(message: PrepareMessage): Promise<Prepared> {
   // What `ps` shows: an idle spare, then the name of the Process it runs.
   process.title = 'node multiproc: spare';
   current.inheritedStartMethod = message.startMethod;
   current.inheritedMain = message.main;
-  // A daemonic child dies with its parent; an unused spare just goes.
-  process.on('disconnect', () => {
-    if (job === null) process.exit(0);
-    if (job.self.daemon) process.kill(process.pid, 'SIGKILL');
-  });
   instrumentCommonJs();
   instrumentEsm();
   const prepared: Prepared = { main: null, mainError: undefined, failed: false };
@@ -127,15 +126,14 @@ async function prepare(message: PrepareMessage): Promise<Prepared> {
       current.bootstrapping = false;
     }
   }
-  process.send?.({ t: 'ready', ok: !prepared.failed });
+  if (!parentGone) channel.send({ t: 'ready', ok: !prepared.failed });
   return prepared;
 }
 
 async function run(prepared: Prepared, message: JobMessage): Promise<void> {
-  job = message;
   process.title = `node multiproc: ${message.self.name}`;
   becomeChild(message.self, message.parent);
-  process.channel?.unref();
+  channel.unref();
   if (prepared.failed) {
     report(message.self.name, prepared.mainError);
     process.exit(1);
@@ -173,10 +171,23 @@ async function run(prepared: Prepared, message: JobMessage): Promise<void> {
 
 let prepared: Promise<Prepared> | undefined;
 
-process.on('message', function onMessage(message: ToChild) {
+const channel = new ControlChannel<ToChild, FromChild>(new Socket({ fd: 3, readable: true, writable: true }));
+
+channel.on('message', function onMessage(message: ToChild) {
   if (message.t === 'prepare') prepared = prepare(message);
   else if (message.t === 'job') {
-    process.off('message', onMessage);
+    // Received is what counts: a parent may die while this child still imports.
+    job = message;
+    channel.off('message', onMessage);
     void prepared!.then((p) => run(p, message));
   }
+});
+
+// The channel closes when the parent dies: a daemonic child goes with it, and
+// so does a spare that never got a job; any other child carries on, as in Python.
+channel.on('close', () => {
+  parentGone = true;
+  noteParentGone();
+  if (job === null) process.exit(0);
+  if (job.self.daemon) process.kill(process.pid, 'SIGKILL');
 });

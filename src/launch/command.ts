@@ -1,7 +1,10 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { accessSync, constants } from 'node:fs';
 import Module from 'node:module';
 import { join } from 'node:path';
+import { ControlChannel } from './channel.js';
+import type { FromChild, ToChild } from './protocol.js';
 
 /** The child's entry point: the bootstrap of this very copy of the library. */
 export const BOOTSTRAP = join(__dirname, '..', 'child', 'bootstrap.js');
@@ -68,26 +71,26 @@ function setpriv(): string | null {
   return setprivPath;
 }
 
-const STDIO: StdioOptions = ['ignore', 'inherit', 'inherit', 'ipc'];
+// stdin is /dev/null, as in Python; fd 3 is the control channel.
+const STDIO: StdioOptions = ['ignore', 'inherit', 'inherit', 'pipe'];
+
+/** A started child and the parent's end of its control channel. */
+export interface LaunchedChild {
+  process: ChildProcess;
+  channel: ControlChannel<FromChild, ToChild>;
+}
 
 /**
- * Starts a fresh node running the bootstrap, with an advanced-serialization
- * IPC channel. A daemonic child is started through `setpriv --pdeathsig KILL`
+ * Starts a fresh node running the bootstrap, with a control channel on fd 3. A daemonic child is started through `setpriv --pdeathsig KILL`
  * where available, so that the kernel kills it even when its parent is killed
  * with SIGKILL and can run no cleanup (Python leaves such children orphaned).
  */
-export function launchNode(daemon: boolean): ChildProcess {
+export function launchNode(daemon: boolean): LaunchedChild {
   // Loaded on first use: a child that never starts one does not pay for it.
-  const { fork, spawn } = require('node:child_process') as typeof import('node:child_process');
-  const execArgv = childExecArgv();
-  const env = childEnv();
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const wrapper = daemon ? setpriv() : null;
-  if (wrapper !== null) {
-    return spawn(wrapper, ['--pdeathsig', 'KILL', process.execPath, ...execArgv, BOOTSTRAP], {
-      stdio: STDIO,
-      serialization: 'advanced',
-      env,
-    });
-  }
-  return fork(BOOTSTRAP, [], { execArgv, env, stdio: STDIO, serialization: 'advanced' });
+  const node = [process.execPath, ...childExecArgv(), BOOTSTRAP];
+  const child = wrapper === null ? spawn(node[0]!, node.slice(1), { stdio: STDIO, env: childEnv() }) : spawn(wrapper, ['--pdeathsig', 'KILL', ...node], { stdio: STDIO, env: childEnv() });
+  child.on('error', () => {});
+  return { process: child, channel: new ControlChannel(child.stdio[3] as Socket) };
 }

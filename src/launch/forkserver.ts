@@ -1,5 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
-import { launchNode } from './command.js';
+import { launchNode, type LaunchedChild } from './command.js';
 import { ChildPopen, type Popen } from './popen.js';
 import type { JobMessage, PrepareMessage, ReadyMessage } from './protocol.js';
 
@@ -12,28 +11,31 @@ import type { JobMessage, PrepareMessage, ReadyMessage } from './protocol.js';
  * since a daemonic child is launched so that it dies with its parent.
  */
 class Spare {
-  readonly child: ChildProcess;
+  readonly launched: LaunchedChild;
   readonly key: string;
   /** Set when the spare reported that importing the main module failed. */
   failed = false;
 
   constructor(prepare: PrepareMessage, key: string) {
     this.key = key;
-    this.child = launchNode(prepare.daemon);
-    this.child.on('error', () => {});
-    this.child.on('message', this.#onMessage);
-    this.child.once('exit', () => {
+    this.launched = launchNode(prepare.daemon);
+    this.launched.channel.on('message', this.#onMessage);
+    this.launched.process.once('exit', () => {
       if (spares.get(this.key) === this) spares.delete(this.key);
     });
-    this.child.send(prepare);
+    this.launched.channel.send(prepare);
     // An idle spare must never keep its parent alive.
-    this.child.unref();
-    this.child.channel?.unref();
+    this.launched.process.unref();
+    this.launched.channel.unref();
+  }
+
+  get pid(): number | undefined {
+    return this.launched.process.pid;
   }
 
   #onMessage = (message: ReadyMessage): void => {
     if (message.t !== 'ready') return;
-    this.child.off('message', this.#onMessage);
+    this.launched.channel.off('message', this.#onMessage);
     if (!message.ok) {
       // The main module fails to import (no main guard, or a bug): a replacement
       // would fail the same way, so stop making them; the next start() still
@@ -44,11 +46,12 @@ class Spare {
   };
 
   get usable(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null && this.child.connected;
+    const child = this.launched.process;
+    return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
   }
 
   discard(): void {
-    this.child.kill('SIGKILL');
+    this.launched.process.kill('SIGKILL');
   }
 }
 
@@ -73,12 +76,12 @@ export function forkserverPopen(prepare: PrepareMessage, job: JobMessage): Popen
   if (spare !== undefined && !spare.usable) spare = undefined;
   spare ??= new Spare(prepare, key);
   try {
-    spare.child.send(job);
+    spare.launched.channel.send(job);
   } catch (err) {
     spare.discard();
     throw err;
   }
-  const popen = new ChildPopen(spare.child, prepare.daemon);
+  const popen = new ChildPopen(spare.launched, prepare.daemon);
   if (!brokenKeys.has(key) && !spare.failed) {
     // The replacement is started when this child ends, or after a short while
     // if it runs longer: forking it at once would compete with the new child
@@ -95,7 +98,7 @@ export function forkserverPopen(prepare: PrepareMessage, job: JobMessage): Popen
 
 /** Pids of the idle spares, which are ours but belong to no Process. */
 export function sparePids(): number[] {
-  return [...spares.values()].flatMap((s) => (s.child.pid === undefined ? [] : [s.child.pid]));
+  return [...spares.values()].flatMap((s) => (s.pid === undefined ? [] : [s.pid]));
 }
 
 /** Kills every idle spare: called when the parent exits. */

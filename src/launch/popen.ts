@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { LaunchedChild } from './command.js';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
@@ -52,11 +53,14 @@ export class ChildPopen implements Popen {
   readonly pid: number;
   readonly exited: Promise<number>;
   #child: ChildProcess;
+  #channel: LaunchedChild['channel'];
   #code: number | null = null;
   #refs = 0;
   #daemon: boolean;
 
-  constructor(child: ChildProcess, daemon: boolean) {
+  constructor(launched: LaunchedChild, daemon: boolean) {
+    const child = launched.process;
+    this.#channel = launched.channel;
     if (child.pid === undefined) throw new Error('multiproc: the child process could not be started');
     this.pid = child.pid;
     this.#child = child;
@@ -69,8 +73,6 @@ export class ChildPopen implements Popen {
       if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode, child.signalCode);
       else child.once('exit', done);
     });
-    // A send to a child that just died reports EPIPE here; its exit is what counts.
-    child.on('error', () => {});
     this.#applyRef();
   }
 
@@ -107,7 +109,7 @@ export class ChildPopen implements Popen {
     if (this.#daemon && this.#refs === 0) this.#child.unref();
     else this.#child.ref();
     // The channel is not what keeps a parent alive: the process handle is.
-    this.#child.channel?.unref();
+    this.#channel.unref();
   }
 
   #signal(signal: NodeJS.Signals): void {

@@ -37,3 +37,4 @@ export interface ReadyMessage {
 }
 
 export type ToChild = PrepareMessage | JobMessage;
+export type FromChild = ReadyMessage;

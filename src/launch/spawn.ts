@@ -6,11 +6,11 @@ import type { JobMessage, PrepareMessage } from './protocol.js';
 export function spawnPopen(prepare: PrepareMessage, job: JobMessage): Popen {
   const child = launchNode(prepare.daemon);
   try {
-    child.send(prepare);
-    child.send(job);
+    child.channel.send(prepare);
+    child.channel.send(job);
     return new ChildPopen(child, prepare.daemon);
   } catch (err) {
-    child.kill('SIGKILL');
+    child.process.kill('SIGKILL');
     throw err;
   }
 }
