@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { getContext, isMainModule, type Process } from 'multiproc';
+import { getContext, type Process } from 'multiproc';
 import { empty, stamp } from './targets.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
@@ -70,7 +70,7 @@ async function idleMemory(): Promise<{ spare: number; bare: number }> {
 
 type Row = Record<string, number>;
 
-async function main(): Promise<void> {
+export async function benchProcess(): Promise<void> {
   const py = JSON.parse(
     execFileSync('python3', [fileURLToPath(new URL('../../bench/python/process_bench.py', import.meta.url)), String(ROUNDS)], { encoding: 'utf8' }),
   ) as Record<string, { start_join: number; to_target: number }>;
@@ -111,4 +111,3 @@ async function main(): Promise<void> {
   console.log(`| idle warm spare RSS / bare idle node RSS | ${f(memory.spare)} / ${f(memory.bare)} MiB | spare <= bare |`);
 }
 
-if (isMainModule(import.meta)) await main();

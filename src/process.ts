@@ -23,7 +23,9 @@ type ArgsOption<P extends readonly unknown[]> = [] extends P ? { args?: P | null
  */
 export type ProcessArguments<P extends readonly unknown[]> =
   | (ArgsOption<P> & { kwargs?: undefined | null })
-  | (Required<P> extends readonly [...infer A, infer K] ? ArgsOption<A> & { kwargs: K } : never);
+  | (Required<P> extends readonly [...infer A, infer K] ? ArgsOption<A> & { kwargs: K } : never)
+  // A rest parameter (`...rest: T[]`) takes kwargs as one more T.
+  | (number extends P['length'] ? ArgsOption<P> & { kwargs?: (P extends readonly (infer E)[] ? E : never) | null } : never);
 
 export type ProcessOptions<F extends ProcessTarget = ProcessTarget> = {
   /** Must be null or undefined, as in Python (reserved for a future ThreadGroup-like extension). */
@@ -83,7 +85,7 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
   #self = false;
 
   constructor(options?: ProcessOptions<F>) {
-    if (options !== undefined && options !== null && REBUILD in options) {
+    if (typeof options === 'object' && options !== null && REBUILD in options) {
       const init = options as unknown as RebuildInit;
       this.#self = true;
       this.#target = init.target;

@@ -1,0 +1,33 @@
+// Every README example runs, and says what the README says it says.
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { assertNoneLeftBehind } from './helpers/cleanup.js';
+import { ROOT, run } from './helpers/run.js';
+
+afterEach(() => assertNoneLeftBehind());
+
+test('examples/demo.ts: one dances, one sings, side by side, showing pids', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/demo.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const main = /main pid=(\d+)/.exec(outcome.stdout)![1];
+  const dance = outcome.stdout.split('\n').filter((l) => l.includes('跳舞 (dance)'));
+  const sing = outcome.stdout.split('\n').filter((l) => l.includes('唱歌 (sing)'));
+  assert.equal(dance.length, 3);
+  assert.equal(sing.length, 3);
+  for (const line of [...dance, ...sing]) assert.match(line, new RegExp(`pid=\\d+ ppid=${main} `));
+  assert.notEqual(/pid=(\d+)/.exec(dance[0]!)![1], /pid=(\d+)/.exec(sing[0]!)![1]);
+  assert.match(outcome.stdout, /both done: dancer exit code 0, singer exit code 0/);
+});
+
+test('examples/subclass.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/subclass.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.match(outcome.stdout, /singer \(pid \d+\) sings 唱歌 #1\nsinger \(pid \d+\) sings 唱歌 #2\nexit code 0/);
+});
+
+test('examples/lifecycle.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/lifecycle.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.match(outcome.stdout, /alive after join\(100\): true, active children: 1\nterminated: exit code -15\nProcess-\d+: exit code 1\nProcess-\d+: exit code 3\nSpawnProcess-\d+ ran in a fresh node: exit code 0/);
+  assert.match(outcome.stderr, /Process Process-\d+:\nError: something went wrong in the child/);
+});
