@@ -3,7 +3,10 @@ import type { CodeRef, ModuleRef } from '../targets.js';
 import { TOP_LEVEL_HINT } from '../targets.js';
 import { scopeRegistry } from './instrument.js';
 
-/** A module loaded in the child, with what it exports (searched too: it covers `export default function () {}`). */
+/**
+ * A module loaded in the child, with what it exports (searched too: it covers
+ * `export default function () {}`); `undefined` when not read yet.
+ */
 export interface LoadedModule {
   ref: ModuleRef;
   exports: unknown;
@@ -44,6 +47,26 @@ function exportedValues(exports: unknown): unknown[] {
  * parent's, so a different function that shares the name is never run.
  */
 export async function resolveCode(ref: CodeRef, modules: readonly LoadedModule[], what: string): Promise<Function> {
+  return findInScopes(ref, modules) ?? (await findAnywhere(ref, modules, what));
+}
+
+/** The fast path, synchronous: the name in the creating module, then in main, then anywhere in scope. */
+function findInScopes(ref: CodeRef, modules: readonly LoadedModule[]): Function | undefined {
+  const scopes = scopeRegistry();
+  for (const url of [...modules.map((m) => m.ref.url), ...scopes.keys()]) {
+    const lookup = scopes.get(url);
+    if (lookup === undefined) continue;
+    try {
+      const value = lookup(ref.name);
+      if (toSource(value) === ref.source) return value as Function;
+    } catch {
+      // not a binding of that module
+    }
+  }
+  return undefined;
+}
+
+async function findAnywhere(ref: CodeRef, modules: readonly LoadedModule[], what: string): Promise<Function> {
   const scopes = scopeRegistry();
   const tried: string[] = [];
   const matches = (value: unknown): value is Function => toSource(value) === ref.source;
@@ -59,7 +82,7 @@ export async function resolveCode(ref: CodeRef, modules: readonly LoadedModule[]
   for (const module of modules) {
     const value = inScope(module.ref.url);
     if (matches(value)) return value;
-    const exported = exportedValues(module.exports).find(matches);
+    const exported = exportedValues(module.exports ?? (await loadedExports(module.ref.url))).find(matches);
     if (exported !== undefined) return exported as Function;
     if (!scopes.has(module.ref.url)) tried.push(`${module.ref.url} (${module.role}): not instrumented, searched its exports only`);
     else if (value === undefined) tried.push(`${module.ref.url} (${module.role}): no top-level "${ref.name}"`);
