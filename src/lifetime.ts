@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { discardSpares } from './launch/forkserver.js';
-import type { Popen } from './launch/popen.js';
+import { procStat, type Popen } from './launch/popen.js';
 import type { Process } from './process.js';
 
 /**
@@ -46,14 +45,9 @@ function onExit(): void {
 function waitSync(pid: number): void {
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   for (;;) {
-    let state: string;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    } catch {
-      return; // gone, or no /proc to wait with
-    }
-    if (state === 'Z' || state === 'X') return;
+    const state = procStat(pid)?.[0];
+    // Gone, ended (a zombie), or no /proc to wait with.
+    if (state === undefined || state === 'Z' || state === 'X') return;
     Atomics.wait(sleeper, 0, 0, 5);
   }
 }

@@ -31,16 +31,8 @@ export class ControlChannel<In, Out> extends EventEmitter<{ message: [In]; close
     this.#socket.write(Buffer.concat([header, body]));
   }
 
-  ref(): void {
-    this.#socket.ref();
-  }
-
   unref(): void {
     this.#socket.unref();
-  }
-
-  close(): void {
-    this.#socket.destroy();
   }
 
   #receive(chunk: Buffer): void {

@@ -96,11 +96,6 @@ export function forkserverPopen(prepare: PrepareMessage, job: JobMessage): Popen
   return popen;
 }
 
-/** Pids of the idle spares, which are ours but belong to no Process. */
-export function sparePids(): number[] {
-  return [...spares.values()].flatMap((s) => (s.pid === undefined ? [] : [s.pid]));
-}
-
 /** Kills every idle spare: called when the parent exits. */
 export function discardSpares(): void {
   for (const spare of spares.values()) spare.discard();

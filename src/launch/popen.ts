@@ -28,20 +28,27 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 /**
+ * The fields of /proc/PID/stat after the command name, starting with the
+ * state ('R', 'S', 'Z'...), or null if the process is gone (or no /proc).
+ */
+export function procStat(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Reads a child's exit status while it is a zombie, before libuv reaps it and
  * Node emits 'exit': this lets `isAlive()` and `exitCode` answer at once, as
  * Python's non-blocking waitpid does. Field 52 of /proc/PID/stat holds the
  * wait status (Linux 3.5+). Returns null where /proc is unavailable.
  */
 function zombieExitCode(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return null;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] !== 'Z') return null;
+  const fields = procStat(pid);
+  if (fields === null || fields[0] !== 'Z') return null;
   const status = Number(fields[49]);
   if (!Number.isInteger(status)) return null;
   const signal = status & 0x7f;
