@@ -21,6 +21,7 @@ import { lines, resultFile, take } from './fixtures/report.js';
 import {
   AsyncRunner,
   busyForever,
+  closeStdio,
   describeSelf,
   echo,
   empty,
@@ -261,6 +262,17 @@ for (const method of getAllStartMethods()) {
       await p.join();
       assert.equal(take(file), 'set');
       assert.equal(p.exitCode, 0);
+    });
+
+    test('test_error_on_stdio_flush: closed stdout and stderr in the child do not change its exit code', async () => {
+      for (const [fail, expected] of [[false, 0], [true, 1]] as const) {
+        const file = resultFile();
+        const p = make({ target: closeStdio, args: [file, fail] }, method);
+        p.start();
+        await p.join();
+        assert.equal(take(file), 'ran');
+        assert.equal(p.exitCode, expected);
+      }
     });
 
     test('test_sys_exit: process.exit(n) gives n, truncated by the OS to 0-255', async () => {
