@@ -38,7 +38,7 @@ let compiled = false;
 
 /** Compiles the program fixtures with tsc into build/programs (ESM .js and CommonJS .cjs). */
 export function compilePrograms(): string {
-  const out = `${ROOT}build/programs/`;
+  const out = `${ROOT}out/programs/`;
   if (!compiled) {
     execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${PROGRAMS}tsconfig.json`], { stdio: 'inherit' });
     compiled = true;
