@@ -24,9 +24,16 @@ export class AuthenticationError extends ProcessError {
   override name = 'AuthenticationError';
 }
 
-/** A receive buffer is too small for the message (`multiprocessing.BufferTooShort`). */
+/** A receive buffer is too small for the message (`multiprocessing.BufferTooShort`); `message` holds the whole message. */
 export class BufferTooShort extends ProcessError {
   override name = 'BufferTooShort';
+  /** The message that did not fit, as Python's `args[0]`. */
+  readonly received: Buffer;
+
+  constructor(received: Buffer) {
+    super(`the receive buffer is too small for a message of ${received.length} bytes; the message is in err.received`);
+    this.received = received;
+  }
 }
 
 /**
@@ -35,6 +42,21 @@ export class BufferTooShort extends ProcessError {
  */
 export class AssertionError extends Error {
   override name = 'AssertionError';
+}
+
+/** An operating-system-level failure of a connection (Python's `OSError`): closed handle, wrong direction, bad length. */
+export class OSError extends Error {
+  override name = 'OSError';
+}
+
+/** Writing to a connection whose peer has closed (Python's `BrokenPipeError`, an OSError). */
+export class BrokenPipeError extends OSError {
+  override name = 'BrokenPipeError';
+}
+
+/** The peer closed the connection: nothing more will arrive (Python's `EOFError`). */
+export class EOFError extends Error {
+  override name = 'EOFError';
 }
 
 /** Thrown where a Node-style argument check fails: the wrong type. */

@@ -19,4 +19,20 @@ export {
   getAllStartMethods,
 } from './context.js';
 export type { StartMethod } from './launch/index.js';
-export { AssertionError, ProcessError, ValueError, TimeoutError, AuthenticationError, BufferTooShort } from './errors.js';
+export { Connection } from './connection.js';
+export { Pipe } from './pipe.js';
+export { Listener, Client } from './listener.js';
+export type { Address, ListenerOptions } from './listener.js';
+export { wait } from './wait.js';
+export type { Waitable } from './wait.js';
+export {
+  AssertionError,
+  ProcessError,
+  ValueError,
+  TimeoutError,
+  AuthenticationError,
+  BufferTooShort,
+  OSError,
+  BrokenPipeError,
+  EOFError,
+} from './errors.js';

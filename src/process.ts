@@ -5,9 +5,10 @@ import { AssertionError, invalidArgType, ProcessError, ValueError } from './erro
 import { defaultStartMethod, launcherFor, type StartMethod } from './launch/index.js';
 import type { Popen } from './launch/popen.js';
 import type { JobMessage, PrepareMessage } from './launch/protocol.js';
+import { spawnPopen } from './launch/spawn.js';
 import { addChild, children, reap } from './lifetime.js';
 import { mainModule, testEntryUrl } from './main.js';
-import { dumps } from './reduction.js';
+import { dumps, dumpsForChild } from './reduction.js';
 import { callerFile, describeCode, moduleOf, type CodeRef } from './targets.js';
 import { validateBoolean, validateString, validateTimeout } from './validate.js';
 
@@ -133,8 +134,10 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     reap();
     const ctor = this.constructor as typeof Process;
     const method = ctor.startMethod ?? defaultStartMethod()!;
-    const { prepare, job } = this.#describe(method);
-    const popen = launcherFor(method)(prepare, job);
+    const { prepare, job, fds } = this.#describe(method);
+    // A running spare cannot be handed file descriptors: a child that inherits
+    // Connections gets them at birth, as stdio descriptors of a fresh node.
+    const popen = fds.length > 0 ? spawnPopen(prepare, job, fds) : launcherFor(method)(prepare, job);
     this.#popen = popen;
     // As Python (bpo-30775): the parent drops its references to what the child now owns.
     this.#target = null;
@@ -288,7 +291,7 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
   }
 
   /** What the child needs: the modules to import, the names to find, the data to rebuild. */
-  #describe(method: StartMethod): { prepare: PrepareMessage; job: JobMessage } {
+  #describe(method: StartMethod): { prepare: PrepareMessage; job: JobMessage; fds: number[] } {
     const ctor = this.constructor as typeof Process;
     const userClass = !libraryClasses.has(ctor.name) || libraryClasses.get(ctor.name) !== ctor;
     const what = userClass ? `the Process subclass ${ctor.name}` : `the target of ${this.#name}`;
@@ -304,8 +307,9 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     const target = this.#target === null ? null : describeCode(this.#target, `the target of ${this.#name}`);
     const state: Record<string, unknown> = userClass ? { ...(this as object) } : {};
     let payload: Uint8Array;
+    let fds: number[];
     try {
-      payload = dumps({ args: this.#args, kwargs: this.#kwargs, state }, `the arguments of ${this.#name}`);
+      ({ bytes: payload, fds } = dumpsForChild({ args: this.#args, kwargs: this.#kwargs, state }, `the arguments of ${this.#name}`));
     } catch (err) {
       // Say which part failed: args, kwargs or the subclass's fields.
       dumps(this.#args, `the args of ${this.#name}`);
@@ -323,10 +327,11 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
       baseClass: base.name,
       target,
       payload,
+      handles: fds.length,
       self: { identity: this.#identity, name: this.#name, daemon: this.#daemon, authkey: this.#authkey },
       parent: this.#parent!,
     };
-    return { prepare, job };
+    return { prepare, job, fds };
   }
 }
 

@@ -1,11 +1,110 @@
 import { deserialize, serialize } from 'node:v8';
 
 /**
- * How values cross a process boundary. For now: V8's structured clone (Map,
- * Set, Date, BigInt, RegExp, typed arrays, Error...), done in the parent
- * before any process exists, so that a value that cannot travel fails in
- * `start()` and never leaves a half-started child behind.
+ * How values cross a process boundary: V8's structured clone (Map, Set,
+ * Date, BigInt, RegExp, typed arrays, Error...), plus one registry of rules
+ * for multiproc's own objects (a Connection today; Queues, Locks, shared
+ * memory later): each rule turns an object into plain data and the file
+ * descriptors it needs, and rebuilds it on the other side. Serialization
+ * happens in the parent before any process exists, so a value that cannot
+ * travel fails in `start()` and never leaves a half-started child behind.
  */
+export interface HandleSink {
+  /** Hands a file descriptor to the child; returns its index among the child's inherited handles. */
+  pass(fd: number): number;
+}
+
+export interface HandleSource {
+  /** The file descriptor, in this process, of the handle passed at `index`. */
+  fd(index: number): number;
+}
+
+export interface Reducer<T extends object> {
+  readonly name: string;
+  matches(value: object): value is T;
+  reduce(value: T, handles: HandleSink): unknown;
+  rebuild(state: unknown, handles: HandleSource): T;
+}
+
+const reducers = new Map<string, Reducer<object>>();
+const MARK = '__multiproc_reduced__';
+
+export function registerReducer<T extends object>(reducer: Reducer<T>): void {
+  reducers.set(reducer.name, reducer as unknown as Reducer<object>);
+}
+
+type Visit = (value: object) => unknown;
+
+/** Copy-on-write walk over arrays, plain objects, Maps and Sets: returns the value itself when nothing changed. */
+function walk(value: unknown, visit: Visit, seen: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (seen.has(value)) return seen.get(value);
+  seen.set(value, value);
+  const replaced = visit(value);
+  if (replaced !== value) {
+    seen.set(value, replaced);
+    return replaced;
+  }
+  let copy: unknown = value;
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      const next = walk(item, visit, seen);
+      if (next !== item) ((copy === value ? (copy = [...value]) : copy) as unknown[])[i] = next;
+    });
+  } else if (value instanceof Map) {
+    const before = [...value];
+    const after = before.map(([k, v]) => [walk(k, visit, seen), walk(v, visit, seen)] as [unknown, unknown]);
+    if (after.some(([k, v], i) => k !== before[i]![0] || v !== before[i]![1])) copy = new Map(after);
+  } else if (value instanceof Set) {
+    const before = [...value];
+    const after = before.map((v) => walk(v, visit, seen));
+    if (after.some((v, i) => v !== before[i])) copy = new Set(after);
+  } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+    for (const [key, item] of Object.entries(value)) {
+      const next = walk(item, visit, seen);
+      if (next !== item) ((copy === value ? (copy = { ...value }) : copy) as Record<string, unknown>)[key] = next;
+    }
+  }
+  seen.set(value, copy);
+  return copy;
+}
+
+/** Serializes `value` for a child, replacing registered objects; returns the bytes and the fds to hand over. */
+export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array; fds: number[] } {
+  const fds: number[] = [];
+  const sink: HandleSink = { pass: (fd) => fds.push(fd) - 1 };
+  const reduced =
+    reducers.size === 0
+      ? value
+      : walk(
+          value,
+          (object) => {
+            for (const reducer of reducers.values()) if (reducer.matches(object)) return { [MARK]: reducer.name, state: reducer.reduce(object, sink) };
+            return object;
+          },
+          new Map(),
+        );
+  return { bytes: dumps(reduced, what), fds };
+}
+
+/** The inverse of `dumpsForChild`, in the child. */
+export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): unknown {
+  const value = loads(bytes);
+  if (handles === null && reducers.size === 0) return value;
+  return walk(
+    value,
+    (object) => {
+      const name = (object as Record<string, unknown>)[MARK];
+      if (typeof name !== 'string') return object;
+      const reducer = reducers.get(name);
+      if (reducer === undefined) throw new TypeError(`multiproc: no rule to rebuild a ${name} in this process`);
+      if (handles === null) throw new TypeError(`multiproc: a ${name} arrived without its file descriptors`);
+      return reducer.rebuild((object as { state: unknown }).state, handles);
+    },
+    new Map(),
+  );
+}
+
 export function dumps(value: unknown, what: string): Uint8Array {
   try {
     return serialize(value);
@@ -14,8 +113,9 @@ export function dumps(value: unknown, what: string): Uint8Array {
     throw Object.assign(
       new TypeError(
         `multiproc: ${what} cannot be sent to a child process: ${reason.replace(/\.$/, '')}. ` +
-          'Arguments travel by structured clone (plain objects, arrays, Map, Set, Date, BigInt, typed arrays, Error...); ' +
-          'functions, class instances with methods, sockets and other handles do not. Pass plain data and rebuild the rest in the child.',
+          'Arguments travel by structured clone (plain objects, arrays, Map, Set, Date, BigInt, typed arrays, Error...) ' +
+          'and multiproc\'s own objects (Connection); functions, class instances with methods, sockets and other handles do not. ' +
+          'Pass plain data and rebuild the rest in the child.',
         { cause: err },
       ),
       { code: 'ERR_MULTIPROC_NOT_CLONEABLE' },

@@ -16,11 +16,14 @@ import { ControlChannel } from '../launch/channel.js';
 import type { FromChild, JobMessage, PrepareMessage, ToChild } from '../launch/protocol.js';
 import { libraryClasses, Process, REBUILD, setCurrentProcess } from '../process.js';
 import { noteParentGone } from '../parent.js';
-import { loads } from '../reduction.js';
+import { loadsInChild } from '../reduction.js';
 import type { ModuleRef } from '../targets.js';
 import { initialize, transform, type LoadResult } from './hooks.js';
 import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
 import { resolveCode, type LoadedModule } from './resolve.js';
+
+/** The first inherited handle: fds 0-2 are stdio, 3 the control channel. */
+const FIRST_HANDLE_FD = 4;
 
 const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
 
@@ -158,7 +161,8 @@ async function run(prepared: Prepared, message: JobMessage): Promise<void> {
     }
     const cls = message.cls === null ? libraryClasses.get(message.baseClass) ?? Process : await resolveCode(message.cls, modules, `the Process subclass ${message.cls.name}`);
     const target = message.target === null ? null : await resolveCode(message.target, modules, `the target of ${message.self.name}`);
-    const { args, kwargs, state } = loads(message.payload) as { args: unknown[]; kwargs: unknown; state: Record<string, unknown> };
+    const handles = message.handles > 0 ? { fd: (index: number) => FIRST_HANDLE_FD + index } : null;
+    const { args, kwargs, state } = loadsInChild(message.payload, handles) as { args: unknown[]; kwargs: unknown; state: Record<string, unknown> };
     // The library constructor only (as pickle skips __init__): the subclass's own constructor already ran in the parent.
     instance = Reflect.construct(Process, [{ [REBUILD]: true, target, args, kwargs }], cls) as Process;
     Object.assign(instance, state);

@@ -85,12 +85,14 @@ export interface LaunchedChild {
  * where available, so that the kernel kills it even when its parent is killed
  * with SIGKILL and can run no cleanup (Python leaves such children orphaned).
  */
-export function launchNode(daemon: boolean): LaunchedChild {
+export function launchNode(daemon: boolean, fds: readonly number[] = []): LaunchedChild {
   // Loaded on first use: a child that never starts one does not pay for it.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const wrapper = daemon ? setpriv() : null;
   const node = [process.execPath, ...childExecArgv(), BOOTSTRAP];
-  const child = wrapper === null ? spawn(node[0]!, node.slice(1), { stdio: STDIO, env: childEnv() }) : spawn(wrapper, ['--pdeathsig', 'KILL', ...node], { stdio: STDIO, env: childEnv() });
+  // Inherited handles (Connections in the arguments) become the child's fds 4, 5...
+  const stdio: StdioOptions = fds.length === 0 ? STDIO : [...(STDIO as unknown[]), ...fds] as StdioOptions;
+  const child = wrapper === null ? spawn(node[0]!, node.slice(1), { stdio, env: childEnv() }) : spawn(wrapper, ['--pdeathsig', 'KILL', ...node], { stdio, env: childEnv() });
   child.on('error', () => {});
   return { process: child, channel: new ControlChannel(child.stdio[3] as Socket) };
 }

@@ -26,6 +26,8 @@ export interface JobMessage {
   target: CodeRef | null;
   /** `{ args, kwargs, state }`, serialized in the parent so clone errors surface in `start()`. */
   payload: Uint8Array;
+  /** How many file descriptors the child inherits after its control channel (fd 3): fds 4, 5... */
+  handles: number;
   self: ProcessIdentity;
   parent: ParentInfo;
 }

@@ -1,0 +1,111 @@
+/**
+ * Python's multiprocessing framing, so that bytes can cross to and from a
+ * CPython peer: each message is a 4-byte big-endian signed length and the
+ * payload; a payload over 0x7fffffff bytes is announced by a length of -1
+ * followed by an 8-byte big-endian unsigned length.
+ */
+export const MAX_SHORT = 0x7fffffff;
+
+export function header(length: number): Buffer {
+  if (length <= MAX_SHORT) {
+    const h = Buffer.allocUnsafe(4);
+    h.writeInt32BE(length);
+    return h;
+  }
+  const h = Buffer.allocUnsafe(12);
+  h.writeInt32BE(-1);
+  h.writeBigUInt64BE(BigInt(length), 4);
+  return h;
+}
+
+export type FrameEvent = { kind: 'message'; body: Buffer } | { kind: 'announce'; length: number } | { kind: 'invalid'; reason: string };
+
+/**
+ * An incremental parser: feed it chunks as they arrive, get whole messages
+ * out. It never allocates what a header announces: a body is gathered from
+ * the chunks that actually arrive, and copied once, when it is complete.
+ * A small message inside one chunk is a view of that chunk, not a copy.
+ */
+export class FrameParser {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Length of the message being gathered, or -1 while reading a header. */
+  #expected = -1;
+
+  /** Bytes of a message that has begun but not finished (for "EOF during message"). */
+  get partial(): boolean {
+    return this.#buffered > 0 || this.#expected >= 0;
+  }
+
+  /** The declared length of the message being gathered, if its header has arrived. */
+  get announced(): number {
+    return this.#expected;
+  }
+
+  push(chunk: Buffer, emit: (event: FrameEvent) => void): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    for (;;) {
+      if (this.#expected < 0) {
+        if (this.#buffered < 4) return;
+        const first = this.#peek(12);
+        const short = first.readInt32BE(0);
+        if (short >= 0) {
+          this.#consume(4);
+          this.#expected = short;
+        } else if (short === -1) {
+          if (this.#buffered < 12) return;
+          const long = first.readBigUInt64BE(4);
+          if (long > BigInt(Number.MAX_SAFE_INTEGER)) {
+            emit({ kind: 'invalid', reason: `a message header announces ${long} bytes` });
+            return;
+          }
+          this.#consume(12);
+          this.#expected = Number(long);
+        } else {
+          emit({ kind: 'invalid', reason: `a message header has the negative length ${short}` });
+          return;
+        }
+        emit({ kind: 'announce', length: this.#expected });
+      }
+      if (this.#buffered < this.#expected) return;
+      const body = this.#take(this.#expected);
+      this.#expected = -1;
+      emit({ kind: 'message', body });
+    }
+  }
+
+  #peek(n: number): Buffer {
+    const head = this.#chunks[0]!;
+    if (head.length >= n || this.#chunks.length === 1) return head;
+    return Buffer.concat(this.#chunks, Math.min(n, this.#buffered));
+  }
+
+  #consume(n: number): void {
+    this.#take(n);
+  }
+
+  /** Removes the first n buffered bytes; one copy at most, none when they lie in one chunk. */
+  #take(n: number): Buffer {
+    this.#buffered -= n;
+    const head = this.#chunks[0];
+    if (n === 0) return Buffer.alloc(0);
+    if (head !== undefined && head.length >= n) {
+      if (head.length === n) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(n);
+      return head.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let offset = 0;
+    while (offset < n) {
+      const chunk = this.#chunks[0]!;
+      const used = Math.min(chunk.length, n - offset);
+      chunk.copy(out, offset, 0, used);
+      offset += used;
+      if (used === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(used);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,212 @@
+import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getSystemErrorName } from 'node:util';
+import { answerChallenge, checkAuthkey, deliverChallenge } from './auth.js';
+import { Connection } from './connection.js';
+import { current } from './current.js';
+import { invalidArgType, OSError } from './errors.js';
+
+/** Where a Listener listens: a Unix socket path, or a TCP host and port (port 0 picks a free one). */
+export type Address = string | { host: string; port: number };
+
+export interface ListenerOptions {
+  /** The key both sides must prove they hold; default `currentProcess().authkey`; null: no authentication. */
+  authkey?: Uint8Array | null;
+  backlog?: number;
+}
+
+function checkAddress(address: unknown): Address {
+  if (typeof address === 'string' && address.length > 0) return address;
+  if (typeof address === 'object' && address !== null) {
+    const { host, port } = address as { host?: unknown; port?: unknown };
+    if (typeof host === 'string' && Number.isInteger(port) && (port as number) >= 0 && (port as number) < 65536) {
+      // Binding must be synchronous, as Python's constructor is: no DNS lookup, so IP literals (and localhost).
+      const ip = host === 'localhost' ? '127.0.0.1' : host;
+      if (isIP(ip) === 0) throw new TypeError(`multiproc: the host ${JSON.stringify(host)} must be an IP address (or localhost), such as '127.0.0.1' or '::1'`);
+      return { host: ip, port: port as number };
+    }
+  }
+  throw invalidArgType('address', 'a Unix socket path (a non-empty string) or { host, port } with a port from 0 to 65535', address);
+}
+
+function authkeyOf(options: { authkey?: Uint8Array | null } | undefined): Buffer | null {
+  if (options?.authkey === null) return null;
+  return options?.authkey === undefined ? current.authkey : checkAuthkey(options.authkey);
+}
+
+interface TcpHandle {
+  bind(host: string, port: number): number;
+  bind6(host: string, port: number, flags: number): number;
+  getsockname(out: { port?: number }): number;
+  close(): void;
+}
+
+/**
+ * Binds a TCP socket now, as Python's Listener does in its constructor, so
+ * that `address` (the port picked for port 0) and a bind error (the address
+ * in use) are known when `new Listener()` returns: `net.Server.listen` with a
+ * host always waits for a DNS lookup first. The handle is libuv's own TCP
+ * wrap, which `net.Server` then listens on.
+ */
+function bindTcp(host: string, port: number): { handle: TcpHandle; port: number } {
+  const { TCP, constants } = (process as unknown as { binding(name: string): { TCP: new (type: number) => TcpHandle; constants: { SERVER: number } } }).binding('tcp_wrap');
+  const handle = new TCP(constants.SERVER);
+  const err = isIP(host) === 6 ? handle.bind6(host, port, 0) : handle.bind(host, port);
+  if (err !== 0) {
+    handle.close();
+    const name = getSystemErrorName(err);
+    throw Object.assign(new OSError(`${name === 'EADDRINUSE' ? 'Address already in use' : name}: cannot listen on ${host}:${port}`), { code: name });
+  }
+  const out: { port?: number } = {};
+  handle.getsockname(out);
+  return { handle, port: out.port ?? port };
+}
+
+let defaultDir: string | undefined;
+
+/**
+ * Accepts connections on a Unix socket or TCP, as Python's
+ * `multiprocessing.connection.Listener`; with an authkey, each accepted
+ * connection has passed the mutual handshake (Python-compatible). Without an
+ * address it listens on a fresh Unix socket in a private temporary folder.
+ */
+export class Listener {
+  readonly #server: Server;
+  readonly #address: Address;
+  readonly #authkey: Buffer | null;
+  readonly #pending: Socket[] = [];
+  #waiters: Array<(socket: Socket | null) => void> = [];
+  #error: Error | null = null;
+  #closed = false;
+  #ownDir: string | null = null;
+  lastAccepted: Address | null = null;
+
+  constructor(address?: Address | null, options?: ListenerOptions) {
+    this.#authkey = authkeyOf(options);
+    const backlog = options?.backlog ?? 1;
+    if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgType('backlog option', 'a non-negative integer', backlog);
+    let where: Address;
+    if (address === undefined || address === null) {
+      defaultDir ??= mkdtempSync(join(tmpdir(), 'multiproc-'));
+      this.#ownDir = mkdtempSync(join(defaultDir, 'listener-'));
+      where = join(this.#ownDir, 'socket');
+    } else where = checkAddress(address);
+    if (typeof where === 'string' && existsSync(where)) throw new OSError(`[Errno 98] Address already in use: ${where}`);
+    this.#server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#onConnection(socket));
+    this.#server.on('error', (err) => {
+      this.#error = new OSError(err.message);
+      this.#wake(null);
+    });
+    if (typeof where === 'string') {
+      this.#server.listen({ path: where, backlog });
+      this.#address = where;
+    } else {
+      const { handle, port } = bindTcp(where.host, where.port);
+      this.#server.listen(handle, backlog);
+      this.#address = { host: where.host, port };
+    }
+    // A listener alone does not keep the process alive; an accept() in progress does.
+    this.#server.unref();
+  }
+
+  get address(): Address {
+    return this.#address;
+  }
+
+  /** Resolves with the next connection, authenticated when the Listener has an authkey. */
+  async accept(): Promise<Connection> {
+    for (;;) {
+      const socket = await this.#nextSocket();
+      const connection = new Connection(socket, { readable: true, writable: true });
+      if (this.#authkey === null) return connection;
+      try {
+        await deliverChallenge(connection, this.#authkey);
+        await answerChallenge(connection, this.#authkey);
+        return connection;
+      } catch (err) {
+        connection.close();
+        throw err;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.close();
+    for (const socket of this.#pending.splice(0)) socket.destroy();
+    this.#wake(null);
+    if (this.#ownDir !== null) rmSync(this.#ownDir, { recursive: true, force: true });
+    else if (typeof this.#address === 'string') {
+      try {
+        unlinkSync(this.#address);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #onConnection(socket: Socket): void {
+    if (this.#closed) return void socket.destroy();
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) waiter(socket);
+    else this.#pending.push(socket);
+  }
+
+  #nextSocket(): Promise<Socket> {
+    if (this.#closed) return Promise.reject(new OSError('listener is closed'));
+    if (this.#error !== null) return Promise.reject(this.#error);
+    const ready = this.#pending.shift();
+    if (ready !== undefined) return Promise.resolve(this.#accepted(ready));
+    this.#server.ref();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push((socket) => {
+        if (this.#waiters.length === 0) this.#server.unref();
+        if (socket === null) reject(this.#error ?? new OSError('listener is closed'));
+        else resolve(this.#accepted(socket));
+      });
+    });
+  }
+
+  #accepted(socket: Socket): Socket {
+    this.lastAccepted = typeof this.#address === 'string' ? this.#address : { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    return socket;
+  }
+
+  #wake(socket: Socket | null): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter(socket);
+    this.#server.unref();
+  }
+}
+
+/** Connects to a Listener (multiproc's or CPython's) and, with an authkey, authenticates both ways. */
+export async function Client(address: Address, options?: { authkey?: Uint8Array | null }): Promise<Connection> {
+  const where = checkAddress(address);
+  const authkey = authkeyOf(options);
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const socket = typeof where === 'string' ? createConnection({ path: where }) : createConnection({ host: where.host, port: where.port, noDelay: true });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', (err) => reject(new OSError(err.message)));
+  });
+  const connection = new Connection(socket, { readable: true, writable: true });
+  if (authkey === null) return connection;
+  try {
+    await answerChallenge(connection, authkey);
+    await deliverChallenge(connection, authkey);
+  } catch (err) {
+    connection.close();
+    throw err;
+  }
+  return connection;
+}
