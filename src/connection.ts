@@ -145,11 +145,24 @@ export class Connection<Send = unknown, Receive = Send> {
     return this.#ready();
   }
 
+  /**
+   * Closes this end. What was sent is still delivered, as it is in Python,
+   * where send() has handed it to the kernel: the socket ends after its queued
+   * writes, then releases its descriptor.
+   */
   close(): void {
     const socket = this.#socket;
     if (socket === null) return;
     this.#socket = null;
-    socket.destroy();
+    if (this.#corked) {
+      this.#corked = false;
+      socket.uncork();
+    }
+    if (this.#writable && !this.#peerGone && socket.writableLength > 0) {
+      socket.end(() => socket.destroy());
+      // Writes can only finish while the process lives; an exit does not wait for them.
+      socket.unref();
+    } else socket.destroy();
     this.#wake();
   }
 
@@ -249,6 +262,7 @@ export class Connection<Send = unknown, Receive = Send> {
       this.#corked = true;
       socket.cork();
       process.nextTick(() => {
+        if (!this.#corked) return; // close() flushed already
         this.#corked = false;
         socket.uncork();
       });

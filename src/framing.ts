@@ -31,6 +31,8 @@ export class FrameParser {
   #buffered = 0;
   /** Length of the message being gathered, or -1 while reading a header. */
   #expected = -1;
+  /** After an invalid header the stream is out of step for good: the rest is ignored. */
+  #invalid = false;
 
   /** Bytes of a message that has begun but not finished (for "EOF during message"). */
   get partial(): boolean {
@@ -43,7 +45,7 @@ export class FrameParser {
   }
 
   push(chunk: Buffer, emit: (event: FrameEvent) => void): void {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || this.#invalid) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
@@ -58,12 +60,14 @@ export class FrameParser {
           if (this.#buffered < 12) return;
           const long = first.readBigUInt64BE(4);
           if (long > BigInt(Number.MAX_SAFE_INTEGER)) {
+            this.#invalid = true;
             emit({ kind: 'invalid', reason: `a message header announces ${long} bytes` });
             return;
           }
           this.#consume(12);
           this.#expected = Number(long);
         } else {
+          this.#invalid = true;
           emit({ kind: 'invalid', reason: `a message header has the negative length ${short}` });
           return;
         }

@@ -40,6 +40,7 @@ interface TcpHandle {
   bind(host: string, port: number): number;
   bind6(host: string, port: number, flags: number): number;
   getsockname(out: { port?: number }): number;
+  listen(backlog: number): number;
   close(): void;
 }
 
@@ -50,10 +51,12 @@ interface TcpHandle {
  * host always waits for a DNS lookup first. The handle is libuv's own TCP
  * wrap, which `net.Server` then listens on.
  */
-function bindTcp(host: string, port: number): { handle: TcpHandle; port: number } {
+function bindTcp(host: string, port: number, backlog: number): { handle: TcpHandle; port: number } {
   const { TCP, constants } = (process as unknown as { binding(name: string): { TCP: new (type: number) => TcpHandle; constants: { SERVER: number } } }).binding('tcp_wrap');
   const handle = new TCP(constants.SERVER);
-  const err = isIP(host) === 6 ? handle.bind6(host, port, 0) : handle.bind(host, port);
+  // libuv defers a bind's EADDRINUSE to listen(), so listen here too.
+  let err = isIP(host) === 6 ? handle.bind6(host, port, 0) : handle.bind(host, port);
+  if (err === 0) err = handle.listen(backlog);
   if (err !== 0) {
     handle.close();
     const name = getSystemErrorName(err);
@@ -103,7 +106,7 @@ export class Listener {
       this.#server.listen({ path: where, backlog });
       this.#address = where;
     } else {
-      const { handle, port } = bindTcp(where.host, where.port);
+      const { handle, port } = bindTcp(where.host, where.port, backlog);
       this.#server.listen(handle, backlog);
       this.#address = { host: where.host, port };
     }
