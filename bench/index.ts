@@ -1,7 +1,10 @@
 // `npm run bench`: every table, measured in one run, side by side with Python.
 import { isMainModule } from 'multiproc';
+import { benchPipe } from './pipe.js';
 import { benchProcess } from './process.js';
 
 if (isMainModule(import.meta)) {
-  await benchProcess();
+  const only = process.argv[2];
+  if (only === undefined || only === 'process') await benchProcess();
+  if (only === undefined || only === 'pipe') await benchPipe();
 }

@@ -36,7 +36,8 @@ function digestAndPayload(message: Buffer): [string, Buffer] {
   if (LEGACY_LENGTHS.has(message.length)) return ['', message];
   if (message[0] === 0x7b /* { */) {
     const close = message.indexOf(0x7d /* } */, 1);
-    if (close > 0 && close <= 10) {
+    // As CPython: the closing brace within the first 10 bytes (the longest name is 8).
+    if (close > 0 && close < 10) {
       const name = message.subarray(1, close).toString('latin1');
       if (Object.hasOwn(DIGESTS, name)) return [name, message.subarray(close + 1)];
     }

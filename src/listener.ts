@@ -196,11 +196,12 @@ export async function Client(address: Address, options?: { authkey?: Uint8Array 
   const authkey = authkeyOf(options);
   const socket = await new Promise<Socket>((resolve, reject) => {
     const socket = typeof where === 'string' ? createConnection({ path: where }) : createConnection({ host: where.host, port: where.port, noDelay: true });
+    const fail = (err: Error): void => reject(new OSError(err.message));
     socket.once('connect', () => {
-      socket.off('error', reject);
+      socket.off('error', fail);
       resolve(socket);
     });
-    socket.once('error', (err) => reject(new OSError(err.message)));
+    socket.once('error', fail);
   });
   const connection = new Connection(socket, { readable: true, writable: true });
   if (authkey === null) return connection;

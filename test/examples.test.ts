@@ -31,3 +31,15 @@ test('examples/lifecycle.ts', async () => {
   assert.match(outcome.stdout, /alive after join\(100\): true, active children: 1\nterminated: exit code -15\nProcess-\d+: exit code 1\nProcess-\d+: exit code 3\nSpawnProcess-\d+ ran in a fresh node: exit code 0/);
   assert.match(outcome.stderr, /Process Process-\d+:\nError: something went wrong in the child/);
 });
+
+test('examples/pipe.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/pipe.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'hello -> HELLO\npipe -> PIPE\nchild exit code 0\n');
+});
+
+test('examples/echo-server.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/echo-server.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'echo: first\necho: second\nserver exit code 0\n');
+});
