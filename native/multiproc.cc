@@ -1,19 +1,34 @@
 // The few system calls that Node.js exposes no synchronous API for. Pipe()
 // must hand out both ends of a connection at once, before any child exists,
 // and a child must be able to ask the kernel to signal it when its parent dies.
+// Shared memory (memfd + mmap) and futexes, below, have no JS API at all.
 
 #include <napi.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef __linux__
+#include <linux/futex.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
 #endif
 
 namespace {
@@ -118,10 +133,393 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// ---------------------------------------------------------------------------
+// Shared memory and futexes: the core of cross-process Locks, Semaphores,
+// Events and Queues. A region is an anonymous memfd (no name in /dev/shm, so
+// nothing can leak, even after kill -9: the kernel frees it with its last fd
+// and mapping), mapped MAP_SHARED into each process as an external
+// ArrayBuffer. Atomics on a view of it are real atomic instructions across
+// processes; Atomics.wait/notify are not (V8 emulates them per process), so the
+// blocking side is a real shared futex here.
+
+const char* PlatformName() {
+#if defined(__linux__)
+  return "linux";
+#elif defined(__APPLE__)
+  return "darwin";
+#elif defined(__FreeBSD__)
+  return "freebsd";
+#elif defined(__OpenBSD__)
+  return "openbsd";
+#else
+  return "this platform";
+#endif
+}
+
+[[maybe_unused]] Napi::Value ThrowNotSupported(Napi::Env env, const char* function) {
+  Napi::Error::New(env, std::string(function) + " is not supported on " + PlatformName()).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowRange(Napi::Env env, const std::string& message) {
+  Napi::RangeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// 2**53 - 1: sizes beyond it cannot be told apart as JS numbers.
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// Reads argument `i` as an integer in [min, max]. A TypeError when it is not a
+// number and a RangeError when it is not such an integer, both naming `what`
+// and what was received: Int32Value() would silently wrap 2**32 to 0 or
+// truncate 1.5, and a wrong word or size is worse than an error.
+bool ReadInteger(const Napi::CallbackInfo& info, size_t i, const char* what, double min, double max, double* out) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    ThrowType(env, std::string(what) + " must be a number");
+    return false;
+  }
+  double value = info[i].As<Napi::Number>().DoubleValue();
+  if (!(value >= min && value <= max) || value != std::floor(value)) {
+    ThrowRange(env, std::string(what) + " must be an integer from " + std::to_string(static_cast<long long>(min)) + " to " +
+                        std::to_string(static_cast<long long>(max)) + ", not " + info[i].ToString().Utf8Value());
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+// Every live mapping made by mapFd, by start address. A futex needs to know
+// its word is shared memory (on a private ArrayBuffer it could never be woken
+// from another process), and an asynchronous wait must keep the pages mapped
+// while a threadpool thread sleeps on them, even if the ArrayBuffer is
+// detached or collected meanwhile: hence a count of holders per mapping.
+struct Mapping {
+  char* start;
+  size_t length;
+  int holders;
+};
+
+std::mutex mappings_mutex;
+// Never destroyed: a threadpool thread may still release a mapping while the
+// process exits and static destructors run.
+auto* const mappings = new std::map<uintptr_t, Mapping*>();
+
+// The mapping holding the 4 bytes at `address`, with one more holder, or null.
+Mapping* HoldMappingAt(const void* address) {
+  uintptr_t at = reinterpret_cast<uintptr_t>(address);
+  std::lock_guard<std::mutex> lock(mappings_mutex);
+  auto it = mappings->upper_bound(at);
+  if (it == mappings->begin()) return nullptr;
+  --it;
+  Mapping* mapping = it->second;
+  if (at + sizeof(int32_t) > it->first + mapping->length) return nullptr;
+  mapping->holders++;
+  return mapping;
+}
+
+void ReleaseMapping(Mapping* mapping) {
+  {
+    std::lock_guard<std::mutex> lock(mappings_mutex);
+    if (--mapping->holders > 0) return;
+    mappings->erase(reinterpret_cast<uintptr_t>(mapping->start));
+  }
+  munmap(mapping->start, mapping->length);
+  delete mapping;
+}
+
+// The ArrayBuffer's finaliser: the buffer is one holder of its mapping.
+void ReleaseMappingOfBuffer(napi_env /*env*/, void* /*data*/, void* hint) {
+  ReleaseMapping(static_cast<Mapping*>(hint));
+}
+
+// memfdCreate(name, size): an anonymous, close-on-exec shared-memory file of
+// `size` bytes (zero-filled); a child gets it only when it is passed
+// explicitly (spawn's stdio dup2s it, which clears the flag on the copy).
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowType(env, "name must be a string");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  // The kernel's limit (249 bytes after its "memfd:" prefix); a NUL would cut the name short.
+  if (name.size() > 249 || name.find('\0') != std::string::npos) {
+    return ThrowRange(env, "name must be at most 249 bytes long, without NUL characters");
+  }
+  double size;
+  if (!ReadInteger(info, 1, "size", 1, kMaxSafeInteger, &size)) return env.Undefined();
+#if defined(__linux__) && defined(SYS_memfd_create)
+  // Through syscall(): glibc before 2.27 has no memfd_create() wrapper.
+  int fd = static_cast<int>(syscall(SYS_memfd_create, name.c_str(), MFD_CLOEXEC));
+  if (fd == -1) return ThrowErrno(env, "memfd_create", errno);
+  if (ftruncate(fd, static_cast<off_t>(size)) == -1) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "ftruncate", err);
+  }
+  return Napi::Number::New(env, fd);
+#else
+  return ThrowNotSupported(env, "memfdCreate");
+#endif
+}
+
+// mapFd(fd, size): the first `size` bytes of the file, mapped shared and
+// writable, as an ArrayBuffer that unmaps when collected. The fd stays open
+// (and the caller's): the mapping does not need it.
+Napi::Value MapFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double fd_value;
+  double size_value;
+  if (!ReadInteger(info, 0, "fd", 0, INT_MAX, &fd_value)) return env.Undefined();
+  if (!ReadInteger(info, 1, "size", 1, kMaxSafeInteger, &size_value)) return env.Undefined();
+  int fd = static_cast<int>(fd_value);
+  size_t size = static_cast<size_t>(size_value);
+  // Pages past the end of the file would kill the process with SIGBUS when
+  // touched, so a mapping larger than the file is refused up front.
+  struct stat st;
+  if (fstat(fd, &st) == -1) return ThrowErrno(env, "fstat", errno);
+  if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) < size) {
+    return ThrowRange(env, "size " + std::to_string(size) + " is larger than the file (" + std::to_string(st.st_size) + " bytes)");
+  }
+  void* start = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (start == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
+  auto* mapping = new Mapping{static_cast<char*>(start), size, 1};
+  {
+    std::lock_guard<std::mutex> lock(mappings_mutex);
+    (*mappings)[reinterpret_cast<uintptr_t>(start)] = mapping;
+  }
+  napi_value buffer;
+  napi_status status = napi_create_external_arraybuffer(env, start, size, ReleaseMappingOfBuffer, mapping, &buffer);
+  if (status != napi_ok) {
+    // A runtime that forbids external buffers (the V8 sandbox) ends up here.
+    ReleaseMapping(mapping);
+    Napi::Error error = Napi::Error::New(env);
+    error.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Value(env, buffer);
+}
+
+// A futex word given as (view, index): its address, and the mapping it lies
+// in, held until released, so that the pages cannot go while someone waits.
+struct Word {
+  int32_t* address;
+  Mapping* mapping;
+};
+
+// Validates (view, index) as arguments 0 and 1. `function` names the caller in errors.
+bool ReadWord(const Napi::CallbackInfo& info, const char* function, Word* word) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    ThrowType(env, std::string(function) + ": view must be an Int32Array");
+    return false;
+  }
+  Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+  size_t length = view.ElementLength();
+  double index;
+  if (length == 0) {
+    ThrowRange(env, std::string(function) + ": the view is empty (or its buffer was detached): no index is in range");
+    return false;
+  }
+  std::string what = std::string(function) + ": index (the view has " + std::to_string(length) + " elements)";
+  if (!ReadInteger(info, 1, what.c_str(), 0, static_cast<double>(length - 1), &index)) return false;
+  char* data = static_cast<char*>(view.ArrayBuffer().Data());
+  word->address = reinterpret_cast<int32_t*>(data + view.ByteOffset()) + static_cast<size_t>(index);
+  word->mapping = HoldMappingAt(word->address);
+  if (word->mapping == nullptr) {
+    ThrowType(env, std::string(function) +
+                       ": view must be over shared memory from mapFd (a SharedRegion); another process can never wake a "
+                       "futex on memory private to this one");
+    return false;
+  }
+  return true;
+}
+
+bool ReadExpected(const Napi::CallbackInfo& info, double* expected) {
+  return ReadInteger(info, 2, "expected", INT32_MIN, INT32_MAX, expected);
+}
+
+// A negative or infinite timeout means forever (returned as -1); NaN is an error.
+bool ReadTimeout(const Napi::CallbackInfo& info, double* timeout_ms) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= 3 || !info[3].IsNumber()) {
+    ThrowType(env, "timeoutMs must be a number (negative for no timeout)");
+    return false;
+  }
+  double value = info[3].As<Napi::Number>().DoubleValue();
+  if (std::isnan(value)) {
+    ThrowRange(env, "timeoutMs must be a number of milliseconds, not NaN");
+    return false;
+  }
+  // Past ~31,700 years a timespec could overflow; no one waits that long.
+  *timeout_ms = value < 0 || value > 1e15 ? -1 : value;
+  return true;
+}
+
+enum class WaitResult { kOk, kNotEqual, kTimedOut, kError };
+
+const char* WaitResultName(WaitResult result) {
+  switch (result) {
+    case WaitResult::kOk:
+      return "ok";
+    case WaitResult::kNotEqual:
+      return "not-equal";
+    default:
+      return "timed-out";
+  }
+}
+
+#ifdef __linux__
+int64_t MonotonicNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+// FUTEX_WAIT without FUTEX_PRIVATE_FLAG: the kernel keys a shared futex by
+// the page's backing file and offset, so a wake from any process that maps the
+// same memory reaches it. A signal (EINTR) resumes the wait for the time that
+// is left; 'ok' may also be a spurious wake-up, so callers re-check the word.
+WaitResult FutexWaitBlocking(int32_t* address, int32_t expected, double timeout_ms, int* err) {
+  int64_t deadline = timeout_ms < 0 ? -1 : MonotonicNs() + static_cast<int64_t>(timeout_ms * 1e6);
+  for (;;) {
+    struct timespec remaining;
+    struct timespec* timeout = nullptr;
+    if (deadline >= 0) {
+      // Zero when the time is up: the kernel still compares the word first.
+      int64_t left = std::max<int64_t>(0, deadline - MonotonicNs());
+      remaining.tv_sec = static_cast<time_t>(left / 1000000000);
+      remaining.tv_nsec = static_cast<long>(left % 1000000000);
+      timeout = &remaining;
+    }
+    if (syscall(SYS_futex, address, FUTEX_WAIT, expected, timeout, nullptr, 0) == 0) return WaitResult::kOk;
+    if (errno == EAGAIN) return WaitResult::kNotEqual;
+    if (errno == ETIMEDOUT) return WaitResult::kTimedOut;
+    if (errno == EINTR) continue;
+    *err = errno;
+    return WaitResult::kError;
+  }
+}
+#endif
+
+// futexWait(view, index, expected, timeoutMs): blocks this thread while
+// view[index] === expected, until a futexWake or the timeout.
+Napi::Value FutexWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#ifdef __linux__
+  Word word;
+  double expected;
+  double timeout_ms;
+  if (!ReadWord(info, "futexWait", &word)) return env.Undefined();
+  // Nothing runs JS while this thread blocks, so the buffer cannot go: the hold ends here.
+  ReleaseMapping(word.mapping);
+  if (!ReadExpected(info, &expected) || !ReadTimeout(info, &timeout_ms)) return env.Undefined();
+  int err = 0;
+  WaitResult result = FutexWaitBlocking(word.address, static_cast<int32_t>(expected), timeout_ms, &err);
+  if (result == WaitResult::kError) return ThrowErrno(env, "futex", err);
+  return Napi::String::New(env, WaitResultName(result));
+#else
+  return ThrowNotSupported(env, "futexWait");
+#endif
+}
+
+// futexWake(view, index, count): wakes up to `count` waiters on view[index]
+// (Infinity for all), in any process; returns how many woke.
+Napi::Value FutexWake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#ifdef __linux__
+  Word word;
+  if (!ReadWord(info, "futexWake", &word)) return env.Undefined();
+  ReleaseMapping(word.mapping);
+  int count;
+  if (info.Length() > 2 && info[2].IsNumber() && info[2].As<Napi::Number>().DoubleValue() == INFINITY) {
+    count = INT_MAX;
+  } else {
+    double value;
+    if (!ReadInteger(info, 2, "count", 0, INT_MAX, &value)) return env.Undefined();
+    count = static_cast<int>(value);
+  }
+  long woken = syscall(SYS_futex, word.address, FUTEX_WAKE, count, nullptr, nullptr, 0);
+  if (woken == -1) return ThrowErrno(env, "futex", errno);
+  return Napi::Number::New(env, static_cast<double>(woken));
+#else
+  return ThrowNotSupported(env, "futexWake");
+#endif
+}
+
+#ifdef __linux__
+// The same wait on a libuv threadpool thread, settling a Promise on the JS
+// thread. It holds the buffer (a reference) and its mapping until it is done.
+// Each pending wait occupies one threadpool thread (4 by default, shared with
+// fs, dns and crypto).
+class FutexWaitWorker : public Napi::AsyncWorker {
+ public:
+  FutexWaitWorker(Napi::Env env, Napi::Object view, Word word, int32_t expected, double timeout_ms)
+      : Napi::AsyncWorker(env, "multiproc:futexWaitAsync"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        view_(Napi::Persistent(view)),
+        word_(word),
+        expected_(expected),
+        timeout_ms_(timeout_ms) {}
+
+  ~FutexWaitWorker() override { ReleaseMapping(word_.mapping); }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    int err = 0;
+    result_ = FutexWaitBlocking(word_.address, expected_, timeout_ms_, &err);
+    if (result_ == WaitResult::kError) SetError(std::string("futex: ") + std::strerror(err));
+  }
+
+  void OnOK() override { deferred_.Resolve(Napi::String::New(Env(), WaitResultName(result_))); }
+
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference view_;
+  Word word_;
+  int32_t expected_;
+  double timeout_ms_;
+  WaitResult result_ = WaitResult::kError;
+};
+#endif
+
+// futexWaitAsync(view, index, expected, timeoutMs): a Promise of futexWait's result.
+Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#ifdef __linux__
+  Word word;
+  double expected;
+  double timeout_ms;
+  if (!ReadWord(info, "futexWaitAsync", &word)) return env.Undefined();
+  if (!ReadExpected(info, &expected) || !ReadTimeout(info, &timeout_ms)) {
+    ReleaseMapping(word.mapping);
+    return env.Undefined();
+  }
+  auto* worker = new FutexWaitWorker(env, info[0].As<Napi::Object>(), word, static_cast<int32_t>(expected), timeout_ms);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+#else
+  return ThrowNotSupported(env, "futexWaitAsync");
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
+  exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
+  exports.Set("mapFd", Napi::Function::New(env, MapFd, "mapFd"));
+  exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));
+  exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
+  exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync, "futexWaitAsync"));
   return exports;
 }
 

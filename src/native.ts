@@ -1,5 +1,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { OSError } from './errors.js';
+
+/**
+ * How a futex wait ended, as `Atomics.wait` says it: woken (possibly
+ * spuriously, so re-check the word), the word did not hold the expected value,
+ * or the timeout passed.
+ */
+export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
 
 /** The native addon (native/multiproc.cc): the system calls Node.js has no synchronous API for. */
 export interface Native {
@@ -9,7 +17,32 @@ export interface Native {
   pipe(): [number, number];
   /** prctl(PR_SET_PDEATHSIG) on Linux (0 clears it); throws elsewhere. */
   setParentDeathSignal(signal: number): void;
+  /** An anonymous shared-memory file of `size` bytes (zero-filled), close-on-exec; Linux only. */
+  memfdCreate(name: string, size: number): number;
+  /** The first `size` bytes of `fd` mapped shared and writable; unmapped when the buffer is collected. Leaves the fd open. */
+  mapFd(fd: number, size: number): ArrayBuffer;
+  /**
+   * Blocks this thread while `view[index] === expected`, until a `futexWake`
+   * from any process or the timeout (negative: none). `view` must lie in memory
+   * from `mapFd`. Linux only.
+   */
+  futexWait(view: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
+  /** Wakes up to `count` (or `Infinity`) waiters on `view[index]` in any process; returns how many woke. */
+  futexWake(view: Int32Array, index: number, count: number): number;
+  /** `futexWait` on a libuv threadpool thread: the event loop keeps running while it waits. */
+  futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number): Promise<FutexWaitResult>;
 }
+
+const FUNCTIONS = [
+  'socketpair',
+  'pipe',
+  'setParentDeathSignal',
+  'memfdCreate',
+  'mapFd',
+  'futexWait',
+  'futexWake',
+  'futexWaitAsync',
+] as const satisfies readonly (keyof Native)[];
 
 let loaded: { native: Native | null; reason: string | null } | undefined;
 
@@ -32,7 +65,9 @@ function load(): { native: Native | null; reason: string | null } {
   if (loaded) return loaded;
   try {
     const addon = nodeGypBuild()(packageRoot());
-    if (!isNative(addon)) throw new Error('the addon does not export socketpair, pipe and setParentDeathSignal');
+    if (!isNative(addon)) {
+      throw new Error(`the addon does not export ${missingFunctions(addon).join(', ')}: it is out of date; rebuild it (npm rebuild multiproc)`);
+    }
     loaded = { native: addon, reason: null };
   } catch (error) {
     loaded = { native: null, reason: error instanceof Error ? error.message : String(error) };
@@ -55,8 +90,26 @@ function packageRoot(): string {
   }
 }
 
-function isNative(value: unknown): value is Native {
-  if (typeof value !== 'object' || value === null) return false;
+/** The addon, or an OSError that says why it is needed and how to get it; `what` names the caller ("SharedRegion"). */
+export function requireNative(what: string): Native {
+  const addon = native();
+  if (addon === null) {
+    throw new OSError(
+      `${what} needs multiproc's native addon, which could not be loaded (${nativeUnavailableReason()}). ` +
+        'Reinstall with npm ci, where a C++ compiler and Node\'s headers are available, to build it.',
+    );
+  }
+  return addon;
+}
+
+// An addon built from an older native/multiproc.cc lacks the newer functions:
+// better refused as a whole at load than failing later in the middle of a call.
+function missingFunctions(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return [...FUNCTIONS];
   const addon = value as Record<string, unknown>;
-  return typeof addon.socketpair === 'function' && typeof addon.pipe === 'function' && typeof addon.setParentDeathSignal === 'function';
+  return FUNCTIONS.filter((name) => typeof addon[name] !== 'function');
+}
+
+function isNative(value: unknown): value is Native {
+  return missingFunctions(value).length === 0;
 }
