@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -511,6 +512,78 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// Descriptors to a running process, as Python's forkserver hands them over:
+// SCM_RIGHTS on a Unix socket that libuv never owns (so no read of ours
+// competes with it). One byte of payload, as a message must carry some.
+constexpr size_t kMaxPassedFds = 64;
+
+Napi::Value SendFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsArray()) return ThrowType(env, "sendFds(socket, fds): socket must be an fd and fds an array of fds");
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  Napi::Array list = info[1].As<Napi::Array>();
+  if (list.Length() == 0 || list.Length() > kMaxPassedFds) return ThrowRange(env, "sendFds: between 1 and 64 fds at a time");
+  std::vector<int> fds(list.Length());
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value fd = list.Get(i);
+    if (!fd.IsNumber()) return ThrowType(env, "sendFds: every fd must be a number");
+    fds[i] = fd.As<Napi::Number>().Int32Value();
+  }
+  char byte = 'F';
+  iovec iov = {&byte, 1};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()), 0);
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  ssize_t sent;
+  do sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (sent == -1 && errno == EINTR);
+  if (sent == -1) return ThrowErrno(env, "sendmsg", errno);
+  return env.Undefined();
+}
+
+// Blocks until one message of descriptors arrives; they come close-on-exec.
+Napi::Value RecvFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowType(env, "recvFds(socket): socket must be an fd");
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  char byte;
+  iovec iov = {&byte, 1};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * kMaxPassedFds), 0);
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t got;
+#ifdef MSG_CMSG_CLOEXEC
+  const int flags = MSG_CMSG_CLOEXEC;
+#else
+  const int flags = 0;
+#endif
+  do got = recvmsg(sock, &msg, flags);
+  while (got == -1 && errno == EINTR);
+  if (got == -1) return ThrowErrno(env, "recvmsg", errno);
+  if (got == 0) return ThrowErrno(env, "recvmsg", EPIPE);
+  Napi::Array result = Napi::Array::New(env);
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    std::vector<int> fds(count);
+    std::memcpy(fds.data(), CMSG_DATA(cmsg), sizeof(int) * count);
+    for (int fd : fds) result.Set(result.Length(), Napi::Number::New(env, fd));
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) != 0) return ThrowRange(env, "recvFds: more descriptors arrived than fit (64 at most)");
+  return result;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
@@ -520,6 +593,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
   exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync, "futexWaitAsync"));
+  exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
+  exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
   return exports;
 }
 

@@ -31,6 +31,10 @@ export interface Native {
   futexWake(view: Int32Array, index: number, count: number): number;
   /** `futexWait` on a libuv threadpool thread: the event loop keeps running while it waits. */
   futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number): Promise<FutexWaitResult>;
+  /** Passes descriptors over a Unix socket (SCM_RIGHTS); the socket must not belong to libuv. Blocks until sent. */
+  sendFds(socket: number, fds: readonly number[]): void;
+  /** Receives one message of descriptors (close-on-exec); blocks until it arrives. */
+  recvFds(socket: number): number[];
 }
 
 const FUNCTIONS = [
@@ -42,6 +46,8 @@ const FUNCTIONS = [
   'futexWait',
   'futexWake',
   'futexWaitAsync',
+  'sendFds',
+  'recvFds',
 ] as const satisfies readonly (keyof Native)[];
 
 let loaded: { native: Native | null; reason: string | null } | undefined;

@@ -5,10 +5,10 @@ import { AssertionError, invalidArgType, ProcessError, ValueError } from './erro
 import { defaultStartMethod, launcherFor, type StartMethod } from './launch/index.js';
 import type { Popen } from './launch/popen.js';
 import type { JobMessage, PrepareMessage } from './launch/protocol.js';
-import { spawnPopen } from './launch/spawn.js';
 import { addChild, children, reap } from './lifetime.js';
 import { mainModule, testEntryUrl } from './main.js';
-import { dumps, dumpsForChild } from './reduction.js';
+import { native } from './native.js';
+import { dumpsForChild } from './reduction.js';
 import { callerFile, describeCode, moduleOf, type CodeRef } from './targets.js';
 import { validateBoolean, validateString, validateTimeout } from './validate.js';
 
@@ -135,9 +135,7 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     const ctor = this.constructor as typeof Process;
     const method = ctor.startMethod ?? defaultStartMethod()!;
     const { prepare, job, fds } = this.#describe(method);
-    // A running spare cannot be handed file descriptors: a child that inherits
-    // Connections gets them at birth, as stdio descriptors of a fresh node.
-    const popen = fds.length > 0 ? spawnPopen(prepare, job, fds) : launcherFor(method)(prepare, job);
+    const popen = launcherFor(method)(prepare, job, fds);
     this.#popen = popen;
     // As Python (bpo-30775): the parent drops its references to what the child now owns.
     this.#target = null;
@@ -312,14 +310,14 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
       ({ bytes: payload, fds } = dumpsForChild({ args: this.#args, kwargs: this.#kwargs, state }, `the arguments of ${this.#name}`));
     } catch (err) {
       // Say which part failed: args, kwargs or the subclass's fields.
-      dumps(this.#args, `the args of ${this.#name}`);
-      dumps(this.#kwargs, `the kwargs of ${this.#name}`);
-      dumps(state, `a field of ${this.#name} (an instance of ${ctor.name})`);
+      dumpsForChild(this.#args, `the args of ${this.#name}`);
+      dumpsForChild(this.#kwargs, `the kwargs of ${this.#name}`);
+      dumpsForChild(state, `a field of ${this.#name} (an instance of ${ctor.name})`);
       throw err;
     }
     let base: Function = ctor;
     while (!libraryClasses.has(base.name) || libraryClasses.get(base.name) !== base) base = Object.getPrototypeOf(base);
-    const prepare: PrepareMessage = { t: 'prepare', main: mainModule(), startMethod: method, daemon: this.#daemon };
+    const prepare: PrepareMessage = { t: 'prepare', main: mainModule(), startMethod: method, daemon: this.#daemon, fdChannel: native() !== null };
     const job: JobMessage = {
       t: 'job',
       module,

@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { echoBytes, forwardToGrandchild, sendThenClose, UpperEcho } from './fixtures/connections.js';
+import { closeWhileGrandchildLives, echoBytes, forwardToGrandchild, pingBack, sendThenClose, UpperEcho } from './fixtures/connections.js';
+import { descendants } from './helpers/cleanup.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -172,6 +173,44 @@ test('a Connection passed to a child is passed on to a grandchild', async () => 
   assert.deepEqual(await conn.recv(), { from: 'child', grandchildExit: 0 });
   await p.join();
   conn.close();
+});
+
+test('a Process with a Connection in its args takes a warm spare: the descriptors reach it over its fd channel', async () => {
+  const spareNow = (): number[] => descendants().filter((p) => p.ppid === process.pid && p.cmdline.startsWith('node multiproc: spare')).map((p) => p.pid);
+  const before = new Set(spareNow());
+  // This child's end starts the replacement spare of its kind (not daemonic, same main module).
+  const warmUp = make({ target: sendThenClose, args: [Pipe()[1], 0, 0] }, 'forkserver');
+  warmUp.start();
+  await warmUp.join();
+  let spare: number | undefined;
+  for (let i = 0; i < 500 && spare === undefined; i++) {
+    spare = spareNow().find((pid) => !before.has(pid));
+    if (spare === undefined) await sleep(20);
+  }
+  assert.ok(spare !== undefined, 'no replacement spare was started');
+  const [conn, childConn] = Pipe();
+  const p = make({ target: pingBack, args: [childConn] }, 'forkserver');
+  try {
+    p.start();
+    childConn.close();
+    assert.equal(p.pid, spare);
+    assert.deepEqual(await conn.recv(), { pid: spare });
+  } finally {
+    conn.close();
+    await p.join();
+  }
+  assert.equal(p.exitCode, 0);
+});
+
+test('a child\'s own children do not inherit its Connections: closing it there is seen at once', async () => {
+  const [conn, childConn] = Pipe();
+  const p = make({ target: closeWhileGrandchildLives, args: [childConn] });
+  p.start();
+  childConn.close();
+  await assert.rejects(conn.recv(), EOFError);
+  assert.equal(p.isAlive(), true, 'EOF came only when the child exited: a grandchild held a copy of the socket');
+  conn.close();
+  await p.join();
 });
 
 test('test_wait: collect 40 messages from 4 children until each connection ends', async () => {

@@ -5,6 +5,7 @@
  * arguments, run, report). A forkserver spare does the first half at birth
  * and waits for the second.
  */
+import { closeSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,14 +17,14 @@ import { ControlChannel } from '../launch/channel.js';
 import type { FromChild, JobMessage, PrepareMessage, ToChild } from '../launch/protocol.js';
 import { libraryClasses, Process, REBUILD, setCurrentProcess } from '../process.js';
 import { noteParentGone } from '../parent.js';
-import { loadsInChild } from '../reduction.js';
+import { FD_CHANNEL_IN_CHILD } from '../launch/command.js';
+import { requireNative } from '../native.js';
+import { loadsInChild, type HandleSource } from '../reduction.js';
 import type { ModuleRef } from '../targets.js';
 import { initialize, transform, type LoadResult } from './hooks.js';
 import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
 import { resolveCode, type LoadedModule } from './resolve.js';
 
-/** The first inherited handle: fds 0-2 are stdio, 3 the control channel. */
-const FIRST_HANDLE_FD = 4;
 
 const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
 
@@ -111,6 +112,21 @@ function report(name: string, error: unknown): void {
   process.stderr.write(`Process ${name}:\n${inspect(error)}\n`);
 }
 
+let hasFdChannel = false;
+
+/** The descriptors the parent passed for this job, received from the fd channel, which is then closed. */
+function receivedHandles(count: number): HandleSource | null {
+  if (!hasFdChannel) return null;
+  hasFdChannel = false;
+  try {
+    const fds = count > 0 ? requireNative('receiving file descriptors').recvFds(FD_CHANNEL_IN_CHILD) : [];
+    if (fds.length !== count) throw new Error(`multiproc: expected ${count} file descriptors from the parent, received ${fds.length}`);
+    return { fd: (index) => fds[index]! };
+  } finally {
+    closeSync(FD_CHANNEL_IN_CHILD);
+  }
+}
+
 interface Prepared {
   main: LoadedModule | null;
   mainError: unknown;
@@ -123,6 +139,7 @@ let parentGone = false;
 async function prepare(message: PrepareMessage): Promise<Prepared> {
   // What `ps` shows: an idle spare, then the name of the Process it runs.
   process.title = 'node multiproc: spare';
+  hasFdChannel = message.fdChannel;
   current.inheritedStartMethod = message.startMethod;
   current.inheritedMain = message.main;
   instrumentCommonJs();
@@ -161,7 +178,7 @@ async function run(prepared: Prepared, message: JobMessage): Promise<void> {
     }
     const cls = message.cls === null ? libraryClasses.get(message.baseClass) ?? Process : await resolveCode(message.cls, modules, `the Process subclass ${message.cls.name}`);
     const target = message.target === null ? null : await resolveCode(message.target, modules, `the target of ${message.self.name}`);
-    const handles = message.handles > 0 ? { fd: (index: number) => FIRST_HANDLE_FD + index } : null;
+    const handles = receivedHandles(message.handles);
     const { args, kwargs, state } = loadsInChild(message.payload, handles) as { args: unknown[]; kwargs: unknown; state: Record<string, unknown> };
     // The library constructor only (as pickle skips __init__): the subclass's own constructor already ran in the parent.
     instance = Reflect.construct(Process, [{ [REBUILD]: true, target, args, kwargs }], cls) as Process;

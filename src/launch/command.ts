@@ -1,8 +1,9 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, closeSync, constants } from 'node:fs';
 import Module from 'node:module';
 import { join } from 'node:path';
+import { native, requireNative } from '../native.js';
 import { ControlChannel } from './channel.js';
 import type { FromChild, ToChild } from './protocol.js';
 
@@ -74,25 +75,58 @@ function setpriv(): string | null {
 // stdin is /dev/null, as in Python; fd 3 is the control channel.
 const STDIO: StdioOptions = ['ignore', 'inherit', 'inherit', 'pipe'];
 
-/** A started child and the parent's end of its control channel. */
+/** A started child, the parent's end of its control channel, and of its fd channel (null without the native addon). */
 export interface LaunchedChild {
   process: ChildProcess;
   channel: ControlChannel<FromChild, ToChild>;
+  fdChannel: FdChannel | null;
 }
+
+/**
+ * How descriptors (Pipe ends, shared memory) reach a child, running or not:
+ * SCM_RIGHTS over a socket pair whose child end is its fd 4. They arrive
+ * close-on-exec, so the child's own children never inherit them by accident
+ * (which would keep a Connection's peer from ever seeing its end).
+ */
+export class FdChannel {
+  #fd: number | null;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  pass(fds: readonly number[]): void {
+    if (this.#fd === null) throw new Error('multiproc: the fd channel to this child is closed');
+    requireNative('passing file descriptors to a child').sendFds(this.#fd, fds);
+  }
+
+  close(): void {
+    if (this.#fd !== null) closeSync(this.#fd);
+    this.#fd = null;
+  }
+}
+
+/** The child's end of its fd channel. */
+export const FD_CHANNEL_IN_CHILD = 4;
 
 /**
  * Starts a fresh node running the bootstrap, with a control channel on fd 3. A daemonic child is started through `setpriv --pdeathsig KILL`
  * where available, so that the kernel kills it even when its parent is killed
  * with SIGKILL and can run no cleanup (Python leaves such children orphaned).
  */
-export function launchNode(daemon: boolean, fds: readonly number[] = []): LaunchedChild {
+export function launchNode(daemon: boolean): LaunchedChild {
   // Loaded on first use: a child that never starts one does not pay for it.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const wrapper = daemon ? setpriv() : null;
   const node = [process.execPath, ...childExecArgv(), BOOTSTRAP];
-  // Inherited handles (Connections in the arguments) become the child's fds 4, 5...
-  const stdio: StdioOptions = fds.length === 0 ? STDIO : [...(STDIO as unknown[]), ...fds] as StdioOptions;
-  const child = wrapper === null ? spawn(node[0]!, node.slice(1), { stdio, env: childEnv() }) : spawn(wrapper, ['--pdeathsig', 'KILL', ...node], { stdio, env: childEnv() });
-  child.on('error', () => {});
-  return { process: child, channel: new ControlChannel(child.stdio[3] as Socket) };
+  const pair = native()?.socketpair() ?? null;
+  const stdio: StdioOptions = pair === null ? STDIO : ([...(STDIO as unknown[]), pair[1]] as StdioOptions);
+  try {
+    const child = wrapper === null ? spawn(node[0]!, node.slice(1), { stdio, env: childEnv() }) : spawn(wrapper, ['--pdeathsig', 'KILL', ...node], { stdio, env: childEnv() });
+    child.on('error', () => {});
+    return { process: child, channel: new ControlChannel(child.stdio[3] as Socket), fdChannel: pair === null ? null : new FdChannel(pair[0]) };
+  } finally {
+    // The child has its copy now.
+    if (pair !== null) closeSync(pair[1]);
+  }
 }

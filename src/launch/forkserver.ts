@@ -1,5 +1,6 @@
 import { launchNode, type LaunchedChild } from './command.js';
 import { ChildPopen, type Popen } from './popen.js';
+import { handOver } from './spawn.js';
 import type { JobMessage, PrepareMessage, ReadyMessage } from './protocol.js';
 
 /**
@@ -21,6 +22,7 @@ class Spare {
     this.launched = launchNode(prepare.daemon);
     this.launched.channel.on('message', this.#onMessage);
     this.launched.process.once('exit', () => {
+      this.launched.fdChannel?.close();
       if (spares.get(this.key) === this) spares.delete(this.key);
     });
     this.launched.channel.send(prepare);
@@ -51,6 +53,7 @@ class Spare {
   }
 
   discard(): void {
+    this.launched.fdChannel?.close();
     this.launched.process.kill('SIGKILL');
   }
 }
@@ -69,14 +72,14 @@ function startSpare(prepare: PrepareMessage, key: string): Spare {
   return spare;
 }
 
-export function forkserverPopen(prepare: PrepareMessage, job: JobMessage): Popen {
+export function forkserverPopen(prepare: PrepareMessage, job: JobMessage, fds: readonly number[]): Popen {
   const key = keyOf(prepare);
   let spare = spares.get(key);
   spares.delete(key);
   if (spare !== undefined && !spare.usable) spare = undefined;
   spare ??= new Spare(prepare, key);
   try {
-    spare.launched.channel.send(job);
+    handOver(spare.launched, null, job, fds);
   } catch (err) {
     spare.discard();
     throw err;

@@ -13,12 +13,12 @@ export const START_METHODS: readonly StartMethod[] = ['forkserver', 'spawn'];
 /** The default when none was set: see README "Start methods" for the measurements behind it. */
 export const DEFAULT_START_METHOD: StartMethod = 'forkserver';
 
-const launchers: Record<StartMethod, (prepare: PrepareMessage, job: JobMessage) => Popen> = {
+const launchers: Record<StartMethod, (prepare: PrepareMessage, job: JobMessage, fds: readonly number[]) => Popen> = {
   spawn: spawnPopen,
   forkserver: forkserverPopen,
 };
 
-export function launcherFor(method: StartMethod): (prepare: PrepareMessage, job: JobMessage) => Popen {
+export function launcherFor(method: StartMethod): (prepare: PrepareMessage, job: JobMessage, fds: readonly number[]) => Popen {
   return launchers[method];
 }
 

@@ -13,6 +13,8 @@ export interface PrepareMessage {
   startMethod: string;
   /** Whether the child should die with its parent: decided at launch for a spare. */
   daemon: boolean;
+  /** Whether the child has an fd channel on fd 4 (the parent had the native addon). */
+  fdChannel: boolean;
 }
 
 export interface JobMessage {
@@ -26,7 +28,7 @@ export interface JobMessage {
   target: CodeRef | null;
   /** `{ args, kwargs, state }`, serialized in the parent so clone errors surface in `start()`. */
   payload: Uint8Array;
-  /** How many file descriptors the child inherits after its control channel (fd 3): fds 4, 5... */
+  /** How many file descriptors wait on the fd channel for this job (one message). */
   handles: number;
   self: ProcessIdentity;
   parent: ParentInfo;

@@ -1,16 +1,26 @@
-import { launchNode } from './command.js';
+import { launchNode, type LaunchedChild } from './command.js';
 import { ChildPopen, type Popen } from './popen.js';
 import type { JobMessage, PrepareMessage } from './protocol.js';
 
 /** The `spawn` start method: a fresh node process for every Process. */
-export function spawnPopen(prepare: PrepareMessage, job: JobMessage, fds: readonly number[] = []): Popen {
-  const child = launchNode(prepare.daemon, fds);
+export function spawnPopen(prepare: PrepareMessage, job: JobMessage, fds: readonly number[]): Popen {
+  const child = launchNode(prepare.daemon);
   try {
-    child.channel.send(prepare);
-    child.channel.send(job);
+    handOver(child, prepare, job, fds);
     return new ChildPopen(child, prepare.daemon);
   } catch (err) {
     child.process.kill('SIGKILL');
     throw err;
   }
+}
+
+/** Sends a child its job, after the descriptors the job needs (so they wait for it on the fd channel). */
+export function handOver(child: LaunchedChild, prepare: PrepareMessage | null, job: JobMessage, fds: readonly number[]): void {
+  if (fds.length > 0) {
+    if (child.fdChannel === null) throw new Error('multiproc: cannot pass file descriptors without the native addon');
+    child.fdChannel.pass(fds);
+  }
+  child.fdChannel?.close();
+  if (prepare !== null) child.channel.send(prepare);
+  child.channel.send(job);
 }
