@@ -584,6 +584,116 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// Exact reads and whole writes on a blocking fd (a Queue's pipe, which libuv
+// never owns), on a threadpool thread: a Queue takes exactly one message out
+// of a pipe that other processes read too, and a write into a full pipe waits
+// there instead of in the event loop.
+class FdWorker : public Napi::AsyncWorker {
+ public:
+  FdWorker(Napi::Env env, int fd, size_t length, Napi::Buffer<uint8_t> buffer, bool writing)
+      : Napi::AsyncWorker(env), fd_(fd), length_(length), writing_(writing), deferred_(Napi::Promise::Deferred::New(env)) {
+    if (writing_) {
+      keep_ = Napi::Persistent(buffer);
+      data_ = buffer.Data();
+    } else {
+      out_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, length == 0 ? 1 : length));
+      data_ = out_.Value().Data();
+    }
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    size_t done = 0;
+    while (done < length_) {
+      ssize_t n = writing_ ? write(fd_, data_ + done, length_ - done) : read(fd_, data_ + done, length_ - done);
+      if (n == -1 && errno == EINTR) continue;
+      if (n == -1) {
+        error_ = errno;
+        return;
+      }
+      if (n == 0) {
+        error_ = -1;  // end of file before the message was complete
+        return;
+      }
+      done += static_cast<size_t>(n);
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (error_ == -1) {
+      Napi::Error err = Napi::Error::New(env, "got end of file during message");
+      err.Set("code", Napi::String::New(env, "EOF"));
+      deferred_.Reject(err.Value());
+    } else if (error_ != 0) {
+      Napi::Error err = Napi::Error::New(env, std::string(writing_ ? "write: " : "read: ") + std::strerror(error_));
+      err.Set("errno", Napi::Number::New(env, error_));
+      deferred_.Reject(err.Value());
+    } else if (writing_) {
+      deferred_.Resolve(env.Undefined());
+    } else {
+      deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, data_, length_));
+    }
+  }
+
+ private:
+  int fd_;
+  size_t length_;
+  bool writing_;
+  int error_ = 0;
+  uint8_t* data_ = nullptr;
+  Napi::Reference<Napi::Buffer<uint8_t>> keep_;
+  Napi::Reference<Napi::Buffer<uint8_t>> out_;
+  Napi::Promise::Deferred deferred_;
+};
+
+// The same read in this thread, for a message that is already on its way (a
+// getNowait() that found one): it waits only for the rest of that message.
+Napi::Value ReadExactSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "readExactSync(fd, length): fd and length must be numbers");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  double length = info[1].As<Napi::Number>().DoubleValue();
+  if (!(length >= 0) || length > 4294967295.0 || std::floor(length) != length) return ThrowRange(env, "readExactSync: length must be an integer from 0 to 2**32-1");
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+  size_t done = 0;
+  while (done < out.Length()) {
+    ssize_t n = read(fd, out.Data() + done, out.Length() - done);
+    if (n == -1 && errno == EINTR) continue;
+    if (n == -1) return ThrowErrno(env, "read", errno);
+    if (n == 0) {
+      Napi::Error err = Napi::Error::New(env, "got end of file during message");
+      err.Set("code", Napi::String::New(env, "EOF"));
+      err.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    done += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+Napi::Value ReadExactAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "readExactAsync(fd, length): fd and length must be numbers");
+  double length = info[1].As<Napi::Number>().DoubleValue();
+  if (!(length >= 0) || length > 4294967295.0 || std::floor(length) != length) return ThrowRange(env, "readExactAsync: length must be an integer from 0 to 2**32-1");
+  auto* worker = new FdWorker(env, info[0].As<Napi::Number>().Int32Value(), static_cast<size_t>(length), Napi::Buffer<uint8_t>(), false);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value WriteAllAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer()) return ThrowType(env, "writeAllAsync(fd, buffer): fd must be a number and buffer a Buffer");
+  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
+  auto* worker = new FdWorker(env, info[0].As<Napi::Number>().Int32Value(), buffer.Length(), buffer, true);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
@@ -595,6 +705,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync, "futexWaitAsync"));
   exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
   exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
+  exports.Set("readExactAsync", Napi::Function::New(env, ReadExactAsync, "readExactAsync"));
+  exports.Set("readExactSync", Napi::Function::New(env, ReadExactSync, "readExactSync"));
+  exports.Set("writeAllAsync", Napi::Function::New(env, WriteAllAsync, "writeAllAsync"));
   return exports;
 }
 

@@ -24,6 +24,7 @@ export { Pipe } from './pipe.js';
 export { Listener, Client } from './listener.js';
 export type { Address, ListenerOptions } from './listener.js';
 export { wait } from './wait.js';
+export { Queue, SimpleQueue, JoinableQueue, Empty, Full } from './queues.js';
 export type { Waitable } from './wait.js';
 export {
   AssertionError,

@@ -35,6 +35,12 @@ export interface Native {
   sendFds(socket: number, fds: readonly number[]): void;
   /** Receives one message of descriptors (close-on-exec); blocks until it arrives. */
   recvFds(socket: number): number[];
+  /** Reads exactly `length` bytes from a blocking fd on the threadpool; rejects on EOF before that. */
+  readExactAsync(fd: number, length: number): Promise<Buffer>;
+  /** Reads exactly `length` bytes from a blocking fd in this thread. */
+  readExactSync(fd: number, length: number): Buffer;
+  /** Writes the whole buffer to a blocking fd on the threadpool. */
+  writeAllAsync(fd: number, buffer: Buffer): Promise<void>;
 }
 
 const FUNCTIONS = [
@@ -48,6 +54,9 @@ const FUNCTIONS = [
   'futexWaitAsync',
   'sendFds',
   'recvFds',
+  'readExactAsync',
+  'readExactSync',
+  'writeAllAsync',
 ] as const satisfies readonly (keyof Native)[];
 
 let loaded: { native: Native | null; reason: string | null } | undefined;

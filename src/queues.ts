@@ -1,0 +1,406 @@
+import { closeSync } from 'node:fs';
+import { deserialize } from 'node:v8';
+import { invalidArgType, ValueError } from './errors.js';
+import { requireNative } from './native.js';
+import { dumps, registerReducer } from './reduction.js';
+import { waitAsync, wake } from './shared/futex.js';
+import { SharedRegion } from './shared/region.js';
+import { validateTimeout } from './validate.js';
+
+/** Raised by `get` on an empty queue (Python's `queue.Empty`). */
+export class Empty extends Error {
+  override name = 'Empty';
+}
+
+/** Raised by `put` on a full queue (Python's `queue.Full`). */
+export class Full extends Error {
+  override name = 'Full';
+}
+
+// The queue's shared words (Int32, in one SharedRegion that every holder maps).
+const READ_LOCK = 0; // Drepper's futex mutex: 0 free, 1 held, 2 held with waiters
+const WRITE_LOCK = 1;
+const STARTED = 2; // frames whose writing has begun, in pipe order (wrapping)
+const TAKEN = 3; // frames taken out by getters (wrapping)
+const FREE = 4; // free slots when bounded: a semaphore
+const UNFINISHED = 5; // JoinableQueue: puts not yet matched by taskDone
+const WORDS = 6;
+const MAX_SEMAPHORE = 2147483647;
+
+/** Where a queue keeps the parts a child needs to rebuild it (not public). */
+const PARTS = Symbol('multiproc.queue.parts');
+
+/**
+ * A lock for this queue across processes: a futex mutex on a shared word.
+ * Within one process, callers line up in a promise chain first, so that at
+ * most one of them sleeps on the futex (each sleeper holds a threadpool thread).
+ */
+class SharedLock {
+  readonly #view: Int32Array;
+  readonly #index: number;
+  #line: Promise<unknown> = Promise.resolve();
+
+  constructor(view: Int32Array, index: number) {
+    this.#view = view;
+    this.#index = index;
+  }
+
+  tryAcquire(): boolean {
+    return Atomics.compareExchange(this.#view, this.#index, 0, 1) === 0;
+  }
+
+  /** Runs `work` holding the lock; resolves false without running it if `deadline` passes first. */
+  async with<T>(deadline: number | null, work: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+    const turn = this.#line.then(async () => {
+      if (!(await this.#acquire(deadline))) return { ok: false as const };
+      try {
+        return { ok: true as const, value: await work() };
+      } finally {
+        this.release();
+      }
+    });
+    this.#line = turn.catch(() => undefined);
+    return turn;
+  }
+
+  release(): void {
+    if (Atomics.sub(this.#view, this.#index, 1) !== 1) {
+      Atomics.store(this.#view, this.#index, 0);
+      wake(this.#view, this.#index, 1);
+    }
+  }
+
+  async #acquire(deadline: number | null): Promise<boolean> {
+    if (this.tryAcquire()) return true;
+    for (;;) {
+      if (Atomics.exchange(this.#view, this.#index, 2) === 0) return true;
+      const remaining = deadline === null ? -1 : deadline - Date.now();
+      if (deadline !== null && remaining <= 0) return false;
+      await waitAsync(this.#view, this.#index, 2, remaining);
+    }
+  }
+}
+
+interface QueueParts {
+  region: SharedRegion;
+  readFd: number;
+  writeFd: number;
+  maxsize: number;
+}
+
+function frame(body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.set(body, 4);
+  return out;
+}
+
+/**
+ * A process-safe FIFO queue, as Python's `multiprocessing.Queue`: pass it to
+ * children in `args`; any number of processes put and get. Items travel by
+ * structured clone, serialized in `put()` itself, so an item that cannot
+ * travel fails there and then (Python drops it later, from a thread).
+ *
+ * Underneath: an OS pipe that no event loop reads, guarded by a read lock and
+ * a write lock (futexes in shared memory), so each get takes exactly one whole
+ * message; `put` hands frames to a feeder that writes them from the
+ * threadpool, so a full pipe never blocks the event loop.
+ */
+export class Queue<T = unknown> {
+  readonly #region: SharedRegion;
+  readonly #words: Int32Array;
+  readonly #readFd: number;
+  readonly #writeFd: number;
+  readonly #maxsize: number;
+  readonly #readLock: SharedLock;
+  readonly #writeLock: SharedLock;
+  #pending: Buffer[] = [];
+  #feeding: Promise<void> | null = null;
+  #closed = false;
+  #fdsClosed = false;
+
+  constructor(maxsize = 0) {
+    if (typeof maxsize === 'object' && maxsize !== null && PARTS in maxsize) {
+      const parts = (maxsize as unknown as { [PARTS]: QueueParts })[PARTS];
+      this.#region = parts.region;
+      this.#readFd = parts.readFd;
+      this.#writeFd = parts.writeFd;
+      this.#maxsize = parts.maxsize;
+    } else {
+      if (typeof maxsize !== 'number' || !Number.isInteger(maxsize)) throw invalidArgType('"maxsize" argument', 'an integer (0 or less: unbounded)', maxsize);
+      this.#maxsize = maxsize <= 0 ? 0 : Math.min(maxsize, MAX_SEMAPHORE);
+      this.#region = SharedRegion.create(WORDS * 4);
+      [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
+      Atomics.store(this.#region.int32(), FREE, this.#maxsize);
+    }
+    this.#words = this.#region.int32();
+    this.#readLock = new SharedLock(this.#words, READ_LOCK);
+    this.#writeLock = new SharedLock(this.#words, WRITE_LOCK);
+  }
+
+  /**
+   * Puts an item; with `block` (default) it waits up to `timeout` ms for a
+   * free slot of a bounded queue, else rejects with `Full`. Resolves once the
+   * item is queued for the pipe (as Python's put returns before its feeder writes).
+   */
+  async put(item: T, options?: { block?: boolean; timeout?: number | null }): Promise<void> {
+    const block = options?.block ?? true;
+    const timeout = validateTimeout(options?.timeout, 'timeout');
+    this.#checkOpen();
+    const body = dumps(item, 'a Queue item');
+    if (this.#maxsize > 0 && !(await this.#takeSlot(block, timeout))) throw new Full('the queue is full');
+    this.#enqueue(body);
+  }
+
+  /** Puts an item without waiting: `Full` at once if a bounded queue has no free slot. */
+  putNowait(item: T): void {
+    this.#checkOpen();
+    const body = dumps(item, 'a Queue item');
+    if (this.#maxsize > 0 && !this.#trySlot()) throw new Full('the queue is full');
+    this.#enqueue(body);
+  }
+
+  /** Takes the oldest item; with `block` (default) waits up to `timeout` ms, else rejects with `Empty`. */
+  async get(options?: { block?: boolean; timeout?: number | null }): Promise<T> {
+    const block = options?.block ?? true;
+    const timeout = validateTimeout(options?.timeout, 'timeout');
+    this.#checkOpen();
+    const deadline = !block ? Date.now() : timeout === null ? null : Date.now() + timeout;
+    const result = await this.#readLock.with(deadline, async () => {
+      if (!(await this.#waitForItem(deadline))) return null;
+      return this.#readFrame(false);
+    });
+    if (!result.ok || result.value === null) throw new Empty('the queue is empty');
+    return this.#took(await result.value);
+  }
+
+  /** Takes the oldest item without waiting: `Empty` at once if there is none (or another process is reading). */
+  getNowait(): T {
+    this.#checkOpen();
+    if (!this.#readLock.tryAcquire()) throw new Empty('the queue is empty');
+    let body: Buffer;
+    try {
+      if (this.#available() <= 0) throw new Empty('the queue is empty');
+      body = this.#readFrame(true) as Buffer;
+    } finally {
+      this.#readLock.release();
+    }
+    return this.#took(body);
+  }
+
+  /** The approximate number of items (others may put and get at the same moment). */
+  qsize(): number {
+    return Math.max(0, this.#available() + this.#pending.length);
+  }
+
+  empty(): boolean {
+    return this.qsize() === 0;
+  }
+
+  full(): boolean {
+    return this.#maxsize > 0 && Atomics.load(this.#words, FREE) <= 0;
+  }
+
+  /** No more puts or gets from this process; items already put are still written to the pipe. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    void this.joinThread().finally(() => this.#closeFds());
+  }
+
+  /** Waits until every item this process put has been written to the pipe; only after `close()`, as in Python. */
+  async joinThread(): Promise<void> {
+    if (!this.#closed) throw new ValueError(`Queue ${this} not closed`);
+    while (this.#feeding !== null) await this.#feeding;
+  }
+
+  toString(): string {
+    return `<${this.constructor.name} maxsize=${this.#maxsize}${this.#closed ? ' closed' : ''}>`;
+  }
+
+  /** @internal For the rule that carries a queue to a child. */
+  get [PARTS](): QueueParts {
+    return { region: this.#region, readFd: this.#readFd, writeFd: this.#writeFd, maxsize: this.#maxsize };
+  }
+
+  /** @internal Hook for JoinableQueue: a put is about to reach the pipe. */
+  protected onPut(): void {}
+
+  /** @internal Shared words, for JoinableQueue. */
+  protected get words(): Int32Array {
+    return this.#words;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ValueError(`Queue ${this} is closed`);
+  }
+
+  #available(): number {
+    return (Atomics.load(this.#words, STARTED) - Atomics.load(this.#words, TAKEN)) | 0;
+  }
+
+  #trySlot(): boolean {
+    for (;;) {
+      const free = Atomics.load(this.#words, FREE);
+      if (free <= 0) return false;
+      if (Atomics.compareExchange(this.#words, FREE, free, free - 1) === free) return true;
+    }
+  }
+
+  async #takeSlot(block: boolean, timeout: number | null): Promise<boolean> {
+    const deadline = timeout === null ? null : Date.now() + timeout;
+    while (!this.#trySlot()) {
+      if (!block) return false;
+      const remaining = deadline === null ? -1 : deadline - Date.now();
+      if (deadline !== null && remaining <= 0) return false;
+      await waitAsync(this.#words, FREE, 0, remaining);
+    }
+    return true;
+  }
+
+  #enqueue(body: Uint8Array): void {
+    this.onPut();
+    this.#pending.push(frame(body));
+    this.#feeding ??= this.#feed().finally(() => {
+      this.#feeding = null;
+    });
+  }
+
+  /** The feeder (Python's feeder thread): writes queued frames in order, under the write lock. */
+  async #feed(): Promise<void> {
+    const addon = requireNative('Queue');
+    while (this.#pending.length > 0) {
+      await this.#writeLock.with(null, async () => {
+        // Counted by qsize() until here as pending, from here on as started.
+        const next = this.#pending.shift()!;
+        Atomics.add(this.#words, STARTED, 1);
+        wake(this.#words, STARTED);
+        await addon.writeAllAsync(this.#writeFd, next);
+      });
+    }
+  }
+
+  async #waitForItem(deadline: number | null): Promise<boolean> {
+    for (;;) {
+      const started = Atomics.load(this.#words, STARTED);
+      if (((started - Atomics.load(this.#words, TAKEN)) | 0) > 0) return true;
+      const remaining = deadline === null ? -1 : deadline - Date.now();
+      if (deadline !== null && remaining <= 0) return false;
+      await waitAsync(this.#words, STARTED, started, remaining);
+    }
+  }
+
+  /** One whole frame, holding the read lock: its writer has begun it, so it is all on its way. */
+  #readFrame(sync: true): Buffer;
+  #readFrame(sync: false): Promise<Buffer>;
+  #readFrame(sync: boolean): Buffer | Promise<Buffer> {
+    const addon = requireNative('Queue');
+    Atomics.add(this.#words, TAKEN, 1);
+    if (sync) {
+      const length = addon.readExactSync(this.#readFd, 4).readUInt32BE(0);
+      return addon.readExactSync(this.#readFd, length);
+    }
+    return addon.readExactAsync(this.#readFd, 4).then((head) => addon.readExactAsync(this.#readFd, head.readUInt32BE(0)));
+  }
+
+  #took(body: Buffer): T {
+    if (this.#maxsize > 0) {
+      Atomics.add(this.#words, FREE, 1);
+      wake(this.#words, FREE, 1);
+    }
+    return deserialize(body) as T;
+  }
+
+  #closeFds(): void {
+    if (this.#fdsClosed) return;
+    this.#fdsClosed = true;
+    closeSync(this.#readFd);
+    closeSync(this.#writeFd);
+    this.#region.close();
+  }
+}
+
+
+/**
+ * A Queue whose consumers confirm each item with `taskDone()`, so that a
+ * producer can `await join()` until all are done (Python's JoinableQueue).
+ */
+export class JoinableQueue<T = unknown> extends Queue<T> {
+  protected override onPut(): void {
+    Atomics.add(this.words, UNFINISHED, 1);
+  }
+
+  /** Marks one item taken with get() as done. */
+  taskDone(): void {
+    for (;;) {
+      const unfinished = Atomics.load(this.words, UNFINISHED);
+      if (unfinished <= 0) throw new ValueError('task_done() called too many times');
+      if (Atomics.compareExchange(this.words, UNFINISHED, unfinished, unfinished - 1) === unfinished) {
+        if (unfinished === 1) wake(this.words, UNFINISHED);
+        return;
+      }
+    }
+  }
+
+  /** Resolves when every item put has been marked done. */
+  async join(): Promise<void> {
+    for (;;) {
+      const unfinished = Atomics.load(this.words, UNFINISHED);
+      if (unfinished <= 0) return;
+      await waitAsync(this.words, UNFINISHED, unfinished);
+    }
+  }
+}
+
+/** The simplest queue (Python's SimpleQueue): `put`, `get`, `empty`, `close`; unbounded, no timeouts. */
+export class SimpleQueue<T = unknown> {
+  readonly #queue: Queue<T>;
+
+  constructor(queue?: Queue<T>) {
+    this.#queue = queue ?? new Queue<T>();
+  }
+
+  async put(item: T): Promise<void> {
+    await this.#queue.put(item);
+  }
+
+  async get(...rest: unknown[]): Promise<T> {
+    if (rest.length > 0) throw new TypeError('SimpleQueue.get() takes no arguments (no block or timeout, as in Python)');
+    return this.#queue.get();
+  }
+
+  empty(): boolean {
+    return this.#queue.empty();
+  }
+
+  close(): void {
+    this.#queue.close();
+  }
+
+  /** @internal */
+  get [PARTS](): QueueParts {
+    return this.#queue[PARTS];
+  }
+}
+
+// A queue travels to a child as its shared words and its pipe's two descriptors.
+for (const [name, rebuild] of [
+  ['Queue', (parts: QueueParts) => new Queue({ [PARTS]: parts } as unknown as number)],
+  ['JoinableQueue', (parts: QueueParts) => new JoinableQueue({ [PARTS]: parts } as unknown as number)],
+  ['SimpleQueue', (parts: QueueParts) => new SimpleQueue(new Queue({ [PARTS]: parts } as unknown as number))],
+] as const) {
+  const type = name === 'Queue' ? Queue : name === 'JoinableQueue' ? JoinableQueue : SimpleQueue;
+  registerReducer<Queue | SimpleQueue>({
+    name,
+    matches: (value): value is Queue | SimpleQueue => value.constructor === type,
+    reduce: (queue, handles) => {
+      const parts = queue[PARTS];
+      return { region: handles.pass(parts.region.fd), size: parts.region.size, read: handles.pass(parts.readFd), write: handles.pass(parts.writeFd), maxsize: parts.maxsize };
+    },
+    rebuild: (state, handles) => {
+      const s = state as { region: number; size: number; read: number; write: number; maxsize: number };
+      return rebuild({ region: SharedRegion.fromFd(handles.fd(s.region), s.size), readFd: handles.fd(s.read), writeFd: handles.fd(s.write), maxsize: s.maxsize });
+    },
+  });
+}
+

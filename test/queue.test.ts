@@ -1,0 +1,169 @@
+// Queues: CPython's _TestQueue rows (tests 20-25 of the semantics doc) and
+// many producers and consumers in different processes.
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { Empty, Full, JoinableQueue, Queue, SimpleQueue, ValueError } from 'multiproc';
+import { assertNoneLeftBehind } from './helpers/cleanup.js';
+import { make } from './fixtures/make.js';
+import { consume, forwardQueue, produce, putSome, worker } from './fixtures/queues.js';
+
+afterEach(() => assertNoneLeftBehind());
+
+const timed = async (work: () => Promise<unknown>): Promise<number> => {
+  const t = performance.now();
+  await work().catch(() => undefined);
+  return performance.now() - t;
+};
+
+test('test_put: six ways to put, Full at once without blocking, Full after the timeout when blocking', async () => {
+  const q = new Queue<number>(6);
+  await q.put(1);
+  await q.put(2, { block: true });
+  await q.put(3, { block: true, timeout: null });
+  await q.put(4, { block: false });
+  await q.put(5, { block: false, timeout: null });
+  q.putNowait(6);
+  assert.equal(q.empty(), false);
+  assert.equal(q.full(), true);
+  assert.equal(q.qsize(), 6);
+  await assert.rejects(q.put(7, { block: false }), Full);
+  await assert.rejects(q.put(7, { block: false, timeout: 100 }), Full);
+  assert.throws(() => q.putNowait(7), Full);
+  assert.ok((await timed(() => q.put(7, { block: false, timeout: 2000 }))) < 500);
+  const took = await timed(() => q.put(7, { timeout: 200 }));
+  assert.ok(took >= 190);
+  await assert.rejects(q.put(7, { block: true, timeout: 100 }), Full);
+  for (let i = 1; i <= 6; i++) assert.equal(await q.get(), i);
+  assert.equal(q.empty(), true);
+  assert.equal(q.full(), false);
+  q.close();
+});
+
+test('test_get: a child puts 2, 3, 4, 5; four ways to get; Empty at once or after the timeout', async () => {
+  const q = new Queue<number>();
+  const p = make({ target: putSome, args: [q, [2, 3, 4, 5]] });
+  p.start();
+  assert.equal(await q.get({ block: true, timeout: null }), 2);
+  assert.equal(await q.get({ block: true }), 3);
+  assert.equal(await q.get({ timeout: 10_000 }), 4);
+  await p.join();
+  assert.equal(q.getNowait(), 5);
+  await assert.rejects(q.get({ block: false }), Empty);
+  await assert.rejects(q.get({ block: false, timeout: null }), Empty);
+  assert.throws(() => q.getNowait(), Empty);
+  assert.ok((await timed(() => q.get({ block: false, timeout: 2000 }))) < 500);
+  assert.ok((await timed(() => q.get({ timeout: 200 }))) >= 190);
+  await assert.rejects(q.get({ timeout: 50 }), Empty);
+  q.close();
+});
+
+test('test_fork: what the parent put before a child starts comes first, then the child\'s, in order', async () => {
+  const q = new Queue<number>();
+  for (let i = 0; i < 10; i++) await q.put(i);
+  const p = make({ target: putSome, args: [q, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]] });
+  p.start();
+  const got = [];
+  for (let i = 0; i < 20; i++) got.push(await q.get({ timeout: 10_000 }));
+  assert.deepEqual(got, [...Array(20).keys()]);
+  await assert.rejects(q.get({ block: false }), Empty);
+  await p.join();
+  q.close();
+});
+
+test('test_qsize', async () => {
+  const q = new Queue<number>();
+  assert.equal(q.qsize(), 0);
+  await q.put(1);
+  assert.equal(q.qsize(), 1);
+  await q.put(5);
+  assert.equal(q.qsize(), 2);
+  await q.get();
+  assert.equal(q.qsize(), 1);
+  await q.get();
+  assert.equal(q.qsize(), 0);
+  q.close();
+});
+
+test('test_task_done: four worker processes; join() returns when every item is done', async () => {
+  const q = new JoinableQueue<number | null>();
+  const workers = Array.from({ length: 4 }, () => make({ target: worker, args: [q] }));
+  for (const w of workers) w.start();
+  for (let i = 0; i < 10; i++) await q.put(i);
+  await q.join();
+  for (let i = 0; i < 4; i++) await q.put(null);
+  for (const w of workers) await w.join();
+  assert.deepEqual(workers.map((w) => w.exitCode), [0, 0, 0, 0]);
+  assert.throws(() => q.taskDone(), { name: 'ValueError', message: 'task_done() called too many times' });
+  q.close();
+});
+
+test('test_closed_queue_put_get_exceptions: ValueError matching "is closed"; joinThread needs close', async () => {
+  for (const q of [new Queue(), new JoinableQueue()]) {
+    await assert.rejects(q.joinThread(), (e: unknown) => e instanceof ValueError && / not closed$/.test((e as Error).message));
+    q.close();
+    await assert.rejects(q.put('foo'), (e: unknown) => e instanceof ValueError && /is closed/.test((e as Error).message));
+    await assert.rejects(q.get(), /is closed/);
+    assert.throws(() => q.putNowait('foo'), /is closed/);
+    await q.joinThread();
+  }
+});
+
+test('three producers and three consumers in six processes: nothing lost, nothing duplicated, FIFO per producer', async () => {
+  const q = new Queue<[number, number] | null>(50);
+  const results = new Queue<[number, number][]>();
+  const producers = [0, 1, 2].map((id) => make({ target: produce, args: [q, id, 300] }));
+  const consumers = [0, 1, 2].map(() => make({ target: consume, args: [q, results] }));
+  for (const p of [...producers, ...consumers]) p.start();
+  for (const p of producers) await p.join();
+  for (let i = 0; i < 3; i++) await q.put(null);
+  const took = [await results.get({ timeout: 30_000 }), await results.get({ timeout: 30_000 }), await results.get({ timeout: 30_000 })];
+  for (const c of consumers) await c.join();
+  const all = took.flat();
+  assert.equal(all.length, 900);
+  assert.equal(new Set(all.map(([id, i]) => `${id}:${i}`)).size, 900);
+  for (const mine of took) {
+    for (const id of [0, 1, 2]) {
+      const seq = mine.filter(([p]) => p === id).map(([, i]) => i);
+      assert.deepEqual(seq, [...seq].sort((a, b) => a - b), 'items of one producer arrive in order');
+    }
+  }
+  q.close();
+  results.close();
+});
+
+test('a queue passed to a child is passed on to a grandchild', async () => {
+  const q = new Queue<string>();
+  const p = make({ target: forwardQueue, args: [q] });
+  p.start();
+  assert.equal(await q.get({ timeout: 20_000 }), 'from the grandchild');
+  await p.join();
+  q.close();
+});
+
+test('an item that cannot be cloned fails in put() itself; large items travel whole', async () => {
+  const q = new Queue();
+  await assert.rejects(q.put(() => 1), { name: 'TypeError', message: /a Queue item cannot be sent to a child process/ });
+  assert.throws(() => q.putNowait(Symbol('x')), TypeError);
+  const big = new Float64Array(2 << 20).fill(1.5);
+  await q.put(big);
+  assert.deepEqual(await q.get(), big);
+  q.close();
+});
+
+test('SimpleQueue: put, get, empty, close; get takes no timeout', async () => {
+  const q = new SimpleQueue<number>();
+  assert.equal(q.empty(), true);
+  await q.put(1);
+  assert.equal(await q.get(), 1);
+  await assert.rejects(q.get({ timeout: 1 } as never), TypeError);
+  q.close();
+  q.close();
+});
+
+test('bad arguments are refused up front', async () => {
+  assert.throws(() => new Queue('3' as never), TypeError);
+  const q = new Queue();
+  await assert.rejects(q.get({ timeout: 'soon' as never }), TypeError);
+  await assert.rejects(q.put(1, { timeout: NaN }), RangeError);
+  q.close();
+});
