@@ -2,9 +2,11 @@
 import { isMainModule } from 'multiproc';
 import { benchPipe } from './pipe.js';
 import { benchProcess } from './process.js';
+import { benchQueue } from './queue.js';
 
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
   if (only === undefined || only === 'process') await benchProcess();
   if (only === undefined || only === 'pipe') await benchPipe();
+  if (only === undefined || only === 'queue') await benchQueue();
 }

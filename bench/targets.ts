@@ -1,6 +1,6 @@
 // Targets for the benchmarks: a child finds them here by name.
 import { writeFileSync } from 'node:fs';
-import type { Connection } from 'multiproc';
+import type { Connection, Queue } from 'multiproc';
 
 export function empty(): void {}
 
@@ -26,4 +26,12 @@ export async function blast(conn: Connection, size: number, count: number): Prom
   await conn.recv();
   for (let i = 0; i < count; i++) conn.sendBytes(payload);
   conn.close();
+}
+
+/** Puts `count` items (small ints, or `size`-byte buffers) into a queue. */
+export async function fill(q: Queue<number | Buffer>, count: number, size: number): Promise<void> {
+  const payload = size > 0 ? Buffer.alloc(size) : null;
+  for (let i = 0; i < count; i++) q.putNowait(payload ?? i);
+  q.close();
+  await q.joinThread();
 }
