@@ -43,3 +43,9 @@ test('examples/echo-server.ts', async () => {
   assert.equal(outcome.code, 0, outcome.stderr);
   assert.equal(outcome.stdout, 'echo: first\necho: second\nserver exit code 0\n');
 });
+
+test('examples/queues.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/queues.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'sum of the first 100 squares: 338350\n10! = 3628800\n20! = 2432902008176640000\n5! = 120\n');
+});
