@@ -648,31 +648,6 @@ class FdWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
-// The same read in this thread, for a message that is already on its way (a
-// getNowait() that found one): it waits only for the rest of that message.
-Napi::Value ReadExactSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "readExactSync(fd, length): fd and length must be numbers");
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  double length = info[1].As<Napi::Number>().DoubleValue();
-  if (!(length >= 0) || length > 4294967295.0 || std::floor(length) != length) return ThrowRange(env, "readExactSync: length must be an integer from 0 to 2**32-1");
-  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
-  size_t done = 0;
-  while (done < out.Length()) {
-    ssize_t n = read(fd, out.Data() + done, out.Length() - done);
-    if (n == -1 && errno == EINTR) continue;
-    if (n == -1) return ThrowErrno(env, "read", errno);
-    if (n == 0) {
-      Napi::Error err = Napi::Error::New(env, "got end of file during message");
-      err.Set("code", Napi::String::New(env, "EOF"));
-      err.ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    done += static_cast<size_t>(n);
-  }
-  return out;
-}
-
 Napi::Value ReadExactAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "readExactAsync(fd, length): fd and length must be numbers");
@@ -706,7 +681,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
   exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
   exports.Set("readExactAsync", Napi::Function::New(env, ReadExactAsync, "readExactAsync"));
-  exports.Set("readExactSync", Napi::Function::New(env, ReadExactSync, "readExactSync"));
   exports.Set("writeAllAsync", Napi::Function::New(env, WriteAllAsync, "writeAllAsync"));
   return exports;
 }

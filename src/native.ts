@@ -37,8 +37,6 @@ export interface Native {
   recvFds(socket: number): number[];
   /** Reads exactly `length` bytes from a blocking fd on the threadpool; rejects on EOF before that. */
   readExactAsync(fd: number, length: number): Promise<Buffer>;
-  /** Reads exactly `length` bytes from a blocking fd in this thread. */
-  readExactSync(fd: number, length: number): Buffer;
   /** Writes the whole buffer to a blocking fd on the threadpool. */
   writeAllAsync(fd: number, buffer: Buffer): Promise<void>;
 }
@@ -55,7 +53,6 @@ const FUNCTIONS = [
   'sendFds',
   'recvFds',
   'readExactAsync',
-  'readExactSync',
   'writeAllAsync',
 ] as const satisfies readonly (keyof Native)[];
 

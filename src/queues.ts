@@ -1,6 +1,6 @@
-import { closeSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { deserialize } from 'node:v8';
-import { invalidArgType, ValueError } from './errors.js';
+import { EOFError, invalidArgType, ValueError } from './errors.js';
 import { requireNative } from './native.js';
 import { dumps, registerReducer } from './reduction.js';
 import { waitAsync, wake } from './shared/futex.js';
@@ -25,7 +25,8 @@ const TAKEN = 3; // frames taken out by getters (wrapping)
 const FREE = 4; // free slots when bounded: a semaphore
 const UNFINISHED = 5; // JoinableQueue: puts not yet matched by taskDone
 const COMPLETE = 6; // frames wholly in the pipe: writers finish in order, under the write lock
-const WORDS = 7;
+const NEXT_LENGTH = 7; // the next frame's length when a reader already read its header, else -1
+const WORDS = 8;
 // The feeder writes what is pending in one go, up to this much: half a Linux
 // pipe (64 KiB), so that a batch lands whole at once and getters can read it
 // without waiting (a bigger write would sit half-written until someone reads).
@@ -102,6 +103,16 @@ interface QueueParts {
   maxsize: number;
 }
 
+/** Fills `buffer` from a blocking fd whose bytes are known to be there (or on their way). */
+function readFully(fd: number, buffer: Buffer): Buffer {
+  for (let at = 0; at < buffer.length; ) {
+    const n = readSync(fd, buffer, at, buffer.length - at, null);
+    if (n === 0) throw new EOFError('got end of file during message');
+    at += n;
+  }
+  return buffer;
+}
+
 function frame(body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);
@@ -146,6 +157,7 @@ export class Queue<T = unknown> {
       this.#region = SharedRegion.create(WORDS * 4);
       [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
       Atomics.store(this.#region.int32(), FREE, this.#maxsize);
+      Atomics.store(this.#region.int32(), NEXT_LENGTH, -1);
     }
     this.#words = this.#region.int32();
     this.#readLock = new SharedLock(this.#words, READ_LOCK);
@@ -322,17 +334,30 @@ export class Queue<T = unknown> {
     }
   }
 
-  /** One whole frame, holding the read lock: its writer has begun it, so it is all on its way. */
+  /**
+   * One whole frame, holding the read lock. The sync form reads a frame that
+   * is wholly in the pipe (so the read returns at once) and, when the frame
+   * after it is complete too, that frame's header with it: one system call per
+   * item; the header's length waits in shared memory for whichever process
+   * reads next. The async form reads a frame still being written, on the threadpool.
+   */
   #readFrame(sync: true): Buffer;
   #readFrame(sync: false): Promise<Buffer>;
   #readFrame(sync: boolean): Buffer | Promise<Buffer> {
+    const known = Atomics.load(this.#words, NEXT_LENGTH);
+    Atomics.store(this.#words, NEXT_LENGTH, -1);
+    if (sync) {
+      const length = known >= 0 ? known : readFully(this.#readFd, Buffer.allocUnsafe(4)).readUInt32BE(0);
+      const prefetch = this.#complete() >= 2;
+      const body = readFully(this.#readFd, Buffer.allocUnsafe(length + (prefetch ? 4 : 0)));
+      if (prefetch) Atomics.store(this.#words, NEXT_LENGTH, body.readUInt32BE(length));
+      Atomics.add(this.#words, TAKEN, 1);
+      return body.subarray(0, length);
+    }
     const addon = requireNative('Queue');
     Atomics.add(this.#words, TAKEN, 1);
-    if (sync) {
-      const length = addon.readExactSync(this.#readFd, 4).readUInt32BE(0);
-      return addon.readExactSync(this.#readFd, length);
-    }
-    return addon.readExactAsync(this.#readFd, 4).then((head) => addon.readExactAsync(this.#readFd, head.readUInt32BE(0)));
+    const length = known >= 0 ? Promise.resolve(known) : addon.readExactAsync(this.#readFd, 4).then((head) => head.readUInt32BE(0));
+    return length.then((n) => addon.readExactAsync(this.#readFd, n));
   }
 
   #took(body: Buffer): T {
