@@ -1,8 +1,8 @@
 import { closeSync, readSync } from 'node:fs';
-import { deserialize } from 'node:v8';
+import { decode, encode } from './codec.js';
 import { EOFError, invalidArgType, ValueError } from './errors.js';
 import { requireNative } from './native.js';
-import { dumps, registerReducer } from './reduction.js';
+import { registerReducer } from './reduction.js';
 import { waitAsync, wake } from './shared/futex.js';
 import { SharedRegion } from './shared/region.js';
 import { validateTimeout } from './validate.js';
@@ -173,7 +173,7 @@ export class Queue<T = unknown> {
     const block = options?.block ?? true;
     const timeout = validateTimeout(options?.timeout, 'timeout');
     this.#checkOpen();
-    const body = dumps(item, 'a Queue item');
+    const body = encode(item, 'a Queue item');
     if (this.#maxsize > 0 && !(await this.#takeSlot(block, timeout))) throw new Full('the queue is full');
     this.#enqueue(body);
   }
@@ -181,7 +181,7 @@ export class Queue<T = unknown> {
   /** Puts an item without waiting: `Full` at once if a bounded queue has no free slot. */
   putNowait(item: T): void {
     this.#checkOpen();
-    const body = dumps(item, 'a Queue item');
+    const body = encode(item, 'a Queue item');
     if (this.#maxsize > 0 && !this.#trySlot()) throw new Full('the queue is full');
     this.#enqueue(body);
   }
@@ -365,7 +365,7 @@ export class Queue<T = unknown> {
       Atomics.add(this.#words, FREE, 1);
       wake(this.#words, FREE, 1);
     }
-    return deserialize(body) as T;
+    return decode(body) as T;
   }
 
   #closeFds(): void {
