@@ -7,6 +7,14 @@ import { validateTimeout } from './validate.js';
 // Small messages are joined to their header and written with others of the
 // same tick in one writev; a big body is written as it is, never copied.
 const JOIN_BELOW = 16 * 1024;
+const SCRATCH_SIZE = 256 * 1024;
+let scratch: Buffer | undefined;
+
+/** The `onread` option of a net.Socket: Node reads into the buffer we give it, and `pause()` then really stops reading. */
+export interface ReadInto {
+  buffer: () => Uint8Array;
+  callback: (bytesRead: number, buffer: Uint8Array) => boolean | void;
+}
 
 /**
  * One end of a connection: messages that are never merged or split, over a
@@ -36,8 +44,20 @@ export class Connection<Send = unknown, Receive = Send> {
   #corked = false;
   #reads: Promise<unknown> = Promise.resolve();
 
-  /** @internal Connections are made by Pipe(), Listener and Client. */
-  constructor(socket: Socket, options: { readable: boolean; writable: boolean }) {
+  /**
+   * @internal Connections are made by Pipe(), Listener and Client. `socket`
+   * is a Socket, or a function that makes one with Node's `onread` option: only
+   * such a socket really stops reading from the kernel when paused (any other
+   * keeps filling its 16 KiB buffer), which an end that two processes hold needs.
+   */
+  constructor(socket: Socket | ((onread: ReadInto) => Socket), options: { readable: boolean; writable: boolean }) {
+    if (typeof socket === 'function') {
+      socket = socket({
+        buffer: () => (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)),
+        // The scratch buffer is reused by the next read: keep a copy of what came.
+        callback: (bytesRead, buffer) => this.#onData(Buffer.from(buffer.subarray(0, bytesRead))),
+      });
+    }
     this.#socket = socket;
     this.#readable = options.readable;
     this.#writable = options.writable;
@@ -49,6 +69,7 @@ export class Connection<Send = unknown, Receive = Send> {
     });
     socket.pause();
     if (this.#readable) {
+      // Without onread, Node hands over each chunk as 'data'.
       socket.on('data', (chunk: Buffer) => this.#onData(chunk));
       socket.on('end', () => {
         this.#peerGone = true;

@@ -1,5 +1,5 @@
-import { Socket } from 'node:net';
-import { Connection } from './connection.js';
+import { Socket, type SocketConstructorOpts } from 'node:net';
+import { Connection, type ReadInto } from './connection.js';
 import { OSError } from './errors.js';
 import { native, nativeUnavailableReason } from './native.js';
 import { registerReducer } from './reduction.js';
@@ -40,5 +40,7 @@ registerReducer<Connection>({
 
 /** A Connection over a file descriptor this process owns: a Pipe's end, or one inherited from the parent. */
 export function connectionOnFd<T>(fd: number, readable: boolean, writable: boolean): Connection<T> {
-  return new Connection<T>(new Socket({ fd, readable, writable, allowHalfOpen: true }), { readable, writable });
+  // onread: a paused socket must take nothing from the kernel (see Connection).
+  const make = (onread: ReadInto): Socket => new Socket({ fd, readable, writable, allowHalfOpen: true, onread } as SocketConstructorOpts & { onread: ReadInto });
+  return new Connection<T>(make, { readable, writable });
 }

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { closeWhileGrandchildLives, echoBytes, forwardToGrandchild, pingBack, sendThenClose, UpperEcho } from './fixtures/connections.js';
+import { closeWhileGrandchildLives, countReceived, echoBytes, forwardToGrandchild, pingBack, sendThenClose, UpperEcho } from './fixtures/connections.js';
 import { descendants } from './helpers/cleanup.js';
 
 afterEach(() => assertNoneLeftBehind());
@@ -211,6 +211,18 @@ test('a child\'s own children do not inherit its Connections: closing it there i
   assert.equal(p.isAlive(), true, 'EOF came only when the child exited: a grandchild held a copy of the socket');
   conn.close();
   await p.join();
+});
+
+test('the copy of an end that the parent keeps (not closed, not read) takes nothing from the child', async () => {
+  const [conn, childConn] = Pipe();
+  const p = make({ target: countReceived, args: [childConn, 200] });
+  p.start();
+  // childConn stays open here, unread, while the child reads the same socket.
+  for (let i = 0; i < 200; i++) conn.send({ i, pad: 'x'.repeat(200) });
+  assert.equal(await conn.recv(), 200);
+  await p.join();
+  childConn.close();
+  conn.close();
 });
 
 test('test_wait: collect 40 messages from 4 children until each connection ends', async () => {
