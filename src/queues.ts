@@ -33,6 +33,9 @@ const WORDS = 8;
 const BATCH_BYTES = 32 * 1024;
 const MAX_SEMAPHORE = 2147483647;
 
+/** How wait() asks a queue whether it has an item (not public). */
+export const READINESS = Symbol('multiproc.queue.readiness');
+
 /** Where a queue keeps the parts a child needs to rebuild it (not public). */
 const PARTS = Symbol('multiproc.queue.parts');
 
@@ -251,6 +254,16 @@ export class Queue<T = unknown> {
 
   toString(): string {
     return `<${this.constructor.name} maxsize=${this.#maxsize}${this.#closed ? ' closed' : ''}>`;
+  }
+
+  /** @internal For wait(): whether an item is there to get, and a wait for one (up to `timeout` ms, null: forever). */
+  get [READINESS](): { ready(): boolean; whenReady(timeout: number | null): Promise<void> } {
+    return {
+      ready: () => this.#available() > 0,
+      whenReady: async (timeout) => {
+        await this.#waitForItem(timeout === null ? null : Date.now() + timeout);
+      },
+    };
   }
 
   /** @internal For the rule that carries a queue to a child. */

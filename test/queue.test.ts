@@ -2,7 +2,7 @@
 // many producers and consumers in different processes.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { Empty, Full, JoinableQueue, Queue, SimpleQueue, ValueError } from 'multiproc';
+import { Empty, Full, JoinableQueue, Pipe, Queue, SimpleQueue, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
 import { consume, forwardQueue, produce, putSome, worker } from './fixtures/queues.js';
@@ -68,6 +68,23 @@ test('test_fork: what the parent put before a child starts comes first, then the
   await assert.rejects(q.get({ block: false }), Empty);
   await p.join();
   q.close();
+});
+
+test('wait() over queues, connections and sentinels: the ready ones', async () => {
+  const q = new Queue<number>();
+  const other = new Queue<number>();
+  const [a, b] = Pipe();
+  assert.deepEqual(await wait([q, other, a], 100), []);
+  const p = make({ target: putSome, args: [q, [7]] });
+  p.start();
+  assert.deepEqual(await wait([q, other, a], 20_000), [q]);
+  assert.equal(await q.get(), 7);
+  await p.join();
+  b.send('x');
+  assert.deepEqual(await wait([q, a, p.sentinel], 1000), [a, p.sentinel]);
+  for (const c of [a, b]) c.close();
+  q.close();
+  other.close();
 });
 
 test('test_qsize', async () => {
