@@ -25,7 +25,6 @@
 
 #ifdef __linux__
 #include <linux/futex.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 0x0001U
@@ -96,42 +95,6 @@ Napi::Value Pipe(const Napi::CallbackInfo& info) {
   }
 #endif
   return Pair(info.Env(), fds);
-}
-
-// The signal comes when the thread that spawned this process exits; Node spawns
-// children from its main thread, so that is when the parent process exits. A
-// parent that died before this call sends nothing: callers check getppid()
-// afterwards. The setting survives exec, but not fork.
-Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) {
-    Napi::TypeError::New(env, "signal must be a number").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  // Int32Value() would wrap or truncate: 1.5, -1 or 2**32 must not become a real signal.
-  double value = info[0].As<Napi::Number>().DoubleValue();
-  if (!(value >= 0 && value <= 255) || value != static_cast<int>(value)) {
-    Napi::RangeError::New(env, "signal must be an integer from 0 to 255").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  int signal = static_cast<int>(value);
-#ifdef __linux__
-  if (prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(signal)) == -1) return ThrowErrno(env, "prctl", errno);
-  return env.Undefined();
-#else
-  (void)signal;
-#if defined(__APPLE__)
-  const char* platform = "darwin";
-#elif defined(__FreeBSD__)
-  const char* platform = "freebsd";
-#elif defined(__OpenBSD__)
-  const char* platform = "openbsd";
-#else
-  const char* platform = "this platform";
-#endif
-  Napi::Error::New(env, std::string("setParentDeathSignal is not supported on ") + platform).ThrowAsJavaScriptException();
-  return env.Undefined();
-#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -672,7 +635,6 @@ Napi::Value WriteAllAsync(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
-  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
   exports.Set("mapFd", Napi::Function::New(env, MapFd, "mapFd"));
   exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));

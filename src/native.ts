@@ -15,8 +15,6 @@ export interface Native {
   socketpair(): [number, number];
   /** `[readFd, writeFd]`, both close-on-exec. */
   pipe(): [number, number];
-  /** prctl(PR_SET_PDEATHSIG) on Linux (0 clears it); throws elsewhere. */
-  setParentDeathSignal(signal: number): void;
   /** An anonymous shared-memory file of `size` bytes (zero-filled), close-on-exec; Linux only. */
   memfdCreate(name: string, size: number): number;
   /** The first `size` bytes of `fd` mapped shared and writable; unmapped when the buffer is collected. Leaves the fd open. */
@@ -44,7 +42,6 @@ export interface Native {
 const FUNCTIONS = [
   'socketpair',
   'pipe',
-  'setParentDeathSignal',
   'memfdCreate',
   'mapFd',
   'futexWait',

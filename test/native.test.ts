@@ -109,18 +109,3 @@ test('every fd is close-on-exec', { skip: !linux && 'reads /proc/self/fdinfo' },
   }
 });
 
-test('setParentDeathSignal(0) clears the signal without throwing', { skip: !linux && 'Linux only' }, () => {
-  addon().setParentDeathSignal(0);
-});
-
-test('setParentDeathSignal() rejects what is not a signal', () => {
-  const { setParentDeathSignal } = addon();
-  assert.throws(() => setParentDeathSignal('15' as unknown as number), TypeError);
-  for (const bad of [-1, 1.5, 256, 2 ** 32, NaN]) assert.throws(() => setParentDeathSignal(bad), RangeError, String(bad));
-  if (linux) {
-    // The kernel's own refusal, with its errno message: Linux signals stop at 64.
-    assert.throws(() => setParentDeathSignal(65), { message: /^prctl: Invalid argument$/, syscall: 'prctl', errno: 22 });
-  } else {
-    assert.throws(() => setParentDeathSignal(0), { message: `setParentDeathSignal is not supported on ${process.platform}` });
-  }
-});
