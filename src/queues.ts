@@ -116,6 +116,11 @@ function readFully(fd: number, buffer: Buffer): Buffer {
   return buffer;
 }
 
+/** The parts of a queue received by a child: the internal constructor argument. */
+class Rebuilt {
+  constructor(readonly parts: QueueParts) {}
+}
+
 function frame(body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + body.length);
   out.writeUInt32BE(body.length, 0);
@@ -147,13 +152,12 @@ export class Queue<T = unknown> {
   #closed = false;
   #fdsClosed = false;
 
-  constructor(maxsize = 0) {
-    if (typeof maxsize === 'object' && maxsize !== null && PARTS in maxsize) {
-      const parts = (maxsize as unknown as { [PARTS]: QueueParts })[PARTS];
-      this.#region = parts.region;
-      this.#readFd = parts.readFd;
-      this.#writeFd = parts.writeFd;
-      this.#maxsize = parts.maxsize;
+  constructor(maxsize?: number);
+  /** @internal A queue rebuilt in a child from the parts its parent sent. */
+  constructor(parts: Rebuilt);
+  constructor(maxsize: number | Rebuilt = 0) {
+    if (maxsize instanceof Rebuilt) {
+      ({ region: this.#region, readFd: this.#readFd, writeFd: this.#writeFd, maxsize: this.#maxsize } = maxsize.parts);
     } else {
       if (typeof maxsize !== 'number' || !Number.isInteger(maxsize)) throw invalidArgType('"maxsize" argument', 'an integer (0 or less: unbounded)', maxsize);
       this.#maxsize = maxsize <= 0 ? 0 : Math.min(maxsize, MAX_SEMAPHORE);
@@ -426,8 +430,11 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 export class SimpleQueue<T = unknown> {
   readonly #queue: Queue<T>;
 
-  constructor(queue?: Queue<T>) {
-    this.#queue = queue ?? new Queue<T>();
+  constructor();
+  /** @internal A queue rebuilt in a child from the parts its parent sent. */
+  constructor(parts: Rebuilt);
+  constructor(parts?: Rebuilt) {
+    this.#queue = parts === undefined ? new Queue<T>() : new Queue<T>(parts);
   }
 
   async put(item: T): Promise<void> {
@@ -454,14 +461,10 @@ export class SimpleQueue<T = unknown> {
 }
 
 // A queue travels to a child as its shared words and its pipe's two descriptors.
-for (const [name, rebuild] of [
-  ['Queue', (parts: QueueParts) => new Queue({ [PARTS]: parts } as unknown as number)],
-  ['JoinableQueue', (parts: QueueParts) => new JoinableQueue({ [PARTS]: parts } as unknown as number)],
-  ['SimpleQueue', (parts: QueueParts) => new SimpleQueue(new Queue({ [PARTS]: parts } as unknown as number))],
-] as const) {
-  const type = name === 'Queue' ? Queue : name === 'JoinableQueue' ? JoinableQueue : SimpleQueue;
+const travelling: Array<{ readonly name: string; new (parts: Rebuilt): Queue | SimpleQueue }> = [Queue, JoinableQueue, SimpleQueue];
+for (const type of travelling) {
   registerReducer<Queue | SimpleQueue>({
-    name,
+    name: type.name,
     matches: (value): value is Queue | SimpleQueue => value.constructor === type,
     reduce: (queue, handles) => {
       const parts = queue[PARTS];
@@ -469,8 +472,7 @@ for (const [name, rebuild] of [
     },
     rebuild: (state, handles) => {
       const s = state as { region: number; size: number; read: number; write: number; maxsize: number };
-      return rebuild({ region: SharedRegion.fromFd(handles.fd(s.region), s.size), readFd: handles.fd(s.read), writeFd: handles.fd(s.write), maxsize: s.maxsize });
+      return new type(new Rebuilt({ region: SharedRegion.fromFd(handles.fd(s.region), s.size), readFd: handles.fd(s.read), writeFd: handles.fd(s.write), maxsize: s.maxsize }));
     },
   });
 }
-
