@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 /**
  * Error classes with Python's names. Each is a real `Error` subclass whose
  * `name` matches the class, so `err instanceof ProcessError` and
@@ -78,4 +79,56 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `type string (${JSON.stringify(value.length > 28 ? value.slice(0, 25) + '...' : value)})`;
   if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
   return `type ${typeof value} (${String(value)})`;
+}
+
+/**
+ * A Pool's worker died (killed, out of memory, `process.exit()` in a task)
+ * while it held this task; the pool replaced it and goes on. Python's Pool
+ * hangs forever here; its `concurrent.futures` raises an error of this name.
+ */
+export class BrokenProcessPool extends ProcessError {
+  override name = 'BrokenProcessPool';
+  /** The worker's exit code, or null when a signal ended it. */
+  readonly exitCode: number | null;
+  /** The signal that ended the worker (`'SIGKILL'`), or null. */
+  readonly signal: string | null;
+
+  constructor(message: string, options?: { cause?: unknown; exitCode?: number | null; signal?: string | null }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.exitCode = options?.exitCode ?? null;
+    this.signal = options?.signal ?? null;
+  }
+
+  /** How a worker ended, from its Process exit code (negative: a signal). */
+  static describeExit(code: number): string {
+    return code < 0 ? `killed by signal ${signalName(-code)}` : `exited with code ${code}`;
+  }
+
+  static workerDied(worker: string, code: number, task: string): BrokenProcessPool {
+    return new BrokenProcessPool(
+      `a worker of the pool (${worker}) ${BrokenProcessPool.describeExit(code)} while running ${task}(); the pool replaced it and runs the other tasks. ` +
+        'Out of memory (the OOM killer sends SIGKILL), process.exit() in a task, or a crash ends a worker this way.',
+      { exitCode: code < 0 ? null : code, signal: code < 0 ? signalName(-code) : null },
+    );
+  }
+}
+
+/** A task's result could not be sent back to the pool (Python's `MaybeEncodingError`); the pool keeps working. */
+export class MaybeEncodingError extends ProcessError {
+  override name = 'MaybeEncodingError';
+  /** Why the result could not be sent. */
+  readonly exc: string;
+  /** The result, as text. */
+  readonly value: string;
+
+  constructor(exc: string, value: string) {
+    super(`Error sending result: '${value}'. Reason: '${exc}'`);
+    this.exc = exc;
+    this.value = value;
+  }
+}
+
+function signalName(number: number): string {
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === number) return name;
+  return String(number);
 }

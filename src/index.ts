@@ -26,6 +26,12 @@ export type { Address, ListenerOptions } from './listener.js';
 export { wait } from './wait.js';
 export { Queue, SimpleQueue, JoinableQueue, Empty, Full } from './queues.js';
 export type { Waitable } from './wait.js';
+export { Pool } from './pool/pool.js';
+export type { PoolOptions, TaskOptions, ApplyOptions, MapOptions, MapAsyncOptions, PoolStats, Percentiles, TaskFunction } from './pool/pool.js';
+export { AsyncResult } from './pool/async-result.js';
+export type { ResultCallbacks } from './pool/async-result.js';
+export type { Progress, ProgressOption } from './pool/progress.js';
+export { RemoteTraceback } from './pool/remote-error.js';
 export {
   AssertionError,
   ProcessError,
@@ -36,4 +42,6 @@ export {
   OSError,
   BrokenPipeError,
   EOFError,
+  BrokenProcessPool,
+  MaybeEncodingError,
 } from './errors.js';

@@ -46,6 +46,12 @@ export interface RebuildInit {
   kwargs: unknown;
 }
 
+/** A library class that starts Processes from callbacks (a Pool replacing a worker) names the module its user's call came from. */
+export const CREATOR_FILE = Symbol('multiproc.creatorFile');
+
+/** A library subclass's way to read the arguments its `run()` was given (Pool workers). */
+export const RUN_ARGS = Symbol('multiproc.runArgs');
+
 /** The library's own Process classes by name, so a child can rebuild the right one. */
 export const libraryClasses = new Map<string, typeof Process>();
 
@@ -94,7 +100,8 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
       this.#kwargs = init.kwargs;
       return;
     }
-    this.#creatorFile = callerFile(Process);
+    this.#creatorFile =
+      typeof options === 'object' && options !== null && CREATOR_FILE in options ? (options as { [CREATOR_FILE]: string | null })[CREATOR_FILE] : callerFile(Process);
     if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
       throw invalidArgType('"options" argument', 'an object like { target, args, kwargs, name, daemon }', options);
     }
@@ -122,6 +129,10 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     if (this.#target === null) return undefined;
     const args = this.#kwargs === undefined ? this.#args : [...this.#args, this.#kwargs];
     return this.#target(...args);
+  }
+
+  get [RUN_ARGS](): readonly unknown[] {
+    return this.#args;
   }
 
   /** Starts the child process; synchronous: `pid` is set when it returns. */

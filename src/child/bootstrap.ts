@@ -23,7 +23,7 @@ import { loadsInChild, type HandleSource } from '../reduction.js';
 import type { ModuleRef } from '../targets.js';
 import { initialize, transform, type LoadResult } from './hooks.js';
 import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
-import { resolveCode, type LoadedModule } from './resolve.js';
+import { jobModules, resolveCode, type LoadedModule } from './resolve.js';
 
 
 const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
@@ -176,6 +176,7 @@ async function run(prepared: Prepared, message: JobMessage): Promise<void> {
       if (prepared.main.ref.url === message.module.url) modules[0]!.role = 'the module that created the Process, and the main module';
       else modules.push(prepared.main);
     }
+    jobModules.push(...modules);
     const cls = message.cls === null ? libraryClasses.get(message.baseClass) ?? Process : await resolveCode(message.cls, modules, `the Process subclass ${message.cls.name}`);
     const target = message.target === null ? null : await resolveCode(message.target, modules, `the target of ${message.self.name}`);
     const handles = receivedHandles(message.handles);

@@ -50,8 +50,11 @@ export async function resolveCode(ref: CodeRef, modules: readonly LoadedModule[]
   return findInScopes(ref, modules) ?? (await findAnywhere(ref, modules, what));
 }
 
+/** The modules this child's job named (the creating module, main): where a Pool worker looks for task functions. */
+export const jobModules: LoadedModule[] = [];
+
 /** The fast path, synchronous: the name in the creating module, then in main, then anywhere in scope. */
-function findInScopes(ref: CodeRef, modules: readonly LoadedModule[]): Function | undefined {
+export function findInScopes(ref: CodeRef, modules: readonly LoadedModule[]): Function | undefined {
   const scopes = scopeRegistry();
   for (const url of [...modules.map((m) => m.ref.url), ...scopes.keys()]) {
     const lookup = scopes.get(url);

@@ -64,6 +64,7 @@ export class ChildPopen implements Popen {
   #code: number | null = null;
   #refs = 0;
   #daemon: boolean;
+  #resolveExited: (code: number) => void = () => {};
 
   constructor(launched: LaunchedChild, daemon: boolean) {
     const child = launched.process;
@@ -73,8 +74,9 @@ export class ChildPopen implements Popen {
     this.#child = child;
     this.#daemon = daemon;
     this.exited = new Promise((resolve) => {
+      this.#resolveExited = resolve;
       const done = (code: number | null, signal: NodeJS.Signals | null): void => {
-        this.#code = exitCodeOf(code, signal);
+        this.#code ??= exitCodeOf(code, signal);
         resolve(this.#code);
       };
       if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode, child.signalCode);
@@ -86,7 +88,11 @@ export class ChildPopen implements Popen {
   poll(): number | null {
     if (this.#code === null && this.#child.exitCode === null && this.#child.signalCode === null) {
       const code = zombieExitCode(this.pid);
-      if (code !== null) this.#code = code;
+      if (code !== null) {
+        this.#code = code;
+        // Libuv reports the exit later, and not at all if nothing holds the event loop (an unreferenced daemon): say it now.
+        this.#resolveExited(code);
+      }
     } else if (this.#code === null) {
       this.#code = exitCodeOf(this.#child.exitCode, this.#child.signalCode);
     }

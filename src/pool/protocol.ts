@@ -1,0 +1,40 @@
+import type { CodeRef } from '../targets.js';
+import type { ErrorDescription } from './remote-error.js';
+
+/**
+ * The messages between a Pool and a worker, as short arrays: at chunksize 1
+ * every task is a message, and arrays of plain data take the codec's JSON
+ * path, the cheapest there is.
+ */
+
+// Pool → worker
+export const DEFINE = 0; // [DEFINE, fnId, CodeRef]: name a function once per worker
+export const TASK = 1; // [TASK, taskId, fnId, kind, data, kwargs?]
+
+export type DefineMessage = [typeof DEFINE, number, CodeRef];
+export type TaskMessage = [typeof TASK, number, number, TaskKind, unknown] | [typeof TASK, number, number, TaskKind, unknown, unknown];
+export type ToWorker = DefineMessage | TaskMessage;
+
+/** What a task holds: one call, or a chunk of a map or a starmap. */
+export const CALL = 0; // data: the arguments; kwargs, when present, go last
+export const MAP = 1; // data: items, each the one argument of a call
+export const STARMAP = 2; // data: items, each the argument list of a call
+export type TaskKind = typeof CALL | typeof MAP | typeof STARMAP;
+
+// Worker → pool
+export const READY = 0; // [READY, null] or [READY, ErrorDescription] when the initializer failed
+export const RESULT = 1; // [RESULT, taskId, status, value, runMicroseconds]
+
+export const OK = 0;
+export const FAILED = 1; // value: ErrorDescription
+export const UNSENDABLE = 2; // value: { value, reason }: the result could not be encoded
+
+export type ReadyMessage = [typeof READY, ErrorDescription | null];
+export type ResultMessage = [typeof RESULT, number, typeof OK | typeof FAILED | typeof UNSENDABLE, unknown, number];
+export type FromWorker = ReadyMessage | ResultMessage;
+
+/** What a worker gets in its arguments when it starts. */
+export interface WorkerSetup {
+  initializer: CodeRef | null;
+  initargs: readonly unknown[];
+}
