@@ -49,3 +49,17 @@ test('examples/queues.ts', async () => {
   assert.equal(outcome.code, 0, outcome.stderr);
   assert.equal(outcome.stdout, 'sum of the first 100 squares: 338350\n10! = 3628800\n20! = 2432902008176640000\n5! = 120\n');
 });
+
+test('examples/pool.ts: a CPU-bound map with its speed-up, imap with progress, errors, a timeout', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/pool.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(
+    outcome.stdout,
+    'primes below 1.6 million: 121127 (serial: 121127)\n' +
+      'imap: 33860 primes below 400000; progress 0/4 1/4 2/4 3/4 4/4\n' +
+      'ParseError on line 2: not a number: "x7"; thrown at parseLine\n' +
+      'TimeoutError: the task sleep() did not finish within 200 ms\n' +
+      'still serving: 25 primes below 100\n',
+  );
+  assert.match(outcome.stderr, /^serial \d+ ms, a pool of \d+: \d+ ms, \d+\.\d\dx faster\n$/);
+});

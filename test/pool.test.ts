@@ -3,7 +3,8 @@
 // when a worker dies, per-task timeouts and signals, recycling, stats.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { AsyncResult, BrokenProcessPool, MaybeEncodingError, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
+import { AsyncResult, BrokenProcessPool, getContext, MaybeEncodingError, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
+import { PROGRAMS, run } from './helpers/run.js';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import {
   asyncDouble,
@@ -171,7 +172,7 @@ test('test_traceback / errors keep their class, message, properties, and the rem
   assert.match(failure.cause.tb, /raiseTaskFailure/);
   assert.match(failure.cause.tb, /fixtures\/pools\.ts:\d+/);
   assert.match(failure.cause.message, /^\n"""\n[^]*\n"""$/);
-  assert.match(failure.stack!, /PoolWorker-\d+, pid \d+/);
+  assert.match(failure.stack!, /at ForkServerPoolWorker-\d+, pid \d+/);
 
   const typeError = await pool.apply(raiseTypeError).catch((e: unknown) => e);
   assert.ok(typeError instanceof TypeError);
@@ -373,4 +374,23 @@ test('stats() and progress callbacks', async () => {
   assert.equal(stats.runTime.count, 9);
   assert.ok(stats.runTime.p50 >= 0 && stats.runTime.p99 >= stats.runTime.p50);
   assert.ok(stats.waitTime.count >= 9);
+});
+
+test('at parent exit: a forgotten pool does not keep the program alive; busy workers die with their parent', async () => {
+  const forgotten = await run(['--import', 'tsx', `${PROGRAMS}pool-exit.ts`, 'forgotten'], { timeoutMs: 30_000 });
+  assert.equal(forgotten.code, 0, forgotten.stderr);
+  assert.deepEqual(forgotten.lines, [{ squares: [1, 4, 9] }]);
+  for (const mode of ['exit-busy', 'kill-parent']) {
+    const outcome = await run(['--import', 'tsx', `${PROGRAMS}pool-exit.ts`, mode], { timeoutMs: 30_000 });
+    assert.equal(outcome.lines.length, 2, `${mode}: ${outcome.stdout} ${outcome.stderr}`);
+    if (mode === 'kill-parent') assert.equal(outcome.signal, 'SIGKILL');
+    else assert.equal(outcome.code, 0, outcome.stderr);
+    await assertNoneLeftBehind(5000);
+  }
+});
+
+test('a spawn context: workers named SpawnPoolWorker-N', async () => {
+  await using pool = makePool({ processes: 1, context: getContext('spawn') });
+  const err = await pool.apply(raiseTaskFailure, [1]).catch((e: unknown) => e);
+  assert.match((err as Error).stack!, /at SpawnPoolWorker-\d+, pid \d+/);
 });

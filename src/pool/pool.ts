@@ -1,6 +1,6 @@
 import { closeSync, readFileSync } from 'node:fs';
 import { performance, createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { cpuCount, type Context, ForkServerProcess, SpawnProcess } from '../context.js';
+import { cpuCount, getContext, type Context } from '../context.js';
 import { BrokenProcessPool, invalidArgType, MaybeEncodingError, ProcessError, TimeoutError, ValueError } from '../errors.js';
 import { mainModule } from '../main.js';
 import { requireNative } from '../native.js';
@@ -10,9 +10,9 @@ import { validateTimeout } from '../validate.js';
 import { AsyncResult, type ResultCallbacks } from './async-result.js';
 import { PoolPort, PortHandle } from './port.js';
 import { progressReporter, type ProgressOption, type ProgressReporter } from './progress.js';
-import { CALL, DEFINE, FAILED, MAP, OK, READY, RESULT, STARMAP, TASK, type FromWorker, type TaskKind, type WorkerSetup } from './protocol.js';
+import { CALL, DEFINE, FAILED, MAP, OK, packNumbers, READY, RESULT, STARMAP, TASK, type FromWorker, type TaskKind, type WorkerSetup } from './protocol.js';
 import { rebuildError, type ErrorDescription } from './remote-error.js';
-import { ForkServerPoolWorker, PoolWorker, SpawnPoolWorker } from './worker.js';
+import { ForkServerPoolWorker, SpawnPoolWorker } from './worker.js';
 
 /** Any function can be a task; `never[]` accepts every parameter list without `any`. */
 export type TaskFunction = (...args: never[]) => unknown;
@@ -131,11 +131,6 @@ const MAX_WINDOW = 128;
 const SHORT_TASK_US = 2000;
 const MAX_START_FAILURES = 3;
 
-const workerClasses = new Map<Function, typeof Process>([
-  [Process, PoolWorker as typeof Process],
-  [ForkServerProcess, ForkServerPoolWorker as typeof Process],
-  [SpawnProcess, SpawnPoolWorker as typeof Process],
-]);
 
 const isIterable = (value: unknown): value is Iterable<unknown> => value !== null && typeof value === 'object' && Symbol.iterator in value;
 const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> => value !== null && typeof value === 'object' && Symbol.asyncIterator in value;
@@ -210,6 +205,7 @@ export class Pool {
   #startFailures = 0;
   #broken: Error | null = null;
   #holdingLoop = false;
+  /** Work in this process that results wait for: reading an async input, rebuilding an error. */
   #feeders = 0;
   #joiners = 0;
   #completed = 0;
@@ -239,8 +235,9 @@ export class Pool {
     this.#processes = processes;
     this.#maxTasksPerChild = max ?? null;
     this.#maxMemoryMb = memory ?? null;
-    const contextProcess = opts.context === undefined || opts.context === null ? Process : opts.context.Process;
-    this.#workerClass = workerClasses.get(contextProcess) ?? (PoolWorker as typeof Process);
+    // As in Python, creating a Pool fixes the default start method; workers are named after it.
+    const method = (opts.context ?? getContext()).getStartMethod();
+    this.#workerClass = method === 'spawn' ? (SpawnPoolWorker as typeof Process) : (ForkServerPoolWorker as typeof Process);
     this.#creatorFile = callerFile(Pool);
     const creator = moduleOf(this.#creatorFile, 'the code that creates this Pool');
     this.#errorModules = [creator.url, ...(mainModule() === null ? [] : [mainModule()!.url])];
@@ -362,7 +359,7 @@ export class Pool {
     for (let start = 0; start < items.length; start += size) {
       const chunk = items.slice(start, start + size);
       tasks.push(
-        this.#task(entry, kind, chunk, null, chunk.length, timeout, signal, group, (status, value) => {
+        this.#task(entry, kind, kind === MAP ? packNumbers(chunk) : chunk, null, chunk.length, timeout, signal, group, (status, value) => {
           if (status === 'ok') {
             const values = value as unknown[];
             for (let i = 0; i < values.length; i++) output[start + i] = values[i];
@@ -623,13 +620,25 @@ export class Pool {
   }
 
   async #failRemote(task: Task, description: ErrorDescription, slot: WorkerSlot): Promise<void> {
-    // Counted now, settled once the error is rebuilt (its class may need an import).
-    const error = await rebuildError(description, `${slot.label} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name);
-    this.#finish(task, 'error', error);
+    // Settled once the error is rebuilt (its class may need an import); the pool holds the event loop till then.
+    this.#feeders++;
+    this.#updateLoopHold();
+    try {
+      const error = await rebuildError(description, `${slot.label} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name);
+      this.#finish(task, 'error', error);
+    } finally {
+      this.#feeders--;
+      this.#updateLoopHold();
+    }
   }
 
   async #initializerFailed(slot: WorkerSlot, description: ErrorDescription): Promise<void> {
-    const cause = await rebuildError(description, slot.label, this.#errorModules, this.#setup.initializer?.name ?? 'initializer');
+    this.#feeders++;
+    this.#updateLoopHold();
+    const cause = await rebuildError(description, slot.label, this.#errorModules, this.#setup.initializer?.name ?? 'initializer').finally(() => {
+      this.#feeders--;
+      this.#updateLoopHold();
+    });
     this.#breakPool(new BrokenProcessPool(`the pool's initializer ${this.#setup.initializer?.name ?? ''}() failed in ${slot.label}, so no task can run: ${String((cause as Error).message ?? cause)}`, { cause }));
   }
 

@@ -83,6 +83,21 @@ export function describeError(thrown: unknown, findModule: (cls: Function) => st
   };
 }
 
+// An import() of a module still running top-level await (often the main
+// module, awaiting this very result) would wait for it to finish: past this
+// deadline the class is taken as not found, and the error keeps its name only.
+const IMPORT_DEADLINE_MS = 100;
+
+async function loadedNamespace(url: string): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, IMPORT_DEADLINE_MS, undefined)));
+  try {
+    return await Promise.race([import(url), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Where the pool looks for a user's error class: the modules it was given, as loaded here. */
 async function findClass(ref: CodeRef, modules: readonly string[]): Promise<Function | null> {
   const matches = (value: unknown): value is Function => typeof value === 'function' && Function.prototype.toString.call(value) === ref.source;
@@ -90,7 +105,7 @@ async function findClass(ref: CodeRef, modules: readonly string[]): Promise<Func
     let exports: unknown;
     try {
       const path = fileURLToPath(url);
-      exports = createRequire(path).cache[path]?.exports ?? (await import(url));
+      exports = createRequire(path).cache[path]?.exports ?? (await loadedNamespace(url));
     } catch {
       continue;
     }

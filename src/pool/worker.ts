@@ -6,20 +6,14 @@ import { findInScopes, jobModules, resolveCode } from '../child/resolve.js';
 import { scopeRegistry } from '../child/instrument.js';
 import type { CodeRef } from '../targets.js';
 import { PoolPort, type PortHandle } from './port.js';
-import { CALL, DEFINE, FAILED, MAP, OK, READY, RESULT, UNSENDABLE, type TaskKind, type ToWorker, type WorkerSetup } from './protocol.js';
+import { CALL, DEFINE, FAILED, MAP, OK, packNumbers, READY, RESULT, UNSENDABLE, type TaskKind, type ToWorker, type WorkerSetup } from './protocol.js';
 import { describeError } from './remote-error.js';
 
 /**
  * A Pool's worker: a daemonic Process (as in Python) whose `run()` serves
  * tasks from its pool until the pool ends the channel. One class per start
- * method, named as Python names them (`ForkServerPoolWorker-3`).
+ * method, so that workers are named as Python names them (`ForkServerPoolWorker-3`).
  */
-export class PoolWorker extends Process {
-  override run(): Promise<void> {
-    return serveAndExit(this);
-  }
-}
-
 export class ForkServerPoolWorker extends ForkServerProcess {
   override run(): Promise<void> {
     return serveAndExit(this);
@@ -32,7 +26,7 @@ export class SpawnPoolWorker extends SpawnProcess {
   }
 }
 
-for (const cls of [PoolWorker, ForkServerPoolWorker, SpawnPoolWorker]) libraryClasses.set(cls.name, cls as typeof Process);
+for (const cls of [ForkServerPoolWorker, SpawnPoolWorker]) libraryClasses.set(cls.name, cls as typeof Process);
 
 async function serveAndExit(worker: Process): Promise<void> {
   const [handle, setup] = worker[RUN_ARGS] as [PortHandle, WorkerSetup];
@@ -118,7 +112,12 @@ function serve(fd: number, setup: WorkerSetup): Promise<void> {
           if (fn instanceof Error) throw fn;
           let value = run(fn, kind, data, message.length > 5 ? [message[5]] : null);
           if (isThenable(value)) value = await value;
-          else if (Array.isArray(value) && kind !== CALL) value = await settleChunk(fn, kind, data as unknown[], value);
+          else if (kind !== CALL) {
+            let chunk = value as unknown[];
+            // Await only a chunk whose function returned a promise: a microtask per task costs at chunksize 1.
+            if (chunk.length > 0 && isThenable(chunk[chunk.length - 1])) chunk = await settleChunk(fn, kind, data as unknown[], chunk);
+            value = packNumbers(chunk);
+          }
           reply(taskId, OK, value, started);
         } catch (error) {
           fail(taskId, error, started);

