@@ -229,6 +229,9 @@ test('test_make_pool / maxtasksperchild and initializer checks: Python\'s errors
   }
   assert.throws(() => makePool({ processes: 1, initializer: 3 as never }), { name: 'TypeError', message: 'initializer must be a callable' });
   const pool = makePool(3);
+  assert.equal(await pool.apply(sqr, [3]), 9);
+  // The first worker starts at once; the others once it is ready (or 10 ms later).
+  for (let i = 0; i < 100 && pool.pids.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(pool.pids.length, 3);
   pool.terminate();
   await pool.join();
@@ -278,17 +281,16 @@ test('it never hangs: a worker killed with SIGKILL fails the task it ran with Br
   assert.notDeepEqual(new Set(pool.pids), before);
 
   // kill -9 from outside, on a busy worker.
-  const busy = pool.applyAsync(spin, [2000]);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const target = pool.stats().busyWorkers === 1 ? pool.pids : [];
-  for (const p of target) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone already
-    }
+  {
+    await using single = makePool(1);
+    assert.equal(await single.apply(sqr, [2]), 4);
+    const busy = single.applyAsync(spin, [5000]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(single.stats().busyWorkers, 1);
+    process.kill(single.pids[0]!, 'SIGKILL');
+    await assert.rejects(busy.get(), (e: unknown) => e instanceof BrokenProcessPool && e.signal === 'SIGKILL');
+    assert.equal(await single.apply(sqr, [5]), 25);
   }
-  await assert.rejects(busy.get(), (e: unknown) => e instanceof BrokenProcessPool && e.signal === 'SIGKILL');
 
   const exited = await pool.apply(exitInTask, [3]).catch((e: unknown) => e);
   assert.ok(exited instanceof BrokenProcessPool);

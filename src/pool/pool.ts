@@ -130,6 +130,7 @@ const PER_MESSAGE_US = 4;
 const MAX_WINDOW = 128;
 const SHORT_TASK_US = 2000;
 const MAX_START_FAILURES = 3;
+const OTHERS_AFTER_MS = 10;
 
 
 const isIterable = (value: unknown): value is Iterable<unknown> => value !== null && typeof value === 'object' && Symbol.iterator in value;
@@ -245,12 +246,27 @@ export class Pool {
       initializer: opts.initializer ? describeCode(opts.initializer, 'the pool\'s initializer') : null,
       initargs: [...initargs],
     };
+    // The first worker starts now (a warm forkserver spare usually takes it,
+    // in a millisecond), and any error surfaces here, as in Python. The others
+    // start once it is ready, or 10 ms later: launching a node is a few
+    // milliseconds of synchronous work here that would delay the first result.
+    this.#startWorker();
+    if (processes > 1) {
+      this.#startOthers = setTimeout(() => this.#startRemaining(), OTHERS_AFTER_MS);
+    }
+  }
+
+  #startOthers: NodeJS.Timeout | null = null;
+
+  #startRemaining(): void {
+    if (this.#startOthers === null) return;
+    clearTimeout(this.#startOthers);
+    this.#startOthers = null;
+    if (this.#state === 'terminated' || this.#broken !== null) return;
     try {
-      for (let i = 0; i < processes; i++) this.#startWorker();
+      while (this.#workers.size < this.#processes) this.#startWorker();
     } catch (error) {
-      // As Python: workers already started are stopped before the error propagates.
-      this.terminate();
-      throw error;
+      this.#breakPool(new BrokenProcessPool(`a worker of the pool could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
     }
   }
 
@@ -467,9 +483,18 @@ export class Pool {
   #dispatch(): void {
     while (this.#queueHead < this.#queue.length) {
       let best: WorkerSlot | null = null;
+      let anyReady = false;
       for (const slot of this.#workers) {
+        if (slot.ready) anyReady = true;
         if (!slot.ready || slot.retiring || slot.exited || slot.inflight.length >= this.#window) continue;
         if (best === null || slot.inflight.length < best.inflight.length) best = slot;
+      }
+      // While no worker is ready yet (a new pool), the first one started takes
+      // the first task: it is usually a warm spare, ready in a millisecond, and
+      // the task is then already there, one round trip sooner.
+      if (best === null && !anyReady) {
+        const first = this.#workers.values().next().value as WorkerSlot | undefined;
+        if (first !== undefined && !first.retiring && !first.exited && first.inflight.length === 0) best = first;
       }
       if (best === null) break;
       const task = this.#queue[this.#queueHead++]!;
@@ -593,6 +618,7 @@ export class Pool {
       }
       slot.ready = true;
       this.#startFailures = 0;
+      this.#startRemaining();
       this.#dispatch();
       return;
     }
@@ -733,6 +759,8 @@ export class Pool {
   terminate(): void {
     if (this.#state === 'terminated') return;
     this.#state = 'terminated';
+    if (this.#startOthers !== null) clearTimeout(this.#startOthers);
+    this.#startOthers = null;
     const stopped = new ProcessError('the pool was terminated before this task finished');
     for (const task of this.#queue.slice(this.#queueHead)) this.#finish(task, 'error', stopped);
     this.#queue = [];
