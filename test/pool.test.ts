@@ -2,6 +2,7 @@
 // rows (tests 33-40 of the semantics doc), and what multiproc adds: no hang
 // when a worker dies, per-task timeouts and signals, recycling, stats.
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { afterEach, test } from 'node:test';
 import { AsyncResult, BrokenProcessPool, getContext, MaybeEncodingError, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
 import { PROGRAMS, run } from './helpers/run.js';
@@ -320,6 +321,11 @@ test('per-task timeout and AbortSignal: the task is rejected, its worker killed 
   await assert.rejects(map.get(), { name: 'AbortError' });
   assert.deepEqual(await pool.map(sqr, range(5)), range(5).map((x) => x * x));
   assert.equal(pool.pids.length, 2);
+
+  // One long-lived signal for many tasks: no listener is left behind on it.
+  const shared = new AbortController();
+  assert.equal((await pool.map(sqr, range(200), { chunksize: 1, signal: shared.signal })).length, 200);
+  assert.equal(getEventListeners(shared.signal, 'abort').length, 0);
 });
 
 test('test_pool_worker_lifetime: maxTasksPerChild replaces workers; with close() and join() every result arrives', async () => {

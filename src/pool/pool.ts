@@ -95,6 +95,7 @@ interface Task {
   readonly group: TaskGroup | null;
   worker: WorkerSlot | null;
   timer: NodeJS.Timeout | null;
+  onAbort: (() => void) | null;
   done: boolean;
 }
 
@@ -250,7 +251,12 @@ export class Pool {
     // in a millisecond), and any error surfaces here, as in Python. The others
     // start once it is ready, or 10 ms later: launching a node is a few
     // milliseconds of synchronous work here that would delay the first result.
-    this.#startWorker();
+    try {
+      this.#startWorker();
+    } catch (error) {
+      clearInterval(this.#keepAlive);
+      throw error;
+    }
     if (processes > 1) {
       this.#startOthers = setTimeout(() => this.#startRemaining(), OTHERS_AFTER_MS);
     }
@@ -457,7 +463,7 @@ export class Pool {
   }
 
   #task(fn: FunctionEntry, kind: TaskKind, data: unknown, kwargs: [unknown] | null, items: number, timeout: number | null, signal: AbortSignal | null, group: TaskGroup | null, settle: Settle): Task {
-    return { id: this.#nextTaskId++, fn, kind, data, kwargs, items, submitted: performance.now(), timeout, signal, settle, group, worker: null, timer: null, done: false };
+    return { id: this.#nextTaskId++, fn, kind, data, kwargs, items, submitted: performance.now(), timeout, signal, settle, group, worker: null, timer: null, onAbort: null, done: false };
   }
 
   #submit(tasks: Task[]): void {
@@ -471,7 +477,8 @@ export class Pool {
           this.#finish(task, 'error', task.signal.reason);
           continue;
         }
-        task.signal.addEventListener('abort', () => this.#abort(task), { once: true });
+        task.onAbort = () => this.#abort(task);
+        task.signal.addEventListener('abort', task.onAbort, { once: true });
       }
       this.#queue.push(task);
     }
@@ -568,6 +575,8 @@ export class Pool {
     if (task.done) return;
     task.done = true;
     if (task.timer !== null) clearTimeout(task.timer);
+    // A long-lived signal shared by many tasks must not collect a listener per task.
+    if (task.onAbort !== null) task.signal!.removeEventListener('abort', task.onAbort);
     if (status === 'ok') this.#completed++;
     else this.#failed++;
     task.settle(status, value);
