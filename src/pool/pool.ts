@@ -118,6 +118,8 @@ interface WorkerSlot {
   readonly defined: Set<number>;
   dispatched: number;
   retiring: boolean;
+  /** Its successor has been started already. */
+  replaced: boolean;
   exited: boolean;
 }
 
@@ -612,6 +614,7 @@ export class Pool {
       defined: new Set(),
       dispatched: 0,
       retiring: false,
+      replaced: false,
       exited: false,
     };
     slot.port.holdsLoop = false;
@@ -681,6 +684,15 @@ export class Pool {
   #retire(slot: WorkerSlot): void {
     slot.retiring = true;
     slot.port.end();
+    // Its successor starts now rather than when it has exited: no gap in service.
+    if (this.#state === 'running' && !slot.replaced) {
+      slot.replaced = true;
+      try {
+        this.#startWorker();
+      } catch (error) {
+        this.#breakPool(new BrokenProcessPool(`a replacement worker could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      }
+    }
   }
 
   #onExit(slot: WorkerSlot, code: number): void {
@@ -714,7 +726,13 @@ export class Pool {
       return;
     }
     const pending = this.#queueHead < this.#queue.length || [...this.#workers].some((w) => w.inflight.length > 0);
-    if (this.#state === 'running' || pending) this.#startWorker();
+    if (!slot.replaced && (this.#state === 'running' || pending)) {
+      try {
+        this.#startWorker();
+      } catch (error) {
+        this.#breakPool(new BrokenProcessPool(`a replacement worker could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      }
+    }
     this.#dispatch();
     this.#notifyIdle();
   }
