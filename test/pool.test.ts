@@ -402,3 +402,15 @@ test('a spawn context: workers named SpawnPoolWorker-N', async () => {
   const err = await pool.apply(raiseTaskFailure, [1]).catch((e: unknown) => e);
   assert.match((err as Error).stack!, /at SpawnPoolWorker-\d+, pid \d+/);
 });
+
+test('progress: true draws a bar on a terminal (run under script(1)), and nothing when stderr is not one', async () => {
+  const program = `${PROGRAMS}pool-progress.ts`;
+  const onTerminal = await run(['-e', `require('node:child_process').execFileSync('script', ['-qc', ${JSON.stringify(`"${process.execPath}" --import tsx ${program}`)}, '/dev/null'], { stdio: 'inherit' })`], { timeoutMs: 30_000 });
+  assert.equal(onTerminal.code, 0, onTerminal.stderr);
+  assert.match(onTerminal.stdout, /100% \| 40\/40/);
+  assert.match(onTerminal.stdout, /sum 780/);
+  const piped = await run(['--import', 'tsx', program], { timeoutMs: 30_000 });
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.equal(piped.stdout, 'sum 780\n');
+  assert.equal(piped.stderr, '');
+});
