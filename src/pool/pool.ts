@@ -490,14 +490,20 @@ export class Pool {
   // ---- dispatching
 
   #dispatch(): void {
+    // A worker is topped up once half its line is done, not at every result:
+    // fewer, fuller writes (each one wakes the worker up).
+    const refill = this.#window >> 1;
+    let topping: WorkerSlot | null = null;
     while (this.#queueHead < this.#queue.length) {
       let best: WorkerSlot | null = null;
       let anyReady = false;
       for (const slot of this.#workers) {
         if (slot.ready) anyReady = true;
         if (!slot.ready || slot.retiring || slot.exited || slot.inflight.length >= this.#window) continue;
+        if (slot.inflight.length > refill && slot !== topping) continue;
         if (best === null || slot.inflight.length < best.inflight.length) best = slot;
       }
+      topping = best;
       // While no worker is ready yet (a new pool), the first one started takes
       // the first task: it is usually a warm spare, ready in a millisecond, and
       // the task is then already there, one round trip sooner.
