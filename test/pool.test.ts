@@ -6,6 +6,8 @@ import { getEventListeners } from 'node:events';
 import { afterEach, test } from 'node:test';
 import { AsyncResult, BrokenProcessPool, getContext, MaybeEncodingError, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
 import { PROGRAMS, run } from './helpers/run.js';
+import { make } from './fixtures/make.js';
+import { empty } from './fixtures/targets.js';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import {
   asyncDouble,
@@ -250,6 +252,10 @@ test('test_context / test_enter / lifecycle: close, join, terminate, Pool not ru
   // close() lets submitted tasks finish.
   assert.deepEqual(await pending, range(10).map((x) => x * x));
   assert.equal(pool.pids.length, 0);
+
+  // As Python: a pool does not travel to another process.
+  const traveller = make({ target: empty, args: [pool] as never });
+  assert.throws(() => traveller.start(), { name: 'TypeError', message: /^pool objects cannot be passed between processes or pickled/ });
 
   const doomed = makePool(2);
   const running = doomed.applyAsync(sleepMs, [5000]);

@@ -5,6 +5,7 @@ import { BrokenProcessPool, invalidArgType, MaybeEncodingError, ProcessError, Ti
 import { mainModule } from '../main.js';
 import { requireNative } from '../native.js';
 import { CREATOR_FILE, Process, type ProcessOptions } from '../process.js';
+import { registerReducer } from '../reduction.js';
 import { callerFile, describeCode, moduleOf, type CodeRef } from '../targets.js';
 import { validateTimeout } from '../validate.js';
 import { AsyncResult, type ResultCallbacks } from './async-result.js';
@@ -864,6 +865,18 @@ export class Pool {
     return 'Pool';
   }
 }
+
+// As Python: a Pool cannot travel to another process (in Process args, a Queue, a Pipe).
+registerReducer<Pool>({
+  name: 'Pool',
+  matches: (value): value is Pool => value instanceof Pool,
+  reduce: () => {
+    throw new TypeError('pool objects cannot be passed between processes or pickled; create the Pool in the process that uses it');
+  },
+  rebuild: () => {
+    throw new TypeError('pool objects cannot be passed between processes or pickled');
+  },
+});
 
 type Init<P extends readonly unknown[]> = P extends readonly [...infer A, unknown] ? A : P;
 type Last<P extends readonly unknown[]> = P extends readonly [...unknown[], infer L] ? L : P extends readonly (infer E)[] ? E : never;
