@@ -14,11 +14,18 @@ const V8_TAG = 0xff;
 const CHECK_BUDGET = 512;
 
 export function encode(value: unknown, what: string): Uint8Array {
-  return isPlainJson(value) ? Buffer.from(JSON.stringify(value)) : dumps(value, what);
+  const text = jsonText(value);
+  return text !== null ? Buffer.from(text) : dumps(value, what);
+}
+
+/** The JSON text of `value` when JSON carries it exactly, else null (it goes by V8's format): lets a caller write the text where it wants it. */
+export function jsonText(value: unknown): string | null {
+  return isPlainJson(value) ? JSON.stringify(value) : null;
 }
 
 export function decode(bytes: Uint8Array): unknown {
-  return bytes[0] === V8_TAG ? deserialize(bytes) : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  if (bytes[0] === V8_TAG) return deserialize(bytes);
+  return JSON.parse(Buffer.isBuffer(bytes) ? bytes.toString() : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
 }
 
 /** True when JSON would bring `value` back exactly as structured clone does. */

@@ -46,6 +46,20 @@ export class FrameParser {
 
   push(chunk: Buffer, emit: (event: FrameEvent) => void): void {
     if (chunk.length === 0 || this.#invalid) return;
+    if (this.#buffered === 0 && this.#expected < 0) {
+      // The usual case: a chunk that begins with a header and holds whole
+      // messages. Their bodies are views of it, with no bookkeeping.
+      let at = 0;
+      while (chunk.length - at >= 4) {
+        const length = chunk.readInt32BE(at);
+        if (length < 0 || chunk.length - at - 4 < length) break;
+        emit({ kind: 'announce', length });
+        emit({ kind: 'message', body: chunk.subarray(at + 4, at + 4 + length) });
+        at += 4 + length;
+      }
+      if (at === chunk.length) return;
+      if (at > 0) chunk = chunk.subarray(at);
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
