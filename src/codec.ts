@@ -1,5 +1,5 @@
 import { deserialize } from 'node:v8';
-import { dumps } from './reduction.js';
+import { dumps, refuseInheritanceOnly } from './reduction.js';
 
 /**
  * How a message body is encoded (Connection.send, Queue items): V8's
@@ -15,7 +15,13 @@ const CHECK_BUDGET = 512;
 
 export function encode(value: unknown, what: string): Uint8Array {
   const text = jsonText(value);
-  return text !== null ? Buffer.from(text) : dumps(value, what);
+  return text !== null ? Buffer.from(text) : encodeV8(value, what);
+}
+
+/** V8's format, for what is not plain JSON data; multiproc's own objects are refused (they travel only to a new child). */
+export function encodeV8(value: unknown, what: string): Uint8Array {
+  refuseInheritanceOnly(value, what);
+  return dumps(value, what);
 }
 
 /** The JSON text of `value` when JSON carries it exactly, else null (it goes by V8's format): lets a caller write the text where it wants it. */

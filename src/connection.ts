@@ -1,9 +1,8 @@
 import { writeSync, writevSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { decode, jsonText } from './codec.js';
+import { decode, encodeV8, jsonText } from './codec.js';
 import { BrokenPipeError, BufferTooShort, EOFError, invalidArgType, OSError, ValueError } from './errors.js';
 import { FrameParser, header } from './framing.js';
-import { dumps } from './reduction.js';
 import { validateTimeout } from './validate.js';
 
 // Small messages are joined to their header; a big body is written as it is,
@@ -125,7 +124,7 @@ export class Connection<Send = unknown, Receive = Send> {
       frame.writeInt32BE(length, 0);
       frame.write(text, 4);
       this.#queue(frame);
-    } else this.#write(text !== null ? Buffer.from(text) : toBuffer(dumps(value, 'a value sent on a Connection')));
+    } else this.#write(text !== null ? Buffer.from(text) : toBuffer(encodeV8(value, 'a value sent on a Connection')));
   }
 
   /** Sends bytes as one message: `buffer[offset .. offset+size]`. */
