@@ -289,6 +289,38 @@ describe('Listener and Client (test_listener_client, _TestListener)', () => {
     });
   }
 
+  for (const [label, address] of [['Unix socket', undefined], ['TCP', { host: '127.0.0.1', port: 0 }]] as const) {
+    test(`${label}: an accepted end and a Client end passed to children, which talk over them; the copies kept here, read by the handshake, take nothing`, { timeout: 60_000 }, async () => {
+      // (The time limit turns a copy here that steals messages, which leaves the reads below waiting, into a failure.)
+      const listener = new Listener(address);
+      try {
+        const [accepted, client] = await Promise.all([listener.accept(), Client(listener.address)]);
+        const echo = make({ target: echoBytes, args: [accepted] });
+        echo.start();
+        // `accepted` stays open here, unread since the handshake, while the child reads the same socket.
+        const message = (i: number): string => `message ${i} ${'x'.repeat(500)}`;
+        for (let i = 0; i < 50; i++) client.sendBytes(Buffer.from(message(i)));
+        for (let i = 0; i < 50; i++) assert.equal(String(await client.recvBytes()), message(i));
+        client.close();
+        await echo.join();
+        assert.equal(echo.exitCode, 0);
+        accepted.close();
+
+        const [server, clientEnd] = await Promise.all([listener.accept(), Client(listener.address)]);
+        const pinger = make({ target: pingBack, args: [clientEnd] });
+        pinger.start();
+        assert.deepEqual(await server.recv(), { pid: pinger.pid });
+        server.send('done');
+        await pinger.join();
+        assert.equal(pinger.exitCode, 0);
+        clientEnd.close();
+        server.close();
+      } finally {
+        listener.close();
+      }
+    });
+  }
+
   test('a wrong key: Client rejects with "digest sent was rejected", accept with "digest received was wrong"', async () => {
     const listener = new Listener(null, { authkey: Buffer.from('right') });
     const results = await Promise.allSettled([listener.accept(), Client(listener.address, { authkey: Buffer.from('wrong') })]);
