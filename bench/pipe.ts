@@ -8,7 +8,7 @@ import { Pipe, Process } from 'multiproc';
 import { blast, echo } from './targets.js';
 
 const SMALL = { a: 1, b: 'hello', c: [1, 2, 3] };
-const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 5000);
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 6000);
 
 type RoundTrip = () => Promise<unknown>;
 
@@ -92,7 +92,9 @@ export async function benchPipe(): Promise<void> {
   const rawPipe = rawEcho();
   await timeRoundTrips(pipe.roundTrip, 500);
   await timeRoundTrips(rawPipe.roundTrip, 500);
-  const rounds = 7;
+  // Many short rounds: a round trip's cost flips between two modes (one vCPU
+  // or two) from moment to moment, and the median of per-round ratios sees past that.
+  const rounds = 15;
   const pipeUs: number[] = [];
   const rawUs: number[] = [];
   for (let i = 0; i < rounds; i++) {

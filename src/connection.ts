@@ -369,7 +369,8 @@ export class Connection<Send = unknown, Receive = Send> {
     if (this.#peerGone) return;
     let written = 0;
     if (this.#fd === -2) this.#fd = descriptorOf(socket);
-    if (this.#fd >= 0 && socket.writableLength === 0) {
+    // Not once the socket is destroyed: its descriptor may be closed, and its number reused.
+    if (this.#fd >= 0 && !socket.destroyed && socket.writableLength === 0) {
       try {
         written = frames.length === 1 ? writeSync(this.#fd, frames[0]!) : writevSync(this.#fd, frames);
       } catch (err) {
@@ -377,20 +378,21 @@ export class Connection<Send = unknown, Receive = Send> {
         if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') return this.#onError(err as NodeJS.ErrnoException);
       }
     }
+    let first = 0;
+    while (first < frames.length && written >= frames[first]!.length) written -= frames[first++]!.length;
+    if (first === frames.length) return;
     const done = (): void => {
       this.#pendingWrites -= 1;
       this.#applyRef();
     };
-    for (const frame of frames) {
-      if (written >= frame.length) {
-        written -= frame.length;
-        continue;
-      }
+    // The rest leaves in order when the kernel has room, corked into one writev.
+    socket.cork();
+    for (let i = first; i < frames.length; i++) {
       this.#pendingWrites += 1;
-      socket.write(written > 0 ? frame.subarray(written) : frame, done);
-      written = 0;
+      socket.write(i === first && written > 0 ? frames[i]!.subarray(written) : frames[i]!, done);
     }
-    if (this.#pendingWrites > 0) this.#applyRef();
+    socket.uncork();
+    this.#applyRef();
   }
 
   /**

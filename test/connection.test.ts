@@ -82,6 +82,20 @@ describe('test_connection: an echo child over a Pipe', () => {
   });
 });
 
+test('a burst far larger than the socket buffer, sent in one tick, comes back whole and in order (writes the kernel takes in part)', async () => {
+  const [conn, childConn] = Pipe();
+  const p = make({ target: echoBytes, args: [childConn] });
+  p.start();
+  childConn.close();
+  // Small messages and, now and then, one big enough to go unjoined from its header.
+  const messages = Array.from({ length: 3000 }, (_, i) => Buffer.alloc(i % 97 === 0 ? 20_000 + i : (i * 37) % 700, i % 251));
+  for (const m of messages) conn.sendBytes(m);
+  for (const [i, m] of messages.entries()) assert.ok((await conn.recvBytes()).equals(m), `message ${i}`);
+  conn.close();
+  await p.join();
+  assert.equal(p.exitCode, 0);
+});
+
 test('test_duplex_false: [reader, writer] and their direction errors', async () => {
   const [reader, writer] = Pipe(false);
   writer.send(1);
