@@ -9,6 +9,8 @@ import { validateTimeout } from './validate.js';
 // never copied. What is sent in one tick leaves in one writev.
 const JOIN_BELOW = 16 * 1024;
 const SCRATCH_SIZE = 256 * 1024;
+// A message with at least this much still to come is read into its own buffer.
+const DIRECT_MIN = 64 * 1024;
 let scratch: Buffer | undefined;
 
 /** The `onread` option of a net.Socket: Node reads into the buffer we give it, and `pause()` then really stops reading. */
@@ -72,9 +74,17 @@ export class Connection<Send = unknown, Receive = Send> {
   constructor(socket: Socket | ((onread: ReadInto) => Socket), options: { readable: boolean; writable: boolean }) {
     if (typeof socket === 'function') {
       socket = socket({
-        buffer: () => (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)),
-        // The scratch buffer is reused by the next read: keep a copy of what came.
-        callback: (bytesRead, buffer) => this.#onData(Buffer.from(buffer.subarray(0, bytesRead))),
+        // The rest of a big message is read straight into its own buffer; anything else into one scratch buffer.
+        buffer: () => this.#parser.directTarget(DIRECT_MIN) ?? (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)),
+        callback: (bytesRead, buffer) => {
+          // The scratch buffer is reused by the next read: keep a copy of what came.
+          if (buffer.buffer === scratch?.buffer) this.#onData(Buffer.from(buffer.subarray(0, bytesRead)));
+          else {
+            this.#parser.pushDirect(bytesRead, (event) => event.kind === 'message' && this.#inbox.push(event.body));
+            this.#drain();
+            if (this.#wakers.length > 0) this.#wake();
+          }
+        },
       });
     }
     this.#socket = socket;
