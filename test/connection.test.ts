@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, ValueError, wait } from 'multiproc';
+import { BrokenPipeError, BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
 import { closeWhileGrandchildLives, countReceived, echoBytes, forwardToGrandchild, pingBack, sendThenClose, UpperEcho } from './fixtures/connections.js';
@@ -94,6 +94,19 @@ test('a burst far larger than the socket buffer, sent in one tick, comes back wh
   conn.close();
   await p.join();
   assert.equal(p.exitCode, 0);
+});
+
+test('sending to a peer that has closed is a BrokenPipeError at once, and what it sent before closing is still received', async () => {
+  const [conn, childConn] = Pipe();
+  const p = make({ target: sendThenClose, args: [childConn, 7, 3] });
+  p.start();
+  childConn.close();
+  await p.join();
+  assert.throws(() => conn.send('anyone there?'), BrokenPipeError);
+  assert.throws(() => conn.send('still no one'), BrokenPipeError);
+  for (let i = 0; i < 3; i++) assert.deepEqual(await conn.recv(), [7, i]);
+  await assert.rejects(conn.recv(), EOFError);
+  conn.close();
 });
 
 test('test_duplex_false: [reader, writer] and their direction errors', async () => {
