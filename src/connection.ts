@@ -6,7 +6,8 @@ import { FrameParser, header } from './framing.js';
 import { validateTimeout } from './validate.js';
 
 // Small messages are joined to their header; a big body is written as it is,
-// never copied. What is sent in one tick leaves in one writev.
+// never copied. The first message of a tick is written at once, the others of
+// the same tick together at its end, in one writev.
 const JOIN_BELOW = 16 * 1024;
 const SCRATCH_SIZE = 256 * 1024;
 // A message with at least this much still to come is read into its own buffer.
@@ -59,10 +60,10 @@ export class Connection<Send = unknown, Receive = Send> {
   #refed = true;
   #idleCheck = false;
   #pendingWrites = 0;
-  /** Frames sent this tick, written together when the tick ends. */
+  /** Frames sent in this tick after its first, written together at its end. */
   #outbox: Buffer[] = [];
   #flushing = false;
-  /** The descriptor to write to directly, or -1 to leave writing to the socket (none known). */
+  /** The descriptor to write to directly; -1: none known, writing is left to the socket; -2: not looked up yet. */
   #fd = -2;
 
   /**
