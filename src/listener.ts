@@ -218,6 +218,8 @@ export async function Client(address: Address, options?: { authkey?: Uint8Array 
       )),
     { readable: true, writable: true },
   );
+  // An idle Connection lets the process exit; one that is connecting must not.
+  socket.ref();
   try {
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error): void => reject(new OSError(err.message));
@@ -230,6 +232,8 @@ export async function Client(address: Address, options?: { authkey?: Uint8Array 
   } catch (err) {
     connection.close();
     throw err;
+  } finally {
+    socket.unref();
   }
   if (authkey === null) return connection;
   try {
