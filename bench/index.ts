@@ -8,6 +8,6 @@ if (isMainModule(import.meta)) {
   const only = process.argv[2];
   if (only === undefined || only === 'process') await benchProcess();
   if (only === undefined || only === 'pipe') await benchPipe();
-  if (only === 'pipe-rt') await benchPipeRoundTrips();
+  if (only === 'pipe-rt') await benchPipeRoundTrips(process.argv[3]);
   if (only === undefined || only === 'queue') await benchQueue();
 }
