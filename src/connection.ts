@@ -358,9 +358,9 @@ export class Connection<Send = unknown, Receive = Send> {
     this.#outbox.push(frame);
     if (more !== undefined) this.#outbox.push(more);
     if (!this.#flushing) {
-      // The first send of a tick leaves at once: a peer waiting for it (a
-      // round trip) wakes sooner, often before its vCPU has gone idle, which
-      // saves far more than the write costs. Whatever else this tick sends
+      // The first send of a tick leaves at once, so that a peer waiting for
+      // it (a round trip) gets it without waiting for the rest of this tick
+      // (in an echo, the next recv()'s setup). Whatever else this tick sends
       // goes at its end, in one system call.
       this.#flush();
       this.#flushing = true;
