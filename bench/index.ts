@@ -1,6 +1,6 @@
 // `npm run bench`: every table, measured in one run, side by side with Python.
 import { isMainModule } from 'multiproc';
-import { benchPipe } from './pipe.js';
+import { benchPipe, benchPipeRoundTrips } from './pipe.js';
 import { benchProcess } from './process.js';
 import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
@@ -9,6 +9,7 @@ if (isMainModule(import.meta)) {
   const only = process.argv[2];
   if (only === undefined || only === 'process') await benchProcess();
   if (only === undefined || only === 'pipe') await benchPipe();
+  if (only === 'pipe-rt') await benchPipeRoundTrips(process.argv[3]);
   if (only === undefined || only === 'queue') await benchQueue();
   if (only === undefined || only === 'pool') await benchPool();
 }

@@ -1,5 +1,5 @@
 import { deserialize } from 'node:v8';
-import { dumps } from './reduction.js';
+import { dumps, refuseInheritanceOnly } from './reduction.js';
 
 /**
  * How a message body is encoded (Connection.send, Queue items): V8's
@@ -16,11 +16,24 @@ const V8_TAG = 0xff;
 const CHECK_BUDGET = 512;
 
 export function encode(value: unknown, what: string): Uint8Array {
-  return isPlainJson(value) ? Buffer.from(JSON.stringify(value)) : dumps(value, what);
+  const text = jsonText(value);
+  return text !== null ? Buffer.from(text) : encodeV8(value, what);
+}
+
+/** V8's format, for what is not plain JSON data; multiproc's own objects are refused (they travel only to a new child). */
+export function encodeV8(value: unknown, what: string): Uint8Array {
+  refuseInheritanceOnly(value, what);
+  return dumps(value, what);
+}
+
+/** The JSON text of `value` when JSON carries it exactly, else null (it goes by V8's format): lets a caller write the text where it wants it. */
+export function jsonText(value: unknown): string | null {
+  return isPlainJson(value) ? JSON.stringify(value) : null;
 }
 
 export function decode(bytes: Uint8Array): unknown {
-  return bytes[0] === V8_TAG ? deserialize(bytes) : JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  if (bytes[0] === V8_TAG) return deserialize(bytes);
+  return JSON.parse(Buffer.isBuffer(bytes) ? bytes.toString() : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
 }
 
 /** True when JSON would bring `value` back exactly as structured clone does. */

@@ -1,19 +1,31 @@
+import { writeSync, writevSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { decode, encode } from './codec.js';
+import { decode, encodeV8, jsonText } from './codec.js';
 import { BrokenPipeError, BufferTooShort, EOFError, invalidArgType, OSError, ValueError } from './errors.js';
 import { FrameParser, header } from './framing.js';
 import { validateTimeout } from './validate.js';
 
-// Small messages are joined to their header and written with others of the
-// same tick in one writev; a big body is written as it is, never copied.
+// Small messages are joined to their header; a big body is written as it is,
+// never copied. The first message of a tick is written at once, the others of
+// the same tick together at its end, in one writev.
 const JOIN_BELOW = 16 * 1024;
 const SCRATCH_SIZE = 256 * 1024;
+// A message with at least this much still to come is read into its own buffer.
+const DIRECT_MIN = 64 * 1024;
 let scratch: Buffer | undefined;
 
 /** The `onread` option of a net.Socket: Node reads into the buffer we give it, and `pause()` then really stops reading. */
 export interface ReadInto {
   buffer: () => Uint8Array;
   callback: (bytesRead: number, buffer: Uint8Array) => boolean | void;
+}
+
+/** A pending `recv*`: handed its message straight from the read callback when it is first in line. */
+interface Taker {
+  readonly maxLength: number | null;
+  /** Settles the caller's promise with the body (may throw: decoding, a buffer too short; the error goes to `fail`). */
+  deliver(body: Buffer): void;
+  fail(err: Error): void;
 }
 
 /**
@@ -25,8 +37,9 @@ export interface ReadInto {
  * one that is being read from, or written to, does.
  *
  * It reads from its socket only while this process waits in `recv` or
- * `poll`: an end that two processes hold (the parent's copy of what it passed
- * to a child) takes nothing from the one that is actually reading.
+ * `poll` (and one event-loop turn after): an end that two processes hold (the
+ * parent's copy of what it passed to a child) takes nothing from the one that
+ * is actually reading.
  */
 export class Connection<Send = unknown, Receive = Send> {
   #socket: Socket | null;
@@ -35,15 +48,23 @@ export class Connection<Send = unknown, Receive = Send> {
   #unreadable = false;
   readonly #parser = new FrameParser();
   readonly #inbox: Buffer[] = [];
+  /** recv* calls waiting for a message, in call order. */
+  readonly #takers: Taker[] = [];
+  #draining = false;
   #ended = false;
   #failure: Error | null = null;
   #peerGone = false;
+  /** poll() calls waiting for readiness. */
   #wakers: Array<() => void> = [];
-  #readers = 0;
-  #pausing = false;
+  #reading = false;
+  #refed = true;
+  #idleCheck = false;
   #pendingWrites = 0;
-  #corked = false;
-  #reads: Promise<unknown> = Promise.resolve();
+  /** Frames sent in this tick after its first, written together at its end. */
+  #outbox: Buffer[] = [];
+  #flushing = false;
+  /** The descriptor to write to directly; -1: none known, writing is left to the socket; -2: not looked up yet. */
+  #fd = -2;
 
   /**
    * @internal Connections are made by Pipe(), Listener and Client. `socket`
@@ -54,20 +75,23 @@ export class Connection<Send = unknown, Receive = Send> {
   constructor(socket: Socket | ((onread: ReadInto) => Socket), options: { readable: boolean; writable: boolean }) {
     if (typeof socket === 'function') {
       socket = socket({
-        buffer: () => (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)),
-        // The scratch buffer is reused by the next read: keep a copy of what came.
-        callback: (bytesRead, buffer) => this.#onData(Buffer.from(buffer.subarray(0, bytesRead))),
+        // The rest of a big message is read straight into its own buffer; anything else into one scratch buffer.
+        buffer: () => this.#parser.directTarget(DIRECT_MIN) ?? (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)),
+        callback: (bytesRead, buffer) => {
+          // The scratch buffer is reused by the next read: keep a copy of what came.
+          if (buffer.buffer === scratch?.buffer) this.#onData(Buffer.from(buffer.subarray(0, bytesRead)));
+          else {
+            this.#parser.pushDirect(bytesRead, (event) => event.kind === 'message' && this.#inbox.push(event.body));
+            this.#drain();
+            if (this.#wakers.length > 0) this.#wake();
+          }
+        },
       });
     }
     this.#socket = socket;
     this.#readable = options.readable;
     this.#writable = options.writable;
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      // The peer vanished: reads see the end of the stream, writes a broken pipe.
-      this.#peerGone = true;
-      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') this.#failure ??= new OSError(err.message);
-      this.#onEnd();
-    });
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
     socket.pause();
     if (this.#readable) {
       // Without onread, Node hands over each chunk as 'data'.
@@ -95,15 +119,23 @@ export class Connection<Send = unknown, Receive = Send> {
 
   /** The file descriptor of this end. */
   fileno(): number {
-    const handle = (this.#open() as unknown as { _handle?: { fd?: number } })._handle;
-    if (typeof handle?.fd !== 'number' || handle.fd < 0) throw new OSError('handle is closed');
-    return handle.fd;
+    const fd = descriptorOf(this.#open());
+    if (fd < 0) throw new OSError('handle is closed');
+    return fd;
   }
 
   /** Sends a value by structured clone (Map, Set, Date, BigInt, typed arrays, Error...; plain data goes as JSON, faster). */
   send(value: Send): void {
     this.#checkWritable();
-    this.#write(toBuffer(encode(value, 'a value sent on a Connection')));
+    const text = jsonText(value);
+    if (text !== null && text.length < JOIN_BELOW / 3) {
+      // Small plain data, the common case: its text goes straight behind its header, with no buffer between.
+      const length = Buffer.byteLength(text);
+      const frame = Buffer.allocUnsafe(4 + length);
+      frame.writeInt32BE(length, 0);
+      frame.write(text, 4);
+      this.#queue(frame);
+    } else this.#write(text !== null ? Buffer.from(text) : toBuffer(encodeV8(value, 'a value sent on a Connection')));
   }
 
   /** Sends bytes as one message: `buffer[offset .. offset+size]`. */
@@ -121,20 +153,23 @@ export class Connection<Send = unknown, Receive = Send> {
   }
 
   /** Receives the next value sent with `send`. Rejects with EOFError once the peer has closed. */
-  async recv(): Promise<Receive> {
-    this.#checkReadable();
-    const body = await this.#next(null);
-    return decode(body) as Receive;
+  recv(): Promise<Receive> {
+    return new Promise<Receive>((resolve, reject) => {
+      this.#checkReadable();
+      this.#take({ maxLength: null, deliver: (body) => resolve(decode(body) as Receive), fail: reject });
+    });
   }
 
   /** Receives the next message as bytes; one longer than `maxLength` is an OSError and makes this end unreadable. */
-  async recvBytes(maxLength?: number | null): Promise<Buffer> {
-    if (maxLength !== undefined && maxLength !== null) {
-      if (!Number.isInteger(maxLength)) throw invalidArgType('"maxLength" argument', 'an integer', maxLength);
-      if (maxLength < 0) throw new ValueError('negative maxlength');
-    }
-    this.#checkReadable();
-    return this.#next(maxLength ?? null);
+  recvBytes(maxLength?: number | null): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      if (maxLength !== undefined && maxLength !== null) {
+        if (!Number.isInteger(maxLength)) throw invalidArgType('"maxLength" argument', 'an integer', maxLength);
+        if (maxLength < 0) throw new ValueError('negative maxlength');
+      }
+      this.#checkReadable();
+      this.#take({ maxLength: maxLength ?? null, deliver: resolve, fail: reject });
+    });
   }
 
   /**
@@ -142,16 +177,23 @@ export class Connection<Send = unknown, Receive = Send> {
    * length; a message that does not fit rejects with BufferTooShort, which
    * carries it.
    */
-  async recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset = 0): Promise<number> {
-    const target = toBuffer(buffer);
-    if (!Number.isInteger(offset)) throw invalidArgType('"offset" argument', 'an integer', offset);
-    if (offset < 0) throw new ValueError('negative offset');
-    if (offset > target.length) throw new ValueError('offset too large');
-    this.#checkReadable();
-    const body = await this.#next(null);
-    if (body.length > target.length - offset) throw new BufferTooShort(Buffer.from(body));
-    body.copy(target, offset);
-    return body.length;
+  recvBytesInto(buffer: ArrayBufferView | ArrayBuffer, offset = 0): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const target = toBuffer(buffer);
+      if (!Number.isInteger(offset)) throw invalidArgType('"offset" argument', 'an integer', offset);
+      if (offset < 0) throw new ValueError('negative offset');
+      if (offset > target.length) throw new ValueError('offset too large');
+      this.#checkReadable();
+      this.#take({
+        maxLength: null,
+        deliver: (body) => {
+          if (body.length > target.length - offset) throw new BufferTooShort(Buffer.from(body));
+          body.copy(target, offset);
+          resolve(body.length);
+        },
+        fail: reject,
+      });
+    });
   }
 
   /**
@@ -175,16 +217,14 @@ export class Connection<Send = unknown, Receive = Send> {
   close(): void {
     const socket = this.#socket;
     if (socket === null) return;
+    this.#flush();
     this.#socket = null;
-    if (this.#corked) {
-      this.#corked = false;
-      socket.uncork();
-    }
     if (this.#writable && !this.#peerGone && socket.writableLength > 0) {
       socket.end(() => socket.destroy());
       // Writes can only finish while the process lives; an exit does not wait for them.
       socket.unref();
     } else socket.destroy();
+    this.#drain();
     this.#wake();
   }
 
@@ -208,13 +248,24 @@ export class Connection<Send = unknown, Receive = Send> {
         this.#socket?.destroy();
       }
     });
-    this.#wake();
+    // The fast path: a waiting recv() gets its message here, in the read
+    // callback, with no queue of promises in between.
+    this.#drain();
+    if (this.#wakers.length > 0) this.#wake();
+  }
+
+  #onError(err: NodeJS.ErrnoException): void {
+    // The peer vanished: reads see the end of the stream, writes a broken pipe.
+    this.#peerGone = true;
+    if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') this.#failure ??= new OSError(err.message);
+    this.#onEnd();
   }
 
   #onEnd(): void {
     if (this.#ended) return;
     this.#ended = true;
     if (this.#parser.partial) this.#failure ??= new OSError('got end of file during message');
+    this.#drain();
     this.#wake();
   }
 
@@ -222,33 +273,49 @@ export class Connection<Send = unknown, Receive = Send> {
     return this.#inbox.length > 0 || this.#ended || this.#failure !== null || this.#socket === null;
   }
 
-  /** The next whole message, in order even when several reads wait at once. */
-  #next(maxLength: number | null): Promise<Buffer> {
-    const read = this.#reads.then(() => this.#take(maxLength));
-    this.#reads = read.catch(() => undefined);
-    return read;
+  /** Serves `taker` at once if it can be, else lines it up behind the others and reads. */
+  #take(taker: Taker): void {
+    this.#takers.push(taker);
+    if (this.#takers.length === 1) this.#drain();
+    if (this.#takers.length > 0) this.#applyRef();
   }
 
-  async #take(maxLength: number | null): Promise<Buffer> {
-    for (;;) {
-      if (this.#socket === null) throw new OSError('handle is closed');
-      if (maxLength !== null) {
-        const next = this.#inbox[0]?.length ?? this.#parser.announced;
-        if (next > maxLength) this.#badLength();
+  /** Settles waiting takers, first come first served, for as long as there is something to give them. */
+  #drain(): void {
+    if (this.#draining) return; // a taker's own settling (badLength closing) must not serve the next one twice
+    this.#draining = true;
+    let closeAfter = false;
+    const takers = this.#takers;
+    try {
+      while (takers.length > 0) {
+        const taker = takers[0]!;
+        let outcome: Buffer | Error;
+        if (this.#socket === null) outcome = new OSError('handle is closed');
+        else if (this.#unreadable) outcome = new OSError('connection is not readable after a message that was too long');
+        else if (taker.maxLength !== null && (this.#inbox[0]?.length ?? this.#parser.announced) > taker.maxLength) {
+          // As Python: the stream is out of step now, so this end can no longer be read.
+          this.#unreadable = true;
+          closeAfter = !this.#writable;
+          outcome = new OSError('bad message length');
+        } else if (this.#inbox.length > 0) outcome = this.#inbox.shift()!;
+        else if (this.#failure !== null) outcome = this.#failure;
+        else if (this.#ended) outcome = new EOFError('the other end of the connection was closed: no more messages will arrive');
+        else break;
+        takers.shift();
+        if (outcome instanceof Error) taker.fail(outcome);
+        else {
+          try {
+            taker.deliver(outcome);
+          } catch (err) {
+            taker.fail(err as Error);
+          }
+        }
       }
-      const body = this.#inbox.shift();
-      if (body !== undefined) return body;
-      if (this.#failure !== null) throw this.#failure;
-      if (this.#ended) throw new EOFError('the other end of the connection was closed: no more messages will arrive');
-      await this.#wait(null);
+    } finally {
+      this.#draining = false;
     }
-  }
-
-  #badLength(): never {
-    // As Python: the stream is out of step now, so this end can no longer be read.
-    this.#unreadable = true;
-    if (!this.#writable) this.close();
-    throw new OSError('bad message length');
+    if (closeAfter) this.close();
+    if (takers.length === 0) this.#applyRef();
   }
 
   #wait(timeout: number | null): Promise<void> {
@@ -256,50 +323,97 @@ export class Connection<Send = unknown, Receive = Send> {
       let timer: NodeJS.Timeout | undefined;
       const wake = (): void => {
         clearTimeout(timer);
-        this.#readers -= 1;
-        this.#applyRef();
         resolve();
       };
       if (timeout !== null) timer = setTimeout(() => {
         this.#wakers = this.#wakers.filter((w) => w !== wake);
+        this.#applyRef();
         wake();
       }, timeout);
       this.#wakers.push(wake);
-      this.#readers += 1;
       this.#applyRef();
     });
   }
 
   #wake(): void {
     const wakers = this.#wakers;
+    if (wakers.length === 0) return;
     this.#wakers = [];
     for (const wake of wakers) wake();
+    this.#applyRef();
   }
 
   // ---- writing
 
   #write(body: Buffer): void {
-    const socket = this.#socket!;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        if (!this.#corked) return; // close() flushed already
-        this.#corked = false;
-        socket.uncork();
-      });
+    if (body.length < JOIN_BELOW) {
+      const frame = Buffer.allocUnsafe(4 + body.length);
+      frame.writeInt32BE(body.length, 0);
+      body.copy(frame, 4);
+      this.#queue(frame);
+    } else this.#queue(header(body.length), body);
+  }
+
+  #queue(frame: Buffer, more?: Buffer): void {
+    this.#outbox.push(frame);
+    if (more !== undefined) this.#outbox.push(more);
+    if (!this.#flushing) {
+      // The first send of a tick leaves at once, so that a peer waiting for
+      // it (a round trip) gets it without waiting for the rest of this tick
+      // (in an echo, the next recv()'s setup). Whatever else this tick sends
+      // goes at its end, in one system call.
+      this.#flush();
+      this.#flushing = true;
+      process.nextTick(() => this.#flush());
+      // As Python's send(): a peer that has closed is a BrokenPipeError here and now.
+      if (this.#peerGone) throw new BrokenPipeError('the other end of the connection was closed');
     }
-    const head = header(body.length);
-    this.#pendingWrites += 1;
+  }
+
+  /**
+   * Hands the frames of this tick to the kernel: straight to the descriptor
+   * when nothing of ours is still queued in the socket (the usual case, and
+   * the cheapest: no stream machinery between send() and the write), and
+   * whatever the kernel does not take at once to the socket, which writes it
+   * when it can, in order.
+   */
+  #flush(): void {
+    this.#flushing = false;
+    const socket = this.#socket;
+    const frames = this.#outbox;
+    if (socket === null || frames.length === 0) return;
+    this.#outbox = [];
+    if (this.#peerGone) return;
+    let written = 0;
+    if (this.#fd === -2) this.#fd = descriptorOf(socket);
+    // Not once the socket is destroyed: its descriptor may be closed, and its number reused.
+    if (this.#fd >= 0 && !socket.destroyed && socket.writableLength === 0) {
+      try {
+        written = frames.length === 1 ? writeSync(this.#fd, frames[0]!) : writevSync(this.#fd, frames);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE' || code === 'ECONNRESET') {
+          // The peer has closed: no more writes, but what it sent before is still there to read, up to the end of the stream.
+          this.#peerGone = true;
+          return;
+        }
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') return this.#onError(err as NodeJS.ErrnoException);
+      }
+    }
+    let first = 0;
+    while (first < frames.length && written >= frames[first]!.length) written -= frames[first++]!.length;
+    if (first === frames.length) return;
     const done = (): void => {
       this.#pendingWrites -= 1;
       this.#applyRef();
     };
-    if (body.length < JOIN_BELOW) socket.write(Buffer.concat([head, body]), done);
-    else {
-      socket.write(head);
-      socket.write(body, done);
+    // The rest leaves in order when the kernel has room, corked into one writev.
+    socket.cork();
+    for (let i = first; i < frames.length; i++) {
+      this.#pendingWrites += 1;
+      socket.write(i === first && written > 0 ? frames[i]!.subarray(written) : frames[i]!, done);
     }
+    socket.uncork();
     this.#applyRef();
   }
 
@@ -310,19 +424,33 @@ export class Connection<Send = unknown, Receive = Send> {
   #applyRef(): void {
     const socket = this.#socket;
     if (socket === null) return;
-    if (this.#readers > 0 && !this.#ended) socket.resume();
-    else if (!this.#pausing) {
+    const readers = this.#takers.length + this.#wakers.length;
+    if (readers > 0 && !this.#ended) {
+      if (!this.#reading) {
+        this.#reading = true;
+        socket.resume();
+      }
+    } else if (this.#reading && !this.#idleCheck) {
       // Pause after this turn of the event loop, not at once: a reader's next
       // recv() usually comes within it, and stopping and restarting the read
       // costs a round trip 10-20 us. An end that is never read never starts.
-      this.#pausing = true;
+      this.#idleCheck = true;
       setImmediate(() => {
-        this.#pausing = false;
-        if (this.#readers === 0) this.#socket?.pause();
+        this.#idleCheck = false;
+        if (this.#socket === null || this.#takers.length + this.#wakers.length > 0) return;
+        this.#reading = false;
+        this.#socket.pause();
+        this.#applyRef();
       }).unref();
     }
-    if (this.#readers > 0 || this.#pendingWrites > 0) socket.ref();
-    else socket.unref();
+    // Dropping the ref also waits for that turn: in a ping-pong the next
+    // reader comes within it, and the ref would only come back.
+    const refed = readers > 0 || this.#pendingWrites > 0 || (this.#idleCheck && this.#refed);
+    if (refed !== this.#refed) {
+      this.#refed = refed;
+      if (refed) socket.ref();
+      else socket.unref();
+    }
   }
 
   // ---- checks
@@ -343,6 +471,12 @@ export class Connection<Send = unknown, Receive = Send> {
     if (!this.#readable) throw new OSError('connection is write-only');
     if (this.#unreadable) throw new OSError('connection is not readable after a message that was too long');
   }
+}
+
+/** The descriptor under a socket, or -1 (none, or not known). */
+function descriptorOf(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
 }
 
 function toBuffer(buffer: ArrayBufferView | ArrayBuffer): Buffer {

@@ -33,6 +33,8 @@ export class FrameParser {
   #expected = -1;
   /** After an invalid header the stream is out of step for good: the rest is ignored. */
   #invalid = false;
+  /** The whole body of a big message being gathered, once it may be allocated (see directTarget). */
+  #direct: Buffer | null = null;
 
   /** Bytes of a message that has begun but not finished (for "EOF during message"). */
   get partial(): boolean {
@@ -44,8 +46,61 @@ export class FrameParser {
     return this.#expected;
   }
 
+  /**
+   * Where the next bytes of a big message should be read to spare a copy:
+   * its own body buffer, from the first byte still missing, once at least
+   * `min` bytes are missing and half of the message has arrived (so a header
+   * that lies costs at most twice the bytes really sent). Null: read anywhere
+   * and `push`. Bytes read there are reported with `pushDirect`.
+   */
+  directTarget(min: number): Buffer | null {
+    if (this.#expected < 0 || this.#invalid) return null;
+    if (this.#direct === null) {
+      if (this.#expected - this.#buffered < min || this.#buffered * 2 < this.#expected) return null;
+      // Every buffered byte belongs to this body: a whole one would have been emitted.
+      const body = Buffer.allocUnsafe(this.#expected);
+      let at = 0;
+      for (const chunk of this.#chunks) at += chunk.copy(body, at);
+      this.#chunks = [];
+      this.#direct = body;
+    }
+    return this.#direct.subarray(this.#buffered);
+  }
+
+  /** `n` bytes arrived in the buffer that `directTarget` gave. */
+  pushDirect(n: number, emit: (event: FrameEvent) => void): void {
+    this.#buffered += n;
+    if (this.#buffered < this.#expected) return;
+    const body = this.#direct!;
+    this.#direct = null;
+    this.#buffered = 0;
+    this.#expected = -1;
+    emit({ kind: 'message', body });
+  }
+
   push(chunk: Buffer, emit: (event: FrameEvent) => void): void {
     if (chunk.length === 0 || this.#invalid) return;
+    if (this.#direct !== null) {
+      // Bytes that came some other way while a body is allocated: they go into it.
+      const used = chunk.copy(this.#direct, this.#buffered, 0, Math.min(chunk.length, this.#expected - this.#buffered));
+      this.pushDirect(used, emit);
+      if (used === chunk.length) return;
+      chunk = chunk.subarray(used);
+    }
+    if (this.#buffered === 0 && this.#expected < 0) {
+      // The usual case: a chunk that begins with a header and holds whole
+      // messages. Their bodies are views of it, with no bookkeeping.
+      let at = 0;
+      while (chunk.length - at >= 4) {
+        const length = chunk.readInt32BE(at);
+        if (length < 0 || chunk.length - at - 4 < length) break;
+        emit({ kind: 'announce', length });
+        emit({ kind: 'message', body: chunk.subarray(at + 4, at + 4 + length) });
+        at += 4 + length;
+      }
+      if (at === chunk.length) return;
+      if (at > 0) chunk = chunk.subarray(at);
+    }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {

@@ -1,10 +1,10 @@
 import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
-import { createConnection, createServer, isIP, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, isIP, Socket, type NetConnectOpts, type Server, type SocketConstructorOpts } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { answerChallenge, checkAuthkey, deliverChallenge } from './auth.js';
-import { Connection } from './connection.js';
+import { Connection, type ReadInto } from './connection.js';
 import { current } from './current.js';
 import { invalidArgType, OSError } from './errors.js';
 
@@ -122,7 +122,7 @@ export class Listener {
   async accept(): Promise<Connection> {
     for (;;) {
       const socket = await this.#nextSocket();
-      const connection = new Connection(socket, { readable: true, writable: true });
+      const connection = new Connection((onread) => withOnread(socket, onread), { readable: true, writable: true });
       if (this.#authkey === null) return connection;
       try {
         await deliverChallenge(connection, this.#authkey);
@@ -190,20 +190,51 @@ export class Listener {
   }
 }
 
+/**
+ * The same connected socket, rebuilt with Node's `onread` option, which a
+ * Connection needs so that pausing really stops reading: an accepted end can
+ * then be passed to a child, as a Pipe's can, while this process's copy takes
+ * nothing. net.Server offers no onread for the sockets it accepts, so the
+ * libuv handle moves to a new Socket (which is how net.Server itself builds
+ * them); the first Socket, which never read, is left without a handle.
+ */
+function withOnread(accepted: Socket, onread: ReadInto): Socket {
+  const holder = accepted as unknown as { _handle: object | null };
+  const handle = holder._handle;
+  holder._handle = null;
+  return new Socket({ handle, onread, readable: true, writable: true } as SocketConstructorOpts & { handle: object | null; onread: ReadInto });
+}
+
 /** Connects to a Listener (multiproc's or CPython's) and, with an authkey, authenticates both ways. */
 export async function Client(address: Address, options?: { authkey?: Uint8Array | null }): Promise<Connection> {
   const where = checkAddress(address);
   const authkey = authkeyOf(options);
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const socket = typeof where === 'string' ? createConnection({ path: where }) : createConnection({ host: where.host, port: where.port, noDelay: true });
-    const fail = (err: Error): void => reject(new OSError(err.message));
-    socket.once('connect', () => {
-      socket.off('error', fail);
-      resolve(socket);
+  let socket!: Socket;
+  // With onread, as a Pipe's ends: the connection can be passed to a child.
+  const connection = new Connection(
+    (onread) =>
+      (socket = createConnection(
+        (typeof where === 'string' ? { path: where, onread } : { host: where.host, port: where.port, noDelay: true, onread }) as NetConnectOpts,
+      )),
+    { readable: true, writable: true },
+  );
+  // An idle Connection lets the process exit; one that is connecting must not.
+  socket.ref();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => reject(new OSError(err.message));
+      socket.once('connect', () => {
+        socket.off('error', fail);
+        resolve();
+      });
+      socket.once('error', fail);
     });
-    socket.once('error', fail);
-  });
-  const connection = new Connection(socket, { readable: true, writable: true });
+  } catch (err) {
+    connection.close();
+    throw err;
+  } finally {
+    socket.unref();
+  }
   if (authkey === null) return connection;
   try {
     await answerChallenge(connection, authkey);

@@ -1,4 +1,5 @@
 import { deserialize, serialize } from 'node:v8';
+import { ProcessError } from './errors.js';
 
 /**
  * How values cross a process boundary: V8's structured clone (Map, Set,
@@ -103,6 +104,44 @@ export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): u
     },
     new Map(),
   );
+}
+
+/**
+ * Refuses multiproc's own objects (Connections, Queues...) inside a value that
+ * is not going to a new child (a Queue item, a value sent on a Connection):
+ * they stand for descriptors and shared memory that only a child's start
+ * hands over, and V8 would carry them as empty objects. Python refuses a Queue
+ * or a Lock the same way, with the same message (a RuntimeError there).
+ */
+export function refuseInheritanceOnly(value: unknown, what: string): void {
+  if (reducers.size === 0 || typeof value !== 'object' || value === null) return;
+  const seen = new Set<object>();
+  const visit = (v: unknown): void => {
+    if (typeof v !== 'object' || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) return;
+    if (v instanceof Map) return v.forEach((item, key) => (visit(key), visit(item)));
+    if (v instanceof Set) return v.forEach(visit);
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) {
+      for (const reducer of reducers.values()) if (reducer.matches(v)) throw inheritanceOnly(reducer.name, what);
+      if (v instanceof Error) visit((v as { cause?: unknown }).cause);
+    }
+    // What V8 clones of any other object: its own enumerable properties.
+    for (const key of Object.keys(v)) visit((v as Record<string, unknown>)[key]);
+  };
+  visit(value);
+}
+
+function inheritanceOnly(name: string, what: string): ProcessError {
+  const python = `${name} objects should only be shared between processes through inheritance`;
+  const howTo =
+    name === 'Connection'
+      ? 'Pass the Connection to a child in its Process args (or kwargs), where its descriptor is handed over as the child starts; ' +
+        'Python can also send one over a Connection or a Queue (through its resource sharer), multiproc cannot.'
+      : `Pass the ${name} to a child in its Process args (or kwargs), where its descriptors and shared memory are handed over as the child starts.`;
+  return Object.assign(new ProcessError(`${python}: ${what} cannot carry one. ${howTo}`), { code: 'ERR_MULTIPROC_INHERITANCE_ONLY' });
 }
 
 export function dumps(value: unknown, what: string): Uint8Array {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, ValueError, wait } from 'multiproc';
+import { BrokenPipeError, BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
 import { closeWhileGrandchildLives, countReceived, echoBytes, forwardToGrandchild, pingBack, sendThenClose, UpperEcho } from './fixtures/connections.js';
@@ -80,6 +80,33 @@ describe('test_connection: an echo child over a Pipe', () => {
     assert.equal(await a.poll(), true);
     a.close();
   });
+});
+
+test('a burst far larger than the socket buffer, sent in one tick, comes back whole and in order (writes the kernel takes in part)', async () => {
+  const [conn, childConn] = Pipe();
+  const p = make({ target: echoBytes, args: [childConn] });
+  p.start();
+  childConn.close();
+  // Small messages and, now and then, one big enough to go unjoined from its header.
+  const messages = Array.from({ length: 3000 }, (_, i) => Buffer.alloc(i % 97 === 0 ? 20_000 + i : (i * 37) % 700, i % 251));
+  for (const m of messages) conn.sendBytes(m);
+  for (const [i, m] of messages.entries()) assert.ok((await conn.recvBytes()).equals(m), `message ${i}`);
+  conn.close();
+  await p.join();
+  assert.equal(p.exitCode, 0);
+});
+
+test('sending to a peer that has closed is a BrokenPipeError at once, and what it sent before closing is still received', async () => {
+  const [conn, childConn] = Pipe();
+  const p = make({ target: sendThenClose, args: [childConn, 7, 3] });
+  p.start();
+  childConn.close();
+  await p.join();
+  assert.throws(() => conn.send('anyone there?'), BrokenPipeError);
+  assert.throws(() => conn.send('still no one'), BrokenPipeError);
+  for (let i = 0; i < 3; i++) assert.deepEqual(await conn.recv(), [7, i]);
+  await assert.rejects(conn.recv(), EOFError);
+  conn.close();
 });
 
 test('test_duplex_false: [reader, writer] and their direction errors', async () => {
@@ -286,6 +313,38 @@ describe('Listener and Client (test_listener_client, _TestListener)', () => {
       await assert.rejects(listener.accept(), { name: 'OSError', message: 'listener is closed' });
       server.close();
       client.close();
+    });
+  }
+
+  for (const [label, address] of [['Unix socket', undefined], ['TCP', { host: '127.0.0.1', port: 0 }]] as const) {
+    test(`${label}: an accepted end and a Client end passed to children, which talk over them; the copies kept here, read by the handshake, take nothing`, { timeout: 60_000 }, async () => {
+      // (The time limit turns a copy here that steals messages, which leaves the reads below waiting, into a failure.)
+      const listener = new Listener(address);
+      try {
+        const [accepted, client] = await Promise.all([listener.accept(), Client(listener.address)]);
+        const echo = make({ target: echoBytes, args: [accepted] });
+        echo.start();
+        // `accepted` stays open here, unread since the handshake, while the child reads the same socket.
+        const message = (i: number): string => `message ${i} ${'x'.repeat(500)}`;
+        for (let i = 0; i < 50; i++) client.sendBytes(Buffer.from(message(i)));
+        for (let i = 0; i < 50; i++) assert.equal(String(await client.recvBytes()), message(i));
+        client.close();
+        await echo.join();
+        assert.equal(echo.exitCode, 0);
+        accepted.close();
+
+        const [server, clientEnd] = await Promise.all([listener.accept(), Client(listener.address)]);
+        const pinger = make({ target: pingBack, args: [clientEnd] });
+        pinger.start();
+        assert.deepEqual(await server.recv(), { pid: pinger.pid });
+        server.send('done');
+        await pinger.join();
+        assert.equal(pinger.exitCode, 0);
+        clientEnd.close();
+        server.close();
+      } finally {
+        listener.close();
+      }
     });
   }
 

@@ -61,3 +61,41 @@ test('random bytes never throw, and memory grows only with the bytes that arrive
   }
   assert.ok(process.memoryUsage().arrayBuffers - before < 32 * 1024 * 1024);
 });
+
+test('a big message is read into its own buffer only once half of it has arrived; mixed with ordinary pushes, it comes out whole', () => {
+  const body = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256));
+  const stream = Buffer.concat([header(body.length), body, header(3), Buffer.from('end')]);
+  for (let seed = 1; seed <= 20; seed++) {
+    const random = rng(seed);
+    const parser = new FrameParser();
+    const events: FrameEvent[] = [];
+    const emit = (e: FrameEvent): void => void events.push(e);
+    let at = 0;
+    while (at < stream.length) {
+      const target = parser.directTarget(1024);
+      const size = Math.max(1, Math.floor(random() * 40_000));
+      if (target !== null && random() < 0.8) {
+        // As a socket reading into the buffer it was given: never past the message's end.
+        const n = Math.min(size, target.length);
+        stream.copy(target, 0, at, at + n);
+        parser.pushDirect(n, emit);
+        at += n;
+      } else {
+        parser.push(stream.subarray(at, at + size), emit);
+        at += size;
+      }
+    }
+    const messages = events.filter((e) => e.kind === 'message').map((e) => (e as { body: Buffer }).body);
+    assert.equal(messages.length, 2, `seed ${seed}`);
+    assert.ok(messages[0]!.equals(body), `seed ${seed}`);
+    assert.equal(String(messages[1]), 'end');
+    assert.equal(parser.partial, false);
+  }
+  // A header that lies: no buffer for its body until half of what it announces has really come.
+  const liar = new FrameParser();
+  liar.push(Buffer.concat([header(1 << 30), Buffer.alloc(1000)]), () => undefined);
+  assert.equal(liar.directTarget(1024), null);
+  const honest = new FrameParser();
+  honest.push(Buffer.concat([header(2000), Buffer.alloc(1000)]), () => undefined);
+  assert.equal(honest.directTarget(512)?.length, 1000);
+});

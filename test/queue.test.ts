@@ -2,7 +2,7 @@
 // many producers and consumers in different processes.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { Empty, Full, JoinableQueue, Pipe, Queue, SimpleQueue, ValueError, wait } from 'multiproc';
+import { Empty, Full, JoinableQueue, Pipe, ProcessError, Queue, SimpleQueue, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
 import { consume, forwardQueue, produce, putSome, worker } from './fixtures/queues.js';
@@ -165,6 +165,38 @@ test('an item that cannot be cloned fails in put() itself; large items travel wh
   await q.put(big);
   assert.deepEqual(await q.get(), big);
   q.close();
+});
+
+test('a Queue, a Connection or another multiproc object in an item is refused in put(), as Python refuses it (RuntimeError there)', async () => {
+  const q = new Queue();
+  const inner = new JoinableQueue();
+  const simple = new SimpleQueue();
+  const [a, b] = Pipe();
+  const refused = (name: string) => (e: unknown): boolean =>
+    e instanceof ProcessError &&
+    (e as Error).message.startsWith(`${name} objects should only be shared between processes through inheritance`) &&
+    /Process args/.test((e as Error).message) &&
+    (e as { code?: string }).code === 'ERR_MULTIPROC_INHERITANCE_ONLY';
+  await assert.rejects(q.put(q), refused('Queue'));
+  await assert.rejects(q.put({ deep: [new Map([['k', inner]])] }), refused('JoinableQueue'));
+  assert.throws(() => q.putNowait(new Set([simple])), refused('SimpleQueue'));
+  assert.throws(() => q.putNowait([1, { conn: a }]), refused('Connection'));
+  // Inside an instance of some class (V8 clones its own fields) and an Error's cause.
+  class Holder {
+    constructor(readonly held: unknown) {}
+  }
+  await assert.rejects(q.put(new Holder(b)), refused('Connection'));
+  await assert.rejects(q.put(new Error('x', { cause: inner })), refused('JoinableQueue'));
+  // Nothing was queued by the refusals; plain items still go through.
+  assert.equal(q.qsize(), 0);
+  await q.put({ fine: [1, 2, new Map([[1, 'one']])] });
+  assert.deepEqual(await q.get(), { fine: [1, 2, new Map([[1, 'one']])] });
+  // The same on a Connection (Python refuses a Queue there too).
+  assert.throws(() => a.send({ q } as never), refused('Queue'));
+  assert.throws(() => a.send(b as never), refused('Connection'));
+  a.send(new Map([['still', 'works']]) as never);
+  assert.deepEqual(await b.recv(), new Map([['still', 'works']]));
+  for (const x of [q, inner, simple, a, b]) x.close();
 });
 
 test('SimpleQueue: put, get, empty, close; get takes no timeout', async () => {
