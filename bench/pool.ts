@@ -13,7 +13,8 @@ import { empty } from './targets.js';
 
 const TASKS = Number(process.env.BENCH_POOL_TASKS ?? 20_000);
 const CHUNKED = Number(process.env.BENCH_POOL_CHUNKED ?? 1_000_000);
-const ROUND_TRIPS = 1000;
+const ROUND_TRIPS = 1400;
+const ROUNDS = 7;
 const FIB_N = 30;
 const FIB_COUNT = 16;
 const PY_FIB_N = 25;
@@ -41,6 +42,21 @@ interface Row {
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** The mean round trip of `count` sequential calls, in microseconds. */
+async function timeCalls(call: (x: number) => Promise<unknown>, count = ROUND_TRIPS / ROUNDS): Promise<number> {
+  const t = performance.now();
+  for (let i = 0; i < count; i++) await call(i);
+  return ((performance.now() - t) / count) * 1000;
+}
+
+/** Round trips in microseconds: ROUNDS rounds of sequential calls. */
+async function roundTrips(call: (x: number) => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) out.push(await timeCalls(call));
+  return out;
+}
 
 async function measurePeer(make: () => PeerPool): Promise<Row> {
   const t0 = performance.now();
@@ -48,33 +64,28 @@ async function measurePeer(make: () => PeerPool): Promise<Row> {
   await pool.run(1);
   const firstMs = performance.now() - t0;
   await Promise.all(range(200).map((x) => pool.run(x)));
-  let t = performance.now();
-  await Promise.all(range(TASKS).map((x) => pool.run(x)));
-  const chunk1PerS = TASKS / ((performance.now() - t) / 1000);
-  t = performance.now();
-  for (let i = 0; i < ROUND_TRIPS; i++) await pool.run(i);
-  const rtUs = ((performance.now() - t) / ROUND_TRIPS) * 1000;
+  const rates: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const t = performance.now();
+    await Promise.all(range(TASKS).map((x) => pool.run(x)));
+    rates.push(TASKS / ((performance.now() - t) / 1000));
+  }
+  const rtUs = median(await roundTrips((x) => pool.run(x)));
   await pool.destroy();
-  return { firstMs, chunk1PerS, rtUs };
+  return { firstMs, chunk1PerS: median(rates), rtUs };
 }
 
-async function rawIpcRoundTrip(): Promise<number> {
+/** A forked child that echoes process.send messages: the raw IPC round trip, the floor for a process pool. */
+function rawIpcEcho(): { call: (x: number) => Promise<unknown>; close: () => void } {
   const child = fork(peerPath('echo-child.cjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-  const once = (): Promise<unknown> => new Promise((resolve) => child.once('message', resolve));
-  for (let i = 0; i < 100; i++) {
-    const reply = once();
-    child.send(i);
-    await reply;
-  }
-  const t = performance.now();
-  for (let i = 0; i < ROUND_TRIPS; i++) {
-    const reply = once();
-    child.send(i);
-    await reply;
-  }
-  const us = ((performance.now() - t) / ROUND_TRIPS) * 1000;
-  child.kill();
-  return us;
+  return {
+    call: (x) =>
+      new Promise((resolve) => {
+        child.once('message', resolve);
+        child.send(x);
+      }),
+    close: () => child.kill(),
+  };
 }
 
 async function firstResult(): Promise<number> {
@@ -108,18 +119,38 @@ export async function benchPool(): Promise<void> {
 
   const pool = new Pool(2);
   await pool.map(sqr, range(1000), 1);
-  let t = performance.now();
-  await pool.map(sqr, range(TASKS), 1);
-  const chunk1PerS = TASKS / ((performance.now() - t) / 1000);
+  const rates: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const t = performance.now();
+    await pool.map(sqr, range(TASKS), 1);
+    rates.push(TASKS / ((performance.now() - t) / 1000));
+  }
+  const chunk1PerS = median(rates);
+  let t: number;
   const data = range(CHUNKED);
   await pool.map(sqr, data.slice(0, 10000));
-  t = performance.now();
-  await pool.map(sqr, data);
-  const chunkedPerS = CHUNKED / ((performance.now() - t) / 1000);
-  t = performance.now();
-  for (let i = 0; i < ROUND_TRIPS; i++) await pool.apply(sqr, [i]);
-  const rtUs = ((performance.now() - t) / ROUND_TRIPS) * 1000;
-  const rawUs = await rawIpcRoundTrip();
+  const chunkedRates: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    t = performance.now();
+    await pool.map(sqr, data);
+    chunkedRates.push(CHUNKED / ((performance.now() - t) / 1000));
+  }
+  const chunkedPerS = median(chunkedRates);
+  // Round trips: multiproc's apply and the raw IPC echo in alternating rounds
+  // (placement on the two vCPUs drifts; compare within a round).
+  const raw = rawIpcEcho();
+  await timeCalls((x) => raw.call(x));
+  await timeCalls((x) => pool.apply(sqr, [x]));
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    ours.push(await timeCalls((x) => pool.apply(sqr, [x])));
+    theirs.push(await timeCalls((x) => raw.call(x)));
+  }
+  raw.close();
+  const rtUs = median(ours);
+  const rawUs = median(theirs);
+  const rtRatio = median(ours.map((us, i) => us / theirs[i]!));
   t = performance.now();
   for (let i = 0; i < FIB_COUNT; i++) fib(FIB_N);
   const serial = performance.now() - t;
@@ -147,7 +178,7 @@ export async function benchPool(): Promise<void> {
   });
 
   const k = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1000).toFixed(1)}k`);
-  console.log(`\n## Pool (2 workers; ${process.version}, python3, poolifier, workerpool, tinypool, piscina in the same run)\n`);
+  console.log(`\n## Pool (2 workers; throughputs: medians of 3 runs; round trips: medians of ${ROUNDS} rounds; ${process.version}, python3, poolifier, workerpool, tinypool, piscina in the same run)\n`);
   console.log('| | multiproc Pool | Python Pool | poolifier (cluster) | workerpool (process) | tinypool (child_process) | piscina (threads) | goal |');
   console.log('|---|---|---|---|---|---|---|---|');
   console.log(
@@ -155,7 +186,7 @@ export async function benchPool(): Promise<void> {
   );
   console.log(`| x*x tasks/s, default chunking (${k(CHUNKED)} items) | ${k(chunkedPerS)} | ${k(py.chunked_per_s)} | | | | | >= Python (${(chunkedPerS / py.chunked_per_s).toFixed(2)}x) |`);
   console.log(
-    `| apply round trip (us) | ${rtUs.toFixed(0)} | ${py.apply_rt_us.toFixed(0)} | ${poolifier.rtUs.toFixed(0)} | ${wp.rtUs.toFixed(0)} | ${tiny.rtUs.toFixed(0)} | ${piscina.rtUs.toFixed(0)} | <= 1.5x raw IPC ${rawUs.toFixed(0)} us (${(rtUs / rawUs).toFixed(2)}x) |`,
+    `| apply round trip (us) | ${rtUs.toFixed(0)} | ${py.apply_rt_us.toFixed(0)} | ${poolifier.rtUs.toFixed(0)} | ${wp.rtUs.toFixed(0)} | ${tiny.rtUs.toFixed(0)} | ${piscina.rtUs.toFixed(0)} | <= 1.5x raw IPC ${rawUs.toFixed(0)} us (${rtRatio.toFixed(2)}x, median of per-round ratios) |`,
   );
   console.log(
     `| create -> first result (ms) | ${firstMs.toFixed(1)} (forkserver) | ${py.first_forkserver_ms.toFixed(1)} (forkserver), ${py.first_fork_ms.toFixed(1)} (fork) | ${poolifier.firstMs.toFixed(0)} | ${wp.firstMs.toFixed(0)} | ${tiny.firstMs.toFixed(0)} | ${piscina.firstMs.toFixed(0)} | < 10 ms |`,

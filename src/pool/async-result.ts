@@ -46,6 +46,11 @@ export class AsyncResult<T> implements PromiseLike<T> {
     this.#settle.reject(error);
   }
 
+  /** @internal the promise itself, for Pool.apply */
+  get promise(): Promise<T> {
+    return this.#promise;
+  }
+
   /** The result; rejects with the task's error, or with TimeoutError if it is not ready within `timeoutMs`. */
   async get(timeoutMs?: number | null): Promise<T> {
     const timeout = validateTimeout(timeoutMs);

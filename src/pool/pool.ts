@@ -284,8 +284,13 @@ export class Pool {
   /** Calls `fn(...args)` (and `kwargs` last) in a worker; resolves with its result. */
   apply<F extends TaskFunction>(fn: F, args?: Parameters<F>, kwargs?: null, options?: TaskOptions): Promise<Awaited<ReturnType<F>>>;
   apply<F extends TaskFunction>(fn: F, args: Init<Parameters<F>>, kwargs: Last<Parameters<F>>, options?: TaskOptions): Promise<Awaited<ReturnType<F>>>;
-  async apply(fn: TaskFunction, args?: readonly unknown[], kwargs?: unknown, options?: TaskOptions): Promise<unknown> {
-    return this.applyAsync(fn, args as never, { ...options, kwargs: kwargs ?? undefined } as ApplyOptions<unknown>);
+  apply(fn: TaskFunction, args?: readonly unknown[], kwargs?: unknown, options?: TaskOptions): Promise<unknown> {
+    // Not an async function: it hands out the result's own promise (no extra hops), and rejects, never throws.
+    try {
+      return this.applyAsync(fn, args as never, { ...options, kwargs: kwargs ?? undefined } as ApplyOptions<unknown>).promise;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** As `apply`, returning an AsyncResult at once (Python's `apply_async`). */
