@@ -25,6 +25,8 @@ export interface Reducer<T extends object> {
   matches(value: object): value is T;
   reduce(value: T, handles: HandleSink): unknown;
   rebuild(state: unknown, handles: HandleSource): T;
+  /** The error for one of these inside a value that is not going to a new child; default: Python's "inheritance" message. */
+  refuse?(what: string): Error;
 }
 
 const reducers = new Map<string, Reducer<object>>();
@@ -125,7 +127,7 @@ export function refuseInheritanceOnly(value: unknown, what: string): void {
     if (v instanceof Set) return v.forEach(visit);
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
-      for (const reducer of reducers.values()) if (reducer.matches(v)) throw inheritanceOnly(reducer.name, what);
+      for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name, what);
       if (v instanceof Error) visit((v as { cause?: unknown }).cause);
     }
     // What V8 clones of any other object: its own enumerable properties.

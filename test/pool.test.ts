@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { afterEach, test } from 'node:test';
-import { AsyncResult, BrokenProcessPool, getContext, MaybeEncodingError, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
+import { AsyncResult, BrokenProcessPool, getContext, MaybeEncodingError, Pipe, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
 import { PROGRAMS, run } from './helpers/run.js';
 import { make } from './fixtures/make.js';
 import { empty } from './fixtures/targets.js';
@@ -256,6 +256,10 @@ test('test_context / test_enter / lifecycle: close, join, terminate, Pool not ru
   // As Python: a pool does not travel to another process.
   const traveller = make({ target: empty, args: [pool] as never });
   assert.throws(() => traveller.start(), { name: 'TypeError', message: /^pool objects cannot be passed between processes or pickled/ });
+  const [a, b] = Pipe();
+  assert.throws(() => a.send({ pool }), { name: 'TypeError', message: /^pool objects cannot be passed between processes or pickled/ });
+  a.close();
+  b.close();
 
   const doomed = makePool(2);
   const running = doomed.applyAsync(sleepMs, [5000]);

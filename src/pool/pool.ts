@@ -872,15 +872,17 @@ export class Pool {
 }
 
 // As Python: a Pool cannot travel to another process (in Process args, a Queue, a Pipe).
+const unpicklable = (): TypeError => new TypeError('pool objects cannot be passed between processes or pickled; create the Pool in the process that uses it');
 registerReducer<Pool>({
   name: 'Pool',
   matches: (value): value is Pool => value instanceof Pool,
   reduce: () => {
-    throw new TypeError('pool objects cannot be passed between processes or pickled; create the Pool in the process that uses it');
+    throw unpicklable();
   },
   rebuild: () => {
-    throw new TypeError('pool objects cannot be passed between processes or pickled');
+    throw unpicklable();
   },
+  refuse: unpicklable,
 });
 
 type Init<P extends readonly unknown[]> = P extends readonly [...infer A, unknown] ? A : P;
