@@ -37,3 +37,5 @@ export {
   BrokenPipeError,
   EOFError,
 } from './errors.js';
+export { Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, BrokenBarrierError, OwnerDiedError } from './synchronize.js';
+export type { LockOptions, BarrierOptions } from './synchronize.js';
