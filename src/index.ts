@@ -39,5 +39,5 @@ export {
 } from './errors.js';
 export { Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, BrokenBarrierError, OwnerDiedError } from './synchronize.js';
 export type { LockOptions, BarrierOptions } from './synchronize.js';
-export { Value, RawValue, SynchronizedValue, Array, Array as SharedArray, RawArray } from './sharedctypes.js';
-export type { TypeCode, ArrayOf, ElementOf, CharArray, SharedArrayOf, SynchronizedArray, SynchronizedOptions } from './sharedctypes.js';
+export { Value, RawValue, SharedValue, SynchronizedValue, Array, Array as SharedArray, RawArray } from './sharedctypes.js';
+export type { TypeCode, ArrayOf, ElementOf, ValueInput, CharArray, SharedArrayOf, SynchronizedArray, SynchronizedOptions } from './sharedctypes.js';

@@ -97,14 +97,17 @@ function resolveLock(options: SynchronizedOptions | undefined): Lock | RLock | n
   throw new TypeError(`${String(lock)} has no method 'acquire': the "lock" option must be true, false, a Lock or an RLock`);
 }
 
-/** One number (or byte) in shared memory, without a lock (Python's `RawValue`). */
-export class RawValue<T extends TypeCode = TypeCode> {
+/** What a Value takes for `T`: as ElementOf, and a 1-character string for 'c'. */
+export type ValueInput<T extends TypeCode> = T extends 'c' ? Buffer | string : ElementOf<T>;
+
+/** One number (or byte) in shared memory, without a lock: what `RawValue()` returns. */
+export class SharedValue<T extends TypeCode = TypeCode> {
   readonly typecode: T;
   readonly #view: AnyTypedArray;
   readonly #region: SharedRegion;
   readonly #atomic: boolean;
 
-  constructor(typecode: T, value?: ElementOf<T>) {
+  constructor(typecode: T, value?: ValueInput<T>) {
     this.typecode = validateTypecode(typecode) as T;
     const { region, array } = allocate(this, this.typecode, 1);
     this.#region = region;
@@ -120,7 +123,7 @@ export class RawValue<T extends TypeCode = TypeCode> {
     return (this.typecode === 'c' ? Buffer.from([raw as number]) : raw) as ElementOf<T>;
   }
 
-  set value(value: ElementOf<T>) {
+  set value(value: ValueInput<T> | ElementOf<T>) {
     const element = validateElement(this.typecode, value, 'value');
     if (this.#atomic) Atomics.store(this.#view as Int32Array, 0, element as number);
     else (this.#view as Float64Array)[0] = element as number;
@@ -138,11 +141,11 @@ export class RawValue<T extends TypeCode = TypeCode> {
 
 /** A RawValue with a lock for read-modify-write sequences (Python's synchronized `Value`). */
 export class SynchronizedValue<T extends TypeCode = TypeCode> {
-  readonly #raw: RawValue<T>;
+  readonly #raw: SharedValue<T>;
   readonly #lock: Lock | RLock;
 
   /** @internal Made by Value(). */
-  constructor(raw: RawValue<T>, lock: Lock | RLock) {
+  constructor(raw: SharedValue<T>, lock: Lock | RLock) {
     this.#raw = raw;
     this.#lock = lock;
   }
@@ -156,7 +159,7 @@ export class SynchronizedValue<T extends TypeCode = TypeCode> {
     return this.#raw.value;
   }
 
-  set value(value: ElementOf<T>) {
+  set value(value: ValueInput<T> | ElementOf<T>) {
     this.#raw.value = value;
   }
 
@@ -164,7 +167,7 @@ export class SynchronizedValue<T extends TypeCode = TypeCode> {
     return this.#lock;
   }
 
-  getObj(): RawValue<T> {
+  getObj(): SharedValue<T> {
     return this.#raw;
   }
 
@@ -173,13 +176,19 @@ export class SynchronizedValue<T extends TypeCode = TypeCode> {
   }
 }
 
+/** One number (or byte) in shared memory, without a lock (Python's `RawValue`); `instanceof RawValue` works. */
+export function RawValue<T extends TypeCode>(typecode: T, value?: ValueInput<T>): SharedValue<T> {
+  return new SharedValue(typecode, value);
+}
+RawValue.prototype = SharedValue.prototype;
+
 /** A synchronized Value by default; the raw one with `{ lock: false }` (Python's `Value`). */
-export function Value<T extends TypeCode>(typecode: T, value?: ElementOf<T>, options?: SynchronizedOptions & { lock?: true | Lock | RLock | null }): SynchronizedValue<T>;
-export function Value<T extends TypeCode>(typecode: T, value: ElementOf<T> | undefined, options: { lock: false }): RawValue<T>;
-export function Value<T extends TypeCode>(typecode: T, value?: ElementOf<T>, options?: SynchronizedOptions): SynchronizedValue<T> | RawValue<T>;
-export function Value<T extends TypeCode>(typecode: T, value?: ElementOf<T>, options?: SynchronizedOptions): SynchronizedValue<T> | RawValue<T> {
+export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, options?: SynchronizedOptions & { lock?: true | Lock | RLock | null }): SynchronizedValue<T>;
+export function Value<T extends TypeCode>(typecode: T, value: ValueInput<T> | undefined, options: { lock: false }): SharedValue<T>;
+export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, options?: SynchronizedOptions): SynchronizedValue<T> | SharedValue<T>;
+export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, options?: SynchronizedOptions): SynchronizedValue<T> | SharedValue<T> {
   const lock = resolveLock(options);
-  const raw = new RawValue(typecode, value);
+  const raw = new SharedValue(typecode, value);
   return lock === null ? raw : new SynchronizedValue(raw, lock);
 }
 
@@ -283,16 +292,16 @@ registerPrimitive<AnyTypedArray>({
   },
 });
 
-registerPrimitive<RawValue | SynchronizedValue>({
+registerPrimitive<SharedValue | SynchronizedValue>({
   name: 'Value',
-  matches: (value): value is RawValue | SynchronizedValue => value instanceof RawValue || value instanceof SynchronizedValue,
+  matches: (value): value is SharedValue | SynchronizedValue => value instanceof SharedValue || value instanceof SynchronizedValue,
   parts: (value, handles) => {
     const raw = value instanceof SynchronizedValue ? value.getObj() : value;
     return { region: raw.region, extra: { typecode: raw.typecode, lock: value instanceof SynchronizedValue ? reducePrimitive(value.getLock(), handles) : null } };
   },
   rebuild: (region, extra, handles) => {
     const { typecode, lock } = extra as { typecode: TypeCode; lock: unknown };
-    const raw = adopt(region, () => new RawValue(typecode));
+    const raw = adopt(region, () => new SharedValue(typecode));
     return lock === null ? raw : new SynchronizedValue(raw, rebuildPrimitive(lock, handles) as Lock | RLock);
   },
 });
