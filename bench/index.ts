@@ -3,10 +3,12 @@ import { isMainModule } from 'multiproc';
 import { benchPipe } from './pipe.js';
 import { benchProcess } from './process.js';
 import { benchQueue } from './queue.js';
+import { benchSync } from './sync.js';
 
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
   if (only === undefined || only === 'process') await benchProcess();
   if (only === undefined || only === 'pipe') await benchPipe();
   if (only === undefined || only === 'queue') await benchQueue();
+  if (only === undefined || only === 'sync') await benchSync();
 }

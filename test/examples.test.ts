@@ -49,3 +49,22 @@ test('examples/queues.ts', async () => {
   assert.equal(outcome.code, 0, outcome.stderr);
   assert.equal(outcome.stdout, 'sum of the first 100 squares: 338350\n10! = 3628800\n20! = 2432902008176640000\n5! = 120\n');
 });
+
+test('examples/shared-counter.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/shared-counter.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, '4 processes x 10000 locked increments = 40000\n');
+});
+
+test('examples/producer-consumer.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/producer-consumer.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'the consumer took 100 items through a 4-slot buffer; their sum: 5050\n');
+});
+
+test('examples/shared-array.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/shared-array.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'sum of 0..4194303 by 4 workers: 8796090925056 (expected 8796090925056)\n');
+  assert.doesNotMatch(outcome.stderr, /leaked shared_memory/);
+});

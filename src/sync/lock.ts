@@ -76,7 +76,7 @@ abstract class MutexBase {
   }
 
   protected takeAsync(timeout: number | null, what: string): Promise<boolean> {
-    if (Atomics.compareExchange(this.view, HOLDER, 0, PID) === 0) return Promise.resolve(true);
+    if (Atomics.compareExchange(this.view, HOLDER, 0, PID) === 0) return TRUE;
     let died = 0;
     const ready = (): boolean => {
       const taken = this.#take();
@@ -151,6 +151,9 @@ abstract class MutexBase {
   }
 }
 
+/** One settled promise for every fast-path acquire: awaiting it costs no allocation. */
+const TRUE = Promise.resolve(true);
+
 function ownerName(pid: number): string {
   return pid === PID ? currentProcess().name : 'SomeOtherProcess';
 }
@@ -171,6 +174,8 @@ export class Lock extends MutexBase {
    * A robust lock whose holder died rejects with OwnerDiedError, and the caller holds it.
    */
   acquire(timeoutMs?: number | null): Promise<boolean> {
+    // The fast path first: a free lock, no timeout to check.
+    if (timeoutMs === undefined && Atomics.compareExchange(this.view, HOLDER, 0, PID) === 0) return TRUE;
     try {
       return this.takeAsync(validateWaitTimeout(timeoutMs), 'Lock');
     } catch (error) {
@@ -180,6 +185,7 @@ export class Lock extends MutexBase {
 
   /** `acquire` that blocks this thread (for CPU-bound code that holds the lock briefly). */
   acquireSync(timeoutMs?: number | null): boolean {
+    if (timeoutMs === undefined && Atomics.compareExchange(this.view, HOLDER, 0, PID) === 0) return true;
     return this.takeSync(deadlineAfter(validateWaitTimeout(timeoutMs)), 'Lock');
   }
 
