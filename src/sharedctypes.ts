@@ -1,7 +1,7 @@
 import { invalidArgType, invalidArgValue } from './errors.js';
-import type { SharedRegion } from './shared/region.js';
+import type { Block } from './sync/shared.js';
 import { Lock, RLock } from './sync/lock.js';
-import { rebuildPrimitive, reducePrimitive, regionFor, adopt, registerPrimitive } from './sync/shared.js';
+import { adopt, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './sync/shared.js';
 
 /**
  * Value, Array, RawValue and RawArray (Python's multiprocessing.sharedctypes):
@@ -55,8 +55,8 @@ export interface SynchronizedOptions {
   lock?: boolean | Lock | RLock | null;
 }
 
-/** Where each shared typed array keeps its region and typecode: how it travels to a child. */
-const arrays = new WeakMap<object, { region: SharedRegion; typecode: TypeCode; lock: Lock | RLock | null }>();
+/** Where each shared typed array keeps its block (which holds its arena) and typecode: how it travels to a child. */
+const arrays = new WeakMap<object, { region: Block; typecode: TypeCode; lock: Lock | RLock | null }>();
 
 function validateTypecode(typecode: unknown): TypeCode {
   if (typeof typecode === 'string' && Object.hasOwn(TYPES, typecode)) return typecode as TypeCode;
@@ -82,10 +82,10 @@ function validateElement(typecode: TypeCode, value: unknown, what: string): numb
   return value;
 }
 
-function allocate(owner: object, typecode: TypeCode, length: number): { region: SharedRegion; array: AnyTypedArray } {
+function allocate(owner: object, typecode: TypeCode, length: number): { region: Block; array: AnyTypedArray } {
   const Type = TYPES[typecode];
   const { region } = regionFor(owner, Math.max(1, Math.ceil((length * Type.BYTES_PER_ELEMENT) / 4)));
-  return { region, array: new Type(region.buffer, 0, length) as AnyTypedArray };
+  return { region, array: new Type(region.buffer, region.offset, length) as AnyTypedArray };
 }
 
 function resolveLock(options: SynchronizedOptions | undefined): Lock | RLock | null {
@@ -104,7 +104,7 @@ export type ValueInput<T extends TypeCode> = T extends 'c' ? Buffer | string : E
 export class SharedValue<T extends TypeCode = TypeCode> {
   readonly typecode: T;
   readonly #view: AnyTypedArray;
-  readonly #region: SharedRegion;
+  readonly #region: Block;
   readonly #atomic: boolean;
 
   constructor(typecode: T, value?: ValueInput<T>) {
@@ -134,7 +134,7 @@ export class SharedValue<T extends TypeCode = TypeCode> {
   }
 
   /** @internal */
-  get region(): SharedRegion {
+  get region(): Block {
     return this.#region;
   }
 }
@@ -207,19 +207,14 @@ function fill(typecode: TypeCode, sizeOrInit: unknown): { length: number; init: 
 }
 
 function makeArray(typecode: TypeCode, sizeOrInit: unknown, lock: Lock | RLock | null): AnyTypedArray {
-  const owner = {};
   const { length, init } = fill(typecode, sizeOrInit);
-  const { region, array } = allocate(owner, typecode, length);
+  const { region, array } = allocate({}, typecode, length);
   if (init !== null) (array as Float64Array).set(init as ArrayLike<number>);
   finish(array, region, typecode, lock);
-  // The owner object (whose collection closes the fd) lives as long as the array.
-  Object.defineProperty(array, KEEP, { value: owner });
   return array;
 }
 
-const KEEP = Symbol('multiproc.sharedctypes.keep');
-
-function finish(array: AnyTypedArray, region: SharedRegion, typecode: TypeCode, lock: Lock | RLock | null): void {
+function finish(array: AnyTypedArray, region: Block, typecode: TypeCode, lock: Lock | RLock | null): void {
   arrays.set(array, { region, typecode, lock });
   if (typecode === 'c') {
     Object.defineProperty(array, 'value', {
@@ -241,9 +236,8 @@ function finish(array: AnyTypedArray, region: SharedRegion, typecode: TypeCode, 
       getLock: { value: () => lock },
       getObj: {
         value: () => {
-          const raw = new (TYPES[typecode])(region.buffer, 0, array.length) as AnyTypedArray;
+          const raw = new (TYPES[typecode])(region.buffer, region.offset, array.length) as AnyTypedArray;
           finish(raw, region, typecode, null);
-          Object.defineProperty(raw, KEEP, { value: (array as unknown as Record<symbol, unknown>)[KEEP] });
           return raw;
         },
       },
@@ -281,13 +275,9 @@ registerPrimitive<AnyTypedArray>({
   },
   rebuild: (region, extra, handles) => {
     const { typecode, length, lock } = extra as { typecode: TypeCode; length: number; lock: unknown };
-    const owner = {};
-    const array = adopt(region, () => {
-      regionFor(owner, 0);
-      return new (TYPES[typecode])(region.buffer, 0, length) as AnyTypedArray;
-    });
+    // The array's block holds its region (and so the arena's fd) for as long as the array lives.
+    const array = new (TYPES[typecode])(region.buffer, region.offset, length) as AnyTypedArray;
     finish(array, region, typecode, lock === null ? null : (rebuildPrimitive(lock, handles) as Lock | RLock));
-    Object.defineProperty(array, KEEP, { value: owner });
     return array;
   },
 });

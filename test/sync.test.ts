@@ -204,13 +204,15 @@ test('test_notify_all and test_timeout: notifyAll wakes every waiter of this pro
   assert.equal(cond.waitSync(30), false);
   cond.release();
   const woke: boolean[] = [];
+  let entered = 0;
   const waiters = [0, 1, 2].map(async () => {
     await cond.acquire();
+    entered += 1; // holding the lock, which wait() releases only once it has its place in line
     const r = await cond.wait(30_000);
     woke.push(r);
     cond.release();
   });
-  await sleep(50);
+  while (entered < 3) await sleep(5);
   await cond.acquire();
   cond.notifyAll();
   cond.release();

@@ -1,8 +1,8 @@
 import { invalidArgType, invalidArgValue } from '../errors.js';
-import type { SharedRegion } from '../shared/region.js';
+import type { Block } from './shared.js';
 import { BrokenBarrierError } from './errors.js';
 import { REGION } from './lock.js';
-import { PID } from './owner.js';
+import { isAlive, PID } from './owner.js';
 import { adopt, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers, type Deadline } from './sleep.js';
 import { validateWaitTimeout } from './timeout.js';
@@ -34,7 +34,7 @@ export interface BarrierOptions {
  * have called it, then all go on, and it is ready for the next round.
  */
 export class Barrier {
-  readonly #region: SharedRegion;
+  readonly #region: Block;
   readonly #view: Int32Array;
   readonly #sleeper: AsyncSleeper;
   readonly #action: (() => void | Promise<void>) | null;
@@ -69,8 +69,12 @@ export class Barrier {
   }
 
   #lock(): void {
-    while (Atomics.compareExchange(this.#view, MUTEX, 0, PID) !== 0) {
-      // Another party holds it for a few instructions: let it finish.
+    for (let spins = 1; ; spins++) {
+      const holder = Atomics.compareExchange(this.#view, MUTEX, 0, PID);
+      if (holder === 0) return;
+      // Another party holds it for a few instructions: let it finish. Now
+      // and then, make sure it did not die in between (killed with SIGKILL).
+      if (spins % 4096 === 0 && holder !== PID && !isAlive(holder)) Atomics.compareExchange(this.#view, MUTEX, holder, 0);
     }
   }
 
@@ -236,7 +240,7 @@ export class Barrier {
     return `<Barrier(parties=${this.parties}, nWaiting=${this.nWaiting}${this.broken ? ', broken' : ''})>`;
   }
 
-  get [REGION](): SharedRegion {
+  get [REGION](): Block {
     return this.#region;
   }
 

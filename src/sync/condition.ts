@@ -1,5 +1,5 @@
 import { AssertionError, invalidArgType, ValueError } from '../errors.js';
-import type { SharedRegion } from '../shared/region.js';
+import type { Block } from './shared.js';
 import { CONDITION_LOCK, Lock, REGION, RLock } from './lock.js';
 import { adopt, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers } from './sleep.js';
@@ -22,7 +22,7 @@ const WORDS = CANCELLED + RING;
  * `wait` must be called holding the lock; it releases it while waiting.
  */
 export class Condition {
-  readonly #region: SharedRegion;
+  readonly #region: Block;
   readonly #view: Int32Array;
   readonly #lock: Lock | RLock;
   readonly #sleeper: AsyncSleeper;
@@ -178,7 +178,7 @@ export class Condition {
     return `<Condition(${this.#lock}, ${waiting})>`;
   }
 
-  get [REGION](): SharedRegion {
+  get [REGION](): Block {
     return this.#region;
   }
 }

@@ -1,4 +1,4 @@
-import type { SharedRegion } from '../shared/region.js';
+import type { Block } from './shared.js';
 import { REGION } from './lock.js';
 import { adopt, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers } from './sleep.js';
@@ -7,10 +7,12 @@ import { validateWaitTimeout } from './timeout.js';
 const FLAG = 0; // 1: set
 const SLEEPERS = 1;
 const WORDS = 2;
+/** An event means "wait" while unset. */
+const unset = (seen: number): boolean => seen === 0;
 
 /** A flag shared between processes that others can wait for (Python's `multiprocessing.Event`). */
 export class Event {
-  readonly #region: SharedRegion;
+  readonly #region: Block;
   readonly #view: Int32Array;
   readonly #sleeper: AsyncSleeper;
   readonly #isSet = (): boolean => Atomics.load(this.#view, FLAG) === 1;
@@ -18,7 +20,7 @@ export class Event {
   constructor() {
     this.#region = regionFor(this, WORDS).region;
     this.#view = this.#region.int32();
-    this.#sleeper = new AsyncSleeper(this.#view, FLAG, SLEEPERS);
+    this.#sleeper = new AsyncSleeper(this.#view, FLAG, SLEEPERS, -1, false, unset);
   }
 
   isSet(): boolean {
@@ -49,14 +51,14 @@ export class Event {
 
   /** `wait` that blocks this thread. */
   waitSync(timeoutMs?: number | null): boolean {
-    return sleepUntil(this.#view, FLAG, SLEEPERS, this.#isSet, deadlineAfter(validateWaitTimeout(timeoutMs)));
+    return sleepUntil(this.#view, FLAG, SLEEPERS, this.#isSet, deadlineAfter(validateWaitTimeout(timeoutMs)), -1, false, unset);
   }
 
   toString(): string {
     return `<Event ${this.#isSet() ? 'set' : 'unset'}>`;
   }
 
-  get [REGION](): SharedRegion {
+  get [REGION](): Block {
     return this.#region;
   }
 }

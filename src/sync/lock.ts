@@ -1,6 +1,6 @@
 import { AssertionError, ValueError, invalidArgType } from '../errors.js';
 import { currentProcess } from '../process.js';
-import type { SharedRegion } from '../shared/region.js';
+import type { Block } from './shared.js';
 import { OwnerDiedError } from './errors.js';
 import { isAlive, PID, THREAD } from './owner.js';
 import { adopt, regionFor, registerPrimitive } from './shared.js';
@@ -45,7 +45,7 @@ export interface ConditionLock {
  * system call and, for `acquire()`, no threadpool trip.
  */
 abstract class MutexBase {
-  protected readonly region: SharedRegion;
+  protected readonly region: Block;
   protected readonly view: Int32Array;
   readonly #robust: boolean;
   readonly #sleeper: AsyncSleeper;
@@ -59,7 +59,7 @@ abstract class MutexBase {
     this.view = region.int32();
     if (fresh) Atomics.store(this.view, ROBUST, robust ? 1 : 0);
     this.#robust = Atomics.load(this.view, ROBUST) === 1;
-    this.#sleeper = new AsyncSleeper(this.view, HOLDER, SLEEPERS, this.#robust ? POLL_MS : -1, true);
+    this.#sleeper = new AsyncSleeper(this.view, HOLDER, SLEEPERS, this.#robust ? POLL_MS : -1, true, held);
   }
 
   /** Whether a waiter takes the lock over from a dead holder (see LockOptions). */
@@ -105,6 +105,7 @@ abstract class MutexBase {
       deadline,
       this.#robust ? POLL_MS : -1,
       true,
+      held,
     );
     if (ok && died > 0) throw new OwnerDiedError(what, died);
     return ok;
@@ -123,7 +124,7 @@ abstract class MutexBase {
   }
 
   /** The region, for the rule that carries the lock to a child (not public). */
-  get [REGION](): SharedRegion {
+  get [REGION](): Block {
     return this.region;
   }
 
@@ -150,6 +151,9 @@ abstract class MutexBase {
     }
   }
 }
+
+/** A lock word means "wait" while someone holds it. */
+const held = (seen: number): boolean => seen !== 0;
 
 /** One settled promise for every fast-path acquire: awaiting it costs no allocation. */
 const TRUE = Promise.resolve(true);

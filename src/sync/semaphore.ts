@@ -1,5 +1,5 @@
 import { invalidArgType, ValueError } from '../errors.js';
-import type { SharedRegion } from '../shared/region.js';
+import type { Block } from './shared.js';
 import { REGION } from './lock.js';
 import { adopt, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers } from './sleep.js';
@@ -10,6 +10,8 @@ const VALUE = 0; // the counter
 const SLEEPERS = 1; // threads asleep on VALUE, in all processes
 const BOUND = 2; // BoundedSemaphore: 1 + the initial value, which release() may not exceed; 0: unbounded
 const WORDS = 3;
+/** A semaphore means "wait" while its value is 0. */
+const empty = (seen: number): boolean => seen <= 0;
 /** SEM_VALUE_MAX on Linux. */
 const MAX_VALUE = 2147483647;
 
@@ -19,7 +21,7 @@ const MAX_VALUE = 2147483647;
  * is none; `release` gives one back, without limit.
  */
 export class Semaphore {
-  readonly #region: SharedRegion;
+  readonly #region: Block;
   readonly #view: Int32Array;
   readonly #sleeper: AsyncSleeper;
 
@@ -34,7 +36,7 @@ export class Semaphore {
       Atomics.store(this.#view, VALUE, value);
       if (this.bounded()) Atomics.store(this.#view, BOUND, value + 1);
     }
-    this.#sleeper = new AsyncSleeper(this.#view, VALUE, SLEEPERS, -1, true);
+    this.#sleeper = new AsyncSleeper(this.#view, VALUE, SLEEPERS, -1, true, empty);
   }
 
   /** Whether release() is bounded by the initial value (BoundedSemaphore). */
@@ -64,7 +66,7 @@ export class Semaphore {
 
   /** `acquire` that blocks this thread. */
   acquireSync(timeoutMs?: number | null): boolean {
-    return sleepUntil(this.#view, VALUE, SLEEPERS, this.#take, deadlineAfter(validateWaitTimeout(timeoutMs)), -1, true);
+    return sleepUntil(this.#view, VALUE, SLEEPERS, this.#take, deadlineAfter(validateWaitTimeout(timeoutMs)), -1, true, empty);
   }
 
   /** Gives a unit back, waking one waiter; ValueError past the bound of a BoundedSemaphore. */
@@ -99,7 +101,7 @@ export class Semaphore {
     return `<${this.constructor.name}(value=${this.getValue()}${this.bounded() ? `, maxvalue=${Atomics.load(this.#view, BOUND) - 1}` : ''})>`;
   }
 
-  get [REGION](): SharedRegion {
+  get [REGION](): Block {
     return this.#region;
   }
 }

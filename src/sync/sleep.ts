@@ -2,7 +2,7 @@ import { requireNative } from '../native.js';
 
 /**
  * Sleeping until a shared word lets a caller through, for every primitive of
- * ./: the word lives in a SharedRegion, `ready()` tries to take what the
+ * ./: the word lives in shared memory (./shared.ts), `ready()` tries to take what the
  * caller waits for (a lock, a permit, a notification) and says whether it
  * did. A second word counts the threads asleep on the first one, across all
  * processes, so that whoever frees something pays for a futex wake only when
@@ -14,6 +14,16 @@ import { requireNative } from '../native.js';
  * ('not-equal') instead of losing the wake-up.
  */
 export type Ready = () => boolean;
+
+/**
+ * Whether the word's value `seen` (read before the tries) means that callers
+ * must wait. Sleeping on a value that means "free" would be wrong: if a taker
+ * took and gave back in between, its wake-up came before we slept, and the
+ * word is back at `seen`, so the kernel would let us sleep beside a free lock.
+ * A word that only moves forward (a counter) can always be slept on.
+ */
+export type Blocked = (seen: number) => boolean;
+const always: Blocked = () => true;
 
 /** A deadline in `Date.now()` milliseconds, or null for none. */
 export type Deadline = number | null;
@@ -32,7 +42,7 @@ export const POLL_MS = 50;
  * hand that wake-up to another sleeper, or the one it was meant for would
  * sleep on beside a free lock.
  */
-export function sleepUntil(view: Int32Array, word: number, sleepers: number, ready: Ready, deadline: Deadline, pollMs = -1, passOn = false): boolean {
+export function sleepUntil(view: Int32Array, word: number, sleepers: number, ready: Ready, deadline: Deadline, pollMs = -1, passOn = false, blocked: Blocked = always): boolean {
   if (ready()) return true;
   const addon = requireNative('a lock');
   for (;;) {
@@ -40,6 +50,7 @@ export function sleepUntil(view: Int32Array, word: number, sleepers: number, rea
     try {
       const seen = Atomics.load(view, word);
       if (ready()) return true;
+      if (!blocked(seen)) continue;
       let remaining = deadline === null ? -1 : deadline - Date.now();
       if (deadline !== null && remaining <= 0) {
         if (passOn) wakeSleepers(view, word, sleepers, 1);
@@ -73,14 +84,16 @@ export class AsyncSleeper {
   readonly #sleepers: number;
   readonly #pollMs: number;
   readonly #passOn: boolean;
+  readonly #blocked: Blocked;
   readonly #waiters = new Set<Waiter>();
   #running = false;
   /** When the thread asleep now wakes up at the latest (Infinity: never). */
   #sleepingUntil = Infinity;
 
   /** `pollMs`: the longest sleep (-1: no limit); `passOn`: as for sleepUntil. */
-  constructor(view: Int32Array, word: number, sleepers: number, pollMs = -1, passOn = false) {
+  constructor(view: Int32Array, word: number, sleepers: number, pollMs = -1, passOn = false, blocked: Blocked = always) {
     this.#passOn = passOn;
+    this.#blocked = blocked;
     this.#view = view;
     this.#word = word;
     this.#sleepers = sleepers;
@@ -124,6 +137,7 @@ export class AsyncSleeper {
           }
           if (gaveUp && this.#passOn) wakeSleepers(this.#view, this.#word, this.#sleepers, 1);
           if (this.#waiters.size === 0) break;
+          if (!this.#blocked(seen)) continue;
           let remaining = earliest === Infinity ? -1 : Math.max(1, earliest - now);
           if (this.#pollMs >= 0 && (remaining < 0 || remaining > this.#pollMs)) remaining = this.#pollMs;
           this.#sleepingUntil = remaining < 0 ? Infinity : now + remaining;
