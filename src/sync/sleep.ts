@@ -32,6 +32,9 @@ export function deadlineAfter(timeoutMs: number | null): Deadline {
   return timeoutMs === null ? null : Date.now() + timeoutMs;
 }
 
+/** Looks at the word before a blocking wait goes to sleep (some microseconds in all). */
+const SPINS = 2000;
+
 /** How long a robust waiter sleeps at most before it looks again whether the holder still lives. */
 export const POLL_MS = 50;
 
@@ -44,6 +47,10 @@ export const POLL_MS = 50;
  */
 export function sleepUntil(view: Int32Array, word: number, sleepers: number, ready: Ready, deadline: Deadline, pollMs = -1, passOn = false, blocked: Blocked = always): boolean {
   if (ready()) return true;
+  // A short spin first: a holder in another process often lets go within a
+  // few microseconds, and a sleep plus a wake-up costs more than that.
+  // (Tries only when the word says "free", so as not to bounce the cache line with failing writes.)
+  for (let spin = 0; spin < SPINS; spin++) if ((blocked === always || !blocked(Atomics.load(view, word))) && ready()) return true;
   const addon = requireNative('a lock');
   for (;;) {
     Atomics.add(view, sleepers, 1);
