@@ -342,6 +342,37 @@ test('robust mode: a holder killed with SIGKILL does not deadlock; the next acqu
   assert.equal(lock.locked(), false);
 });
 
+test('robust mode for an RLock: the next acquirer owns it after OwnerDiedError, and releases it', async () => {
+  const lock = new RLock({ robust: true });
+  const holding = new Event();
+  const holder = make({ target: holdForever, args: [lock as unknown as Lock, holding] });
+  holder.start();
+  assert.equal(await holding.wait(30_000), true);
+  holder.kill();
+  await assert.rejects(lock.acquire(30_000), OwnerDiedError);
+  assert.equal(String(lock), '<RLock(MainProcess, 1)>');
+  assert.equal(await lock.acquire(), true); // re-entrant: ours now
+  lock.release();
+  lock.release();
+  assert.throws(() => lock.release(), AssertionError);
+  await holder.join();
+});
+
+test('thousands of primitives share a few arenas: no file descriptor per object', async () => {
+  const kept = [];
+  for (let i = 0; i < 20_000; i++) {
+    const lock = new Lock();
+    await lock.acquire();
+    lock.release();
+    if (i % 1000 === 0) kept.push(lock, new Event(), new Semaphore(2), new Condition());
+  }
+  const p = make({ target: releaseIt, args: [kept[0] as Lock] });
+  await (kept[0] as Lock).acquire();
+  p.start();
+  await p.join();
+  assert.equal((kept[0] as Lock).locked(), false);
+});
+
 test('the default (not robust) Lock stays held when its holder dies, as in Python', async () => {
   const lock = new Lock();
   const holding = new Event();
