@@ -1,4 +1,5 @@
 import { invalidArgType, invalidArgValue } from './errors.js';
+import { requireNative } from './native.js';
 import type { Block } from './sync/shared.js';
 import { Lock, RLock } from './sync/lock.js';
 import { adopt, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './sync/shared.js';
@@ -82,7 +83,7 @@ function validateElement(typecode: TypeCode, value: unknown, what: string): numb
   return value;
 }
 
-function allocate(owner: object, typecode: TypeCode, length: number): { region: Block; array: AnyTypedArray } {
+function allocate(owner: string, typecode: TypeCode, length: number): { region: Block; array: AnyTypedArray } {
   const Type = TYPES[typecode];
   const { region } = regionFor(owner, Math.max(1, Math.ceil((length * Type.BYTES_PER_ELEMENT) / 4)));
   return { region, array: new Type(region.buffer, region.offset, length) as AnyTypedArray };
@@ -109,7 +110,7 @@ export class SharedValue<T extends TypeCode = TypeCode> {
 
   constructor(typecode: T, value?: ValueInput<T>) {
     this.typecode = validateTypecode(typecode) as T;
-    const { region, array } = allocate(this, this.typecode, 1);
+    const { region, array } = allocate('Value', this.typecode, 1);
     this.#region = region;
     this.#view = array;
     // Integer reads and writes go through Atomics: each is then whole and
@@ -187,6 +188,7 @@ export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, op
 export function Value<T extends TypeCode>(typecode: T, value: ValueInput<T> | undefined, options: { lock: false }): SharedValue<T>;
 export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, options?: SynchronizedOptions): SynchronizedValue<T> | SharedValue<T>;
 export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, options?: SynchronizedOptions): SynchronizedValue<T> | SharedValue<T> {
+  requireNative('Value');
   const lock = resolveLock(options);
   const raw = new SharedValue(typecode, value);
   return lock === null ? raw : new SynchronizedValue(raw, lock);
@@ -208,7 +210,7 @@ function fill(typecode: TypeCode, sizeOrInit: unknown): { length: number; init: 
 
 function makeArray(typecode: TypeCode, sizeOrInit: unknown, lock: Lock | RLock | null): AnyTypedArray {
   const { length, init } = fill(typecode, sizeOrInit);
-  const { region, array } = allocate({}, typecode, length);
+  const { region, array } = allocate('Array', typecode, length);
   if (init !== null) (array as Float64Array).set(init as ArrayLike<number>);
   finish(array, region, typecode, lock);
   return array;
@@ -257,6 +259,7 @@ export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iter
 export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iterable<ElementOf<T> | number> | string, options: { lock: false }): SharedArrayOf<T>;
 export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iterable<ElementOf<T> | number> | string, options?: SynchronizedOptions): SynchronizedArray<T> | SharedArrayOf<T>;
 export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iterable<ElementOf<T> | number> | string, options?: SynchronizedOptions): SynchronizedArray<T> | SharedArrayOf<T> {
+  requireNative('Array');
   const lock = resolveLock(options);
   return makeArray(validateTypecode(typecode), sizeOrInit, lock) as unknown as SynchronizedArray<T>;
 }

@@ -20,6 +20,7 @@ import {
 } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
+import { PROGRAMS } from './helpers/run.js';
 import {
   atBarrier,
   atBarrierSync,
@@ -403,4 +404,17 @@ test('bad input: negative or non-number timeouts, bad values, wrong types', asyn
   await assert.rejects(lock.withLock(5 as unknown as () => void), TypeError);
   assert.throws(() => new RLock().release(), AssertionError);
   assert.throws(() => new Lock().release(), ValueError);
+});
+
+test('without the native addon, each shared object fails at once with an error that says why and how to get it', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const out = spawnSync(process.execPath, ['--import', 'tsx', `${PROGRAMS}no-native.ts`], { env: { ...process.env, MULTIPROC_NO_NATIVE: '1' }, encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; error?: string; message?: string });
+  assert.deepEqual(lines.map((l) => l.name), ['Lock', 'Event', 'Value', 'SharedMemory']);
+  for (const line of lines) {
+    assert.equal(line.error, 'OSError', line.name);
+    assert.match(line.message!, /native addon, which could not be loaded \(disabled by MULTIPROC_NO_NATIVE=1\)/);
+    assert.match(line.message!, /npm ci/);
+  }
 });

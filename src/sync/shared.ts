@@ -1,5 +1,6 @@
 import { closeSync, fstatSync } from 'node:fs';
 import { registerReducer, type HandleSink, type HandleSource } from '../reduction.js';
+import { requireNative } from '../native.js';
 import { SharedRegion } from '../shared/region.js';
 
 /**
@@ -57,13 +58,18 @@ function newRegion(bytes: number): SharedRegion {
   return region;
 }
 
-/** A block of `words` 32-bit words (or `bytes`) for a new object, or the block being rebuilt. */
-export function regionFor(_owner: object, words: number, bytes = words * 4): { region: Block; fresh: boolean } {
+/**
+ * A block of `words` 32-bit words (or `bytes`) for a new object, or the
+ * block being rebuilt. `owner` (or its class) names the object in the error
+ * raised where the native addon, which maps shared memory, cannot load.
+ */
+export function regionFor(owner: object | string, words: number, bytes = words * 4): { region: Block; fresh: boolean } {
   if (adopting !== null) {
     const region = adopting;
     adopting = null;
     return { region, fresh: false };
   }
+  requireNative(typeof owner === 'string' ? owner : owner.constructor.name);
   const size = Math.max(8, Math.ceil(bytes / 8) * 8);
   if (size > OWN_REGION_BYTES) return { region: new Block(newRegion(size), 0, size), fresh: true };
   if (arena === null || arena.used + size > ARENA_BYTES) arena = { region: newRegion(ARENA_BYTES), used: 0 };
