@@ -1,6 +1,6 @@
 // Targets for the benchmarks: a child finds them here by name.
 import { writeFileSync } from 'node:fs';
-import type { Connection, Queue } from 'multiproc';
+import { SharedMemory, type Barrier, type Connection, type Lock, type Queue, type Semaphore } from 'multiproc';
 
 export function empty(): void {}
 
@@ -34,4 +34,45 @@ export async function fill(q: Queue<number | Buffer>, count: number, size: numbe
   for (let i = 0; i < count; i++) q.putNowait(payload ?? i);
   q.close();
   await q.joinThread();
+}
+
+/** sync bench: `n` locked increments of counter[0] after both parties arrive; the loop's time (ms) into times[slot]. */
+export function incrementer(lock: Lock, counter: Float64Array, n: number, barrier: Barrier, times: Float64Array, slot: number): void {
+  barrier.waitSync();
+  const t = performance.now();
+  for (let i = 0; i < n; i++) {
+    lock.acquireSync();
+    counter[0]! += 1;
+    lock.release();
+  }
+  times[slot] = performance.now() - t;
+}
+
+/** sync bench: answers each `ping` with a `pong`, `n` times. */
+export function ponger(ping: Semaphore, pong: Semaphore, n: number): void {
+  for (let i = 0; i < n; i++) {
+    ping.acquireSync();
+    pong.release();
+  }
+}
+
+/** sync bench: sums 8 MiB of doubles, from a SharedMemory named in a message or from the bytes of the next message. */
+export async function summer(conn: Connection): Promise<void> {
+  for (;;) {
+    const msg = (await conn.recv()) as { kind: 'shm'; name: string } | { kind: 'pipe' } | null;
+    if (msg === null) return;
+    let data: Uint8Array;
+    let shm: SharedMemory | null = null;
+    if (msg.kind === 'shm') {
+      shm = new SharedMemory({ name: msg.name });
+      data = shm.buf;
+    } else {
+      data = await conn.recvBytes();
+    }
+    const values = new Float64Array(data.buffer, data.byteOffset, data.byteLength / 8);
+    let sum = 0;
+    for (let i = 0; i < values.length; i++) sum += values[i]!;
+    conn.send(sum);
+    shm?.close();
+  }
 }

@@ -45,3 +45,12 @@ export {
   BrokenProcessPool,
   MaybeEncodingError,
 } from './errors.js';
+export { Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, BrokenBarrierError, OwnerDiedError } from './synchronize.js';
+export type { LockOptions, BarrierOptions } from './synchronize.js';
+export { Value, RawValue, SharedValue, SynchronizedValue, Array, Array as SharedArray, RawArray } from './sharedctypes.js';
+export type { TypeCode, ArrayOf, ElementOf, ValueInput, CharArray, SharedArrayOf, SynchronizedArray, SynchronizedOptions } from './sharedctypes.js';
+export { SharedMemory } from './shm/sharedMemory.js';
+export type { SharedMemoryOptions } from './shm/sharedMemory.js';
+export { ShareableList } from './shm/shareableList.js';
+export type { ShareableItem } from './shm/shareableList.js';
+export { FileExistsError, FileNotFoundError } from './shm/errors.js';

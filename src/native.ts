@@ -72,6 +72,8 @@ export function nativeUnavailableReason(): string | null {
 
 function load(): { native: Native | null; reason: string | null } {
   if (loaded) return loaded;
+  // For testing the paths taken where the addon cannot load.
+  if (process.env.MULTIPROC_NO_NATIVE === '1') return (loaded = { native: null, reason: 'disabled by MULTIPROC_NO_NATIVE=1' });
   try {
     const addon = nodeGypBuild()(packageRoot());
     if (!isNative(addon)) {

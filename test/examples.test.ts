@@ -63,3 +63,22 @@ test('examples/pool.ts: a CPU-bound map with its speed-up, imap with progress, e
   );
   assert.match(outcome.stderr, /^serial \d+ ms, a pool of \d+: \d+ ms, \d+\.\d\dx faster\n$/);
 });
+
+test('examples/shared-counter.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/shared-counter.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, '4 processes x 10000 locked increments = 40000\n');
+});
+
+test('examples/producer-consumer.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/producer-consumer.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'the consumer took 100 items through a 4-slot buffer; their sum: 5050\n');
+});
+
+test('examples/shared-array.ts', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/shared-array.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'sum of 0..4194303 by 4 workers: 8796090925056 (expected 8796090925056)\n');
+  assert.doesNotMatch(outcome.stderr, /leaked shared_memory/);
+});

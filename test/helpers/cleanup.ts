@@ -40,6 +40,8 @@ export function descendants(): Proc[] {
 }
 
 const isIdleSpare = (p: Proc): boolean => p.ppid === process.pid && p.state !== 'Z' && p.cmdline.startsWith('node multiproc: spare');
+// The resource tracker lives as long as the process tree that made shared memory (as Python's).
+const isTracker = (p: Proc): boolean => p.state !== 'Z' && p.cmdline.startsWith('node multiproc: resource_tracker');
 
 /**
  * Waits (up to `withinMs`) until nothing but idle spares is left, and throws
@@ -48,7 +50,7 @@ const isIdleSpare = (p: Proc): boolean => p.ppid === process.pid && p.state !== 
 export async function assertNoneLeftBehind(withinMs = 3000): Promise<void> {
   const deadline = Date.now() + withinMs;
   for (;;) {
-    const offenders = descendants().filter((p) => !isIdleSpare(p));
+    const offenders = descendants().filter((p) => !isIdleSpare(p) && !isTracker(p));
     const active = activeChildren();
     if (offenders.length === 0 && active.length === 0) return;
     if (Date.now() > deadline) {

@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
+
+/** This process's pid, as stored in lock words (never 0, which means "free"). */
+export const PID = process.pid;
+/** This thread (worker_threads) within the process: 0 on the main thread. RLock ownership is per (pid, thread). */
+export const THREAD = threadId;
+
+/**
+ * Whether the process `pid` still runs. A zombie counts as dead: a holder
+ * killed with SIGKILL stays a zombie until its parent reaps it, and waiting
+ * for that would make the next acquirer depend on the parent's event loop.
+ * (A pid reused by a new process after the holder's death reads as alive:
+ * the kernel gives no way to tell them apart.)
+ */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}

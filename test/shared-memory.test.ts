@@ -1,0 +1,150 @@
+// SharedMemory and ShareableList: CPython's _TestSharedMemory rows, attaching
+// from other processes, and the resource tracker after SIGKILL.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { after, afterEach, test } from 'node:test';
+import { FileExistsError, FileNotFoundError, OSError, Queue, ShareableList, SharedMemory, ValueError } from 'multiproc';
+import { assertNoneLeftBehind } from './helpers/cleanup.js';
+import { PROGRAMS } from './helpers/run.js';
+import { make } from './fixtures/make.js';
+import { editList, receiveDead, sumShared, writeByName } from './fixtures/shm.js';
+
+afterEach(() => assertNoneLeftBehind());
+
+// Every segment a test makes: none may be left in /dev/shm at the end.
+const made: string[] = [];
+const track = <T extends SharedMemory | ShareableList>(x: T): T => {
+  made.push(x instanceof SharedMemory ? x.name : x.shm.name);
+  return x;
+};
+after(() => {
+  const left = made.filter((name) => existsSync(`/dev/shm/${name}`));
+  assert.deepEqual(left, [], 'segments left in /dev/shm');
+});
+
+test('test_shared_memory_basics: a generated psm_ name, size, buf, attach by name, repr, close, unlink twice', () => {
+  const shm = track(new SharedMemory({ create: true, size: 512 }));
+  assert.match(shm.name, /^psm_[0-9a-f]{8}$/);
+  assert.equal(shm.size, 512);
+  assert.equal(shm.buf.length, 512);
+  assert.equal(String(shm), `SharedMemory('${shm.name}', size=512)`);
+  shm.buf.write('hello');
+  const other = new SharedMemory({ name: shm.name, size: 1 }); // size is ignored when attaching
+  assert.equal(other.size, 512);
+  assert.equal(other.buf.toString('utf8', 0, 5), 'hello');
+  other.buf[0] = 'j'.charCodeAt(0);
+  assert.equal(shm.buf.toString('utf8', 0, 5), 'jello');
+  assert.equal(new SharedMemory({ name: `/${shm.name}` }).buf[0], 'j'.charCodeAt(0)); // a leading slash is fine
+  other.close();
+  other.close();
+  assert.equal(other.closed, true);
+  assert.throws(() => other.buf, ValueError);
+  assert.equal(shm.buf[1], 'e'.charCodeAt(0), 'closing one mapping leaves the others');
+  shm.unlink();
+  assert.equal(shm.buf[1], 'e'.charCodeAt(0), 'unlinking leaves mappings valid');
+  assert.throws(() => shm.unlink(), (e: Error) => e instanceof FileNotFoundError && (e as FileNotFoundError).errno === 2 && e.message.includes(shm.name));
+  assert.throws(() => new SharedMemory({ name: shm.name }), FileNotFoundError);
+});
+
+test('test_shared_memory_recreate: creating an existing name is a FileExistsError; a chosen name works', () => {
+  const name = `mp_test_${process.pid}_${Date.now()}`;
+  const shm = track(new SharedMemory({ name, create: true, size: 64 }));
+  assert.equal(shm.name, name);
+  assert.throws(() => new SharedMemory({ name, create: true, size: 64 }), (e: Error) => e instanceof FileExistsError && e instanceof OSError && (e as FileExistsError).errno === 17);
+  shm.unlink();
+});
+
+test('test_invalid_shared_memory_creation and bad names: each gets its error', () => {
+  assert.throws(() => new SharedMemory({ create: true, size: -2 }), (e: Error) => e instanceof ValueError && e.message === "'size' must be a positive integer");
+  assert.throws(() => new SharedMemory({ create: true, size: 0 }), (e: Error) => e instanceof ValueError && e.message === "'size' must be a positive number different from zero");
+  assert.throws(() => new SharedMemory({ create: true }), /'size' must be a positive number different from zero/);
+  assert.throws(() => new SharedMemory({}), (e: Error) => e instanceof ValueError && /'name' can only be null if create is true/.test(e.message));
+  assert.throws(() => new SharedMemory({ name: 'a\0b', create: true, size: 8 }), (e: Error) => e instanceof ValueError && /embedded null character/.test(e.message));
+  assert.throws(() => new SharedMemory({ name: 'x'.repeat(300), create: true, size: 8 }), (e: Error) => e instanceof OSError && (e as OSError & { code: string }).code === 'ENAMETOOLONG');
+  assert.throws(() => new SharedMemory({ name: 'a/b', create: true, size: 8 }), ValueError);
+  assert.throws(() => new SharedMemory({ name: '', create: true, size: 8 }), ValueError);
+  assert.throws(() => new SharedMemory({ name: 5 as unknown as string }), TypeError);
+  assert.throws(() => new SharedMemory({ create: true, size: 1.5 }), TypeError);
+  assert.throws(() => new SharedMemory({ create: 'yes' as unknown as boolean, size: 8 }), TypeError);
+  assert.throws(() => new SharedMemory(null as unknown as object), TypeError);
+  assert.throws(() => new SharedMemory({ name: 'psm_surely_missing_here' }), FileNotFoundError);
+});
+
+test('test_shared_memory_across_processes: a child attaches by name alone; another gets the segment in args and sums 8 MiB', async () => {
+  const shm = track(new SharedMemory({ create: true, size: 8 << 20 }));
+  const p = make({ target: writeByName, args: [shm.name, 'written by a child'] });
+  p.start();
+  await p.join();
+  assert.equal(p.exitCode, 0);
+  assert.equal(shm.buf.toString('utf8', 0, 17), 'written by a child'.slice(0, 17));
+  const values = new Float64Array(shm.buf.buffer, shm.buf.byteOffset, (8 << 20) / 8);
+  for (let i = 0; i < values.length; i++) values[i] = i % 7;
+  const expected = values.reduce((a, b) => a + b, 0);
+  const out = new Queue<number>();
+  const q = make({ target: sumShared, args: [shm, values.length, out] });
+  q.start();
+  assert.equal(await out.get({ timeout: 30_000 }), expected);
+  await q.join();
+  out.close();
+  shm.unlink();
+});
+
+test('test_shared_memory_pickle_unpickle_dead_object: a segment unlinked before it arrives fails in the child', async () => {
+  const shm = track(new SharedMemory({ create: true, size: 16 }));
+  const p = make({ target: receiveDead, args: [shm] });
+  shm.unlink();
+  p.start();
+  await p.join();
+  assert.equal(p.exitCode, 1);
+});
+
+test('test_shared_memory_ShareableList_basics: types, in-place edits, storage limits, attach, count/index, no append', async () => {
+  const list = track(new ShareableList(['howdy', Buffer.from('HoWdY'), -273.154, 100, null, true, 42n]));
+  assert.equal(list.length, 7);
+  assert.deepEqual([...list], ['howdy', Buffer.from('HoWdY'), -273.154, 100, null, true, 42n]);
+  assert.equal(list[-1], 42n);
+  assert.throws(() => list[7], RangeError);
+  list[0] = 'hi'; // shorter fits
+  assert.equal(list[0], 'hi');
+  list[0] = 'exactly8';
+  assert.equal(list[0], 'exactly8');
+  assert.throws(() => (list[0] = 'nine char'), (e: Error) => e instanceof ValueError && e.message === 'bytes/str item exceeds available storage');
+  list[3] = 'ok'; // a number's 8 bytes take a short string: the type may change if it fits
+  assert.equal(list[3], 'ok');
+  assert.equal(list.count(true), 1);
+  assert.equal(list.index(null), 4);
+  assert.throws(() => list.index('absent'), ValueError);
+  assert.equal((list as unknown as { append?: unknown }).append, undefined);
+  const attached = new ShareableList(null, { name: list.shm.name });
+  assert.deepEqual([...attached], [...list]);
+  const numbers = track(new ShareableList([3, 'text', 5]));
+  const p = make({ target: editList, args: [numbers] });
+  p.start();
+  await p.join();
+  assert.deepEqual([...numbers], [30, 'changed', null]);
+  assert.throws(() => new ShareableList([{}] as unknown as null[]), TypeError);
+  assert.throws(() => new ShareableList(null), ValueError);
+  const empty = track(new ShareableList([]));
+  assert.equal(empty.length, 0);
+  for (const l of [list, numbers, empty]) l.shm.unlink();
+});
+
+test('resource tracker: segments left by a process tree killed with SIGKILL are unlinked, with Python\'s warning', async () => {
+  // The program makes a segment, a child of it makes another (both register with the tree's one
+  // tracker), then both die by SIGKILL. Its stderr closes once every holder lets go: the tracker last.
+  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', `${PROGRAMS}shm-killed.ts`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.on('close', (c, s) => resolve({ code: c, signal: s, stdout: out, stderr: err }));
+  });
+  assert.equal(signal, 'SIGKILL', `exit code ${code}: ${stderr}`);
+  const { names } = JSON.parse(stdout.split('\n').find((l) => l.startsWith('{'))!) as { names: string[] };
+  made.push(...names);
+  assert.deepEqual(names.filter((name) => existsSync(`/dev/shm/${name}`)), []);
+  assert.match(stderr, /resource_tracker: There appear to be 2 leaked shared_memory objects to clean up at shutdown/);
+  for (const name of names) assert.ok(stderr.includes(`/${name}`));
+});
