@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { afterEach, test } from 'node:test';
-import { AsyncResult, BrokenProcessPool, getContext, MaybeEncodingError, Pipe, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
+import { AsyncResult, BrokenProcessPool, getContext, Lock, MaybeEncodingError, Pipe, Queue, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
 import { PROGRAMS, run } from './helpers/run.js';
 import { make } from './fixtures/make.js';
 import { empty } from './fixtures/targets.js';
@@ -17,6 +17,8 @@ import {
   identity,
   initialize,
   initializedValue,
+  keepShared,
+  report,
   killSelf,
   makePool,
   mul,
@@ -423,4 +425,16 @@ test('progress: true draws a bar on a terminal (run under script(1)), and nothin
   assert.equal(piped.code, 0, piped.stderr);
   assert.equal(piped.stdout, 'sum 780\n');
   assert.equal(piped.stderr, '');
+});
+
+test('a Queue and a Lock reach the workers through initargs, as in Python', async () => {
+  const queue = new Queue<string>();
+  const lock = new Lock();
+  await using pool = makePool({ processes: 2, initializer: keepShared, initargs: [queue, lock] });
+  const pids = await pool.map(report, ['a', 'b', 'c', 'd'], 1);
+  const got: string[] = [];
+  for (let i = 0; i < 4; i++) got.push(await queue.get({ timeout: 5000 }));
+  assert.deepEqual(got.map((line) => line.split(' ')[0]).sort(), ['a', 'b', 'c', 'd']);
+  for (const line of got) assert.ok(pids.includes(Number(line.split(' from ')[1])), line);
+  queue.close();
 });
