@@ -4,6 +4,14 @@ import { checkStartMethod, chooseStartMethod, defaultStartMethod, START_METHODS,
 import { parentProcess } from './parent.js';
 import { activeChildren, currentProcess, libraryClasses, Process, type ProcessTarget } from './process.js';
 import { validateBoolean, validateObject } from './validate.js';
+import type { Pool, PoolOptions } from './pool/pool.js';
+
+// Set by ./pool/pool.ts, which imports this module (a direct import would be circular).
+let makePool: ((context: Context, options: number | Omit<PoolOptions, 'context'> | null | undefined) => Pool) | null = null;
+
+export function setPoolFactory(factory: NonNullable<typeof makePool>): void {
+  makePool = factory;
+}
 
 /** A Process whose class fixes the `spawn` start method: a fresh node for every process. */
 export class SpawnProcess<F extends ProcessTarget = ProcessTarget> extends Process<F> {
@@ -41,6 +49,11 @@ export class Context {
     if (this.#method === 'spawn') return SpawnProcess;
     if (this.#method === 'forkserver') return ForkServerProcess;
     return Process;
+  }
+
+  /** A Pool whose workers use this context's start method (Python's `ctx.Pool()`). */
+  Pool(options?: number | Omit<PoolOptions, 'context'> | null): Pool {
+    return makePool!(this, options);
   }
 
   getContext(method?: StartMethod | null): Context {

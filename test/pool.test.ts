@@ -21,6 +21,7 @@ import {
   report,
   killSelf,
   makePool,
+  makeSpawnPool,
   mul,
   pid,
   raiseString,
@@ -410,7 +411,7 @@ test('at parent exit: a forgotten pool does not keep the program alive; busy wor
 });
 
 test('a spawn context: workers named SpawnPoolWorker-N', async () => {
-  await using pool = makePool({ processes: 1, context: getContext('spawn') });
+  await using pool = makeSpawnPool();
   const err = await pool.apply(raiseTaskFailure, [1]).catch((e: unknown) => e);
   assert.match((err as Error).stack!, /at SpawnPoolWorker-\d+, pid \d+/);
 });

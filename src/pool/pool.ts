@@ -1,6 +1,6 @@
 import { closeSync, readFileSync } from 'node:fs';
 import { performance, createHistogram, type RecordableHistogram } from 'node:perf_hooks';
-import { cpuCount, getContext, type Context } from '../context.js';
+import { cpuCount, getContext, setPoolFactory, type Context } from '../context.js';
 import { BrokenProcessPool, invalidArgType, MaybeEncodingError, ProcessError, TimeoutError, ValueError } from '../errors.js';
 import { mainModule } from '../main.js';
 import { requireNative } from '../native.js';
@@ -870,6 +870,8 @@ export class Pool {
     return 'Pool';
   }
 }
+
+setPoolFactory((context, options) => new Pool({ ...(typeof options === 'number' ? { processes: options } : options ?? {}), context }));
 
 // As Python: a Pool cannot travel to another process (in Process args, a Queue, a Pipe).
 const unpicklable = (): TypeError => new TypeError('pool objects cannot be passed between processes or pickled; create the Pool in the process that uses it');
