@@ -27,7 +27,7 @@ export { wait } from './wait.js';
 export { Queue, SimpleQueue, JoinableQueue, Empty, Full } from './queues.js';
 export type { Waitable } from './wait.js';
 export { Pool } from './pool/pool.js';
-export type { PoolOptions, TaskOptions, ApplyOptions, MapOptions, MapAsyncOptions, PoolStats, Percentiles, TaskFunction } from './pool/pool.js';
+export type { PoolIterator, PoolOptions, TaskOptions, ApplyOptions, MapOptions, MapAsyncOptions, PoolStats, Percentiles, TaskFunction } from './pool/pool.js';
 export { AsyncResult } from './pool/async-result.js';
 export type { ResultCallbacks } from './pool/async-result.js';
 export type { Progress, ProgressOption } from './pool/progress.js';

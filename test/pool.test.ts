@@ -62,6 +62,13 @@ test('test_apply / test_map / test_starmap / test_imap / test_imap_unordered: re
   const it = pool.imap(sqr, range(3));
   for (const x of range(3)) assert.deepEqual(await it.next(), { done: false, value: x * x });
   assert.deepEqual(await it.next(), { done: true, value: undefined });
+  // Python's next(timeout): a TimeoutError, and the iterator goes on.
+  const slow = pool.imap(sleepMs, [300]);
+  await assert.rejects(slow.next(50), TimeoutError);
+  const late = await slow.next();
+  assert.equal(late.done, false);
+  assert.equal(typeof late.value, 'number');
+  assert.deepEqual(await slow.next(1000), { done: true, value: undefined });
   const unordered = await collect(pool.imapUnordered(sqr, range(1000), 100));
   assert.deepEqual(unordered.sort((a, b) => a - b), range(1000).map((x) => x * x));
 });

@@ -54,6 +54,15 @@ export interface MapOptions extends TaskOptions {
 
 export interface MapAsyncOptions<R> extends MapOptions, ResultCallbacks<R> {}
 
+/** What `imap` and `imapUnordered` return: an async iterator whose `next` takes Python's timeout. */
+export interface PoolIterator<T> extends AsyncIterableIterator<T> {
+  /** The next result; a TimeoutError when none comes within `timeoutMs` (the iterator stays usable). */
+  next(timeoutMs?: number | null): Promise<IteratorResult<T>>;
+  /** Stops early: queued tasks are dropped and the input is closed (what `break` does). */
+  return(): Promise<IteratorResult<T>>;
+  [Symbol.asyncIterator](): PoolIterator<T>;
+}
+
 /** Times in milliseconds. */
 export interface Percentiles {
   count: number;
@@ -331,13 +340,13 @@ export class Pool {
   }
 
   /** Results in input order as they come, reading the input lazily (a bounded number of tasks ahead). */
-  imap<T, R>(fn: (item: T) => R, iterable: Iterable<T> | AsyncIterable<T>, chunksize?: number | MapOptions | null): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn as TaskFunction, iterable, chunksize, true) as AsyncIterableIterator<Awaited<R>>;
+  imap<T, R>(fn: (item: T) => R, iterable: Iterable<T> | AsyncIterable<T>, chunksize?: number | MapOptions | null): PoolIterator<Awaited<R>> {
+    return this.#imap(fn as TaskFunction, iterable, chunksize, true) as PoolIterator<Awaited<R>>;
   }
 
   /** As `imap`, in completion order. */
-  imapUnordered<T, R>(fn: (item: T) => R, iterable: Iterable<T> | AsyncIterable<T>, chunksize?: number | MapOptions | null): AsyncIterableIterator<Awaited<R>> {
-    return this.#imap(fn as TaskFunction, iterable, chunksize, false) as AsyncIterableIterator<Awaited<R>>;
+  imapUnordered<T, R>(fn: (item: T) => R, iterable: Iterable<T> | AsyncIterable<T>, chunksize?: number | MapOptions | null): PoolIterator<Awaited<R>> {
+    return this.#imap(fn as TaskFunction, iterable, chunksize, false) as PoolIterator<Awaited<R>>;
   }
 
   #mapAsync(fn: TaskFunction, iterable: unknown, chunksizeOrOptions: number | MapAsyncOptions<unknown[]> | null | undefined, kind: TaskKind): AsyncResult<unknown[]> {
@@ -413,7 +422,7 @@ export class Pool {
     this.#submit(tasks);
   }
 
-  #imap(fn: TaskFunction, iterable: unknown, chunksizeOrOptions: number | MapOptions | null | undefined, ordered: boolean): AsyncIterableIterator<unknown> {
+  #imap(fn: TaskFunction, iterable: unknown, chunksizeOrOptions: number | MapOptions | null | undefined, ordered: boolean): PoolIterator<unknown> {
     this.#checkRunning();
     checkFunction(fn);
     const options = mapOptions<MapOptions>(chunksizeOrOptions);
@@ -908,7 +917,7 @@ type Slot = { state: 'ok'; values: unknown[] } | { state: 'error'; error: unknow
  * endless input is fine; an error of the input comes after the results of
  * the chunks built before it, as in Python.
  */
-class ImapIterator implements AsyncIterableIterator<unknown> {
+class ImapIterator implements PoolIterator<unknown> {
   readonly #pool: Pool;
   readonly #plan: ImapPlan;
   readonly #group: TaskGroup = { cancelled: false };
@@ -995,7 +1004,13 @@ class ImapIterator implements AsyncIterableIterator<unknown> {
 
   readonly #completedUnordered: Slot[] = [];
 
-  async next(): Promise<IteratorResult<unknown>> {
+  /**
+   * The next result. `timeoutMs` as Python's `next(timeout)`: a TimeoutError
+   * when no result comes in time; the iterator stays usable.
+   */
+  async next(timeoutMs?: number | null): Promise<IteratorResult<unknown>> {
+    const timeout = validateTimeout(timeoutMs);
+    const deadline = timeout === null ? null : performance.now() + timeout;
     for (;;) {
       if (this.#finished) return { done: true, value: undefined };
       if (this.#bufferedHead < this.#buffered.length) {
@@ -1020,7 +1035,18 @@ class ImapIterator implements AsyncIterableIterator<unknown> {
         if (failure !== null) throw failure.error;
         return { done: true, value: undefined };
       }
-      await new Promise<void>((resolve) => (this.#wake = resolve));
+      if (deadline === null) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      } else {
+        const left = deadline - performance.now();
+        if (left <= 0) throw new TimeoutError(`no result within ${timeout} ms`);
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          timer = setTimeout(resolve, left);
+        });
+        clearTimeout(timer);
+      }
       this.#wake = null;
     }
   }
