@@ -1,0 +1,156 @@
+import type { RemoteRef, RemoteState, Reply, Request } from './protocol.js';
+
+/**
+ * The state machines of the sync server: one per primitive, with Python's
+ * semantics. Waiters queue in arrival order (first come, first served, as a
+ * futex does roughly and a fair server does exactly); a waiter is answered
+ * when it gets what it waited for or when its timeout passes.
+ */
+
+/** Where a reply goes: the connection of the process that asked. */
+export interface Peer {
+  reply(reply: Reply): void;
+}
+
+interface Waiter {
+  peer: Peer;
+  seq: number;
+  owner: string;
+  timer: NodeJS.Timeout | null;
+}
+
+type Errors = NonNullable<Reply['error']>;
+const TOO_MANY: Errors = { name: 'ValueError', message: 'semaphore or lock released too many times' };
+const NOT_OWNED: Errors = { name: 'AssertionError', message: 'attempt to release recursive lock not owned by thread' };
+const MAX_VALUE = 2147483647;
+
+export class RemoteObject {
+  readonly ref: RemoteRef;
+  /** Locks: the holder's `pid:thread` ('' free); events: '1' when set. */
+  holder = '';
+  /** RLock: depth; semaphores: value. */
+  count: number;
+  /** Locks: the peer whose process holds it, for robust take-over. */
+  holderPeer: Peer | null = null;
+  /** A robust lock whose holder died with no one waiting: the next acquirer takes it over. */
+  diedPid = 0;
+  readonly #waiters: Waiter[] = [];
+
+  constructor(ref: RemoteRef) {
+    this.ref = ref;
+    this.count = ref.kind === 'Semaphore' || ref.kind === 'BoundedSemaphore' ? ref.init : 0;
+  }
+
+  handle(peer: Peer, request: Request): void {
+    const { seq, op, owner, timeoutMs } = request;
+    const kind = this.ref.kind;
+    switch (op) {
+      case 'acquire':
+      case 'wait': {
+        if (this.#tryTake(peer, owner, seq)) return;
+        if (timeoutMs === 0) return peer.reply({ seq, result: false });
+        const waiter: Waiter = { peer, seq, owner, timer: null };
+        if (timeoutMs !== null) {
+          waiter.timer = setTimeout(() => {
+            this.#remove(waiter);
+            peer.reply({ seq, result: false });
+          }, timeoutMs);
+        }
+        this.#waiters.push(waiter);
+        return;
+      }
+      case 'release': {
+        if (kind === 'Lock') {
+          if (this.holder === '') return peer.reply({ seq, error: TOO_MANY });
+          this.#free();
+        } else if (kind === 'RLock') {
+          if (this.holder !== owner || this.count <= 0) return peer.reply({ seq, error: NOT_OWNED });
+          if (--this.count === 0) this.#free();
+        } else {
+          if (kind === 'BoundedSemaphore' && this.count >= this.ref.init) return peer.reply({ seq, error: TOO_MANY });
+          if (this.count >= MAX_VALUE) return peer.reply({ seq, error: { name: 'ValueError', message: 'semaphore value would overflow' } });
+          this.count += 1;
+          this.#serveWaiters();
+        }
+        return peer.reply({ seq, result: true });
+      }
+      case 'set':
+        this.holder = '1';
+        this.#serveWaiters();
+        return peer.reply({ seq, result: true });
+      case 'clear':
+        this.holder = '';
+        return peer.reply({ seq, result: true });
+      case 'state': {
+        const state: RemoteState = { holder: this.holder, count: this.count };
+        return peer.reply({ seq, result: state });
+      }
+    }
+  }
+
+  /** A process went away: its waits end, and a robust lock it held passes to the next waiter with OwnerDiedError. */
+  dropPeer(peer: Peer): void {
+    for (const waiter of [...this.#waiters]) if (waiter.peer === peer) this.#remove(waiter);
+    if (this.holderPeer === peer && this.holder !== '' && this.ref.robust) {
+      this.diedPid = Number(this.holder.split(':')[0]);
+      this.holder = '';
+      this.holderPeer = null;
+      this.#serveWaiters();
+    }
+  }
+
+  /** Whether the caller got what it asked for now (and was answered). */
+  #tryTake(peer: Peer, owner: string, seq: number): boolean {
+    switch (this.ref.kind) {
+      case 'Event':
+        if (this.holder !== '1') return false;
+        peer.reply({ seq, result: true });
+        return true;
+      case 'Semaphore':
+      case 'BoundedSemaphore':
+        if (this.count <= 0) return false;
+        this.count -= 1;
+        peer.reply({ seq, result: true });
+        return true;
+      case 'RLock':
+        if (this.holder === owner) {
+          this.count += 1;
+          peer.reply({ seq, result: true });
+          return true;
+        }
+      // falls through: a free RLock is taken as a Lock is
+      case 'Lock': {
+        if (this.holder !== '') return false;
+        this.holder = owner;
+        this.holderPeer = peer;
+        this.count = 1;
+        const died = this.diedPid;
+        this.diedPid = 0;
+        peer.reply(died > 0 ? { seq, result: true, ownerDied: died } : { seq, result: true });
+        return true;
+      }
+    }
+  }
+
+  #free(): void {
+    this.holder = '';
+    this.holderPeer = null;
+    this.count = 0;
+    this.#serveWaiters();
+  }
+
+  /** Hands what is free to the waiters, in their order, while there is some. */
+  #serveWaiters(): void {
+    while (this.#waiters.length > 0) {
+      const waiter = this.#waiters[0]!;
+      if (!this.#tryTake(waiter.peer, waiter.owner, waiter.seq)) return;
+      this.#remove(waiter);
+    }
+  }
+
+  #remove(waiter: Waiter): void {
+    if (waiter.timer !== null) clearTimeout(waiter.timer);
+    const at = this.#waiters.indexOf(waiter);
+    if (at >= 0) this.#waiters.splice(at, 1);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * What travels between a process and the sync server (./server-thread.ts),
+ * which holds the state of every primitive made where the native addon
+ * cannot load. Each message is one structured-cloned value on a multiproc
+ * Connection; replies carry the request's `seq`, since a waiting acquire may
+ * be answered after later requests of the same connection.
+ */
+
+export type RemoteKind = 'Lock' | 'RLock' | 'Semaphore' | 'BoundedSemaphore' | 'Event';
+
+/**
+ * Names a primitive on the server. The server makes its state on first
+ * sight of the id, so creating one costs no round trip; `init` is a
+ * semaphore's initial value, `robust` a lock's option.
+ */
+export interface RemoteRef {
+  readonly id: string;
+  readonly kind: RemoteKind;
+  readonly init: number;
+  readonly robust: boolean;
+}
+
+export type RemoteOp = 'acquire' | 'release' | 'state' | 'set' | 'clear' | 'wait';
+
+export interface Request {
+  seq: number;
+  ref: RemoteRef;
+  op: RemoteOp;
+  /** `pid:threadId` of the caller: a lock's holder, an RLock's owner. */
+  owner: string;
+  /** For acquire and wait: null waits forever, 0 only tries. */
+  timeoutMs: number | null;
+}
+
+/** A primitive's state as `toString`, `locked()`, `isSet()` and `getValue()` need it. */
+export interface RemoteState {
+  /** The holder's `pid:thread`, '' when free (locks). */
+  holder: string;
+  /** An RLock's depth; a semaphore's value; an event's flag as 0 or 1. */
+  count: number;
+}
+
+export interface Reply {
+  seq: number;
+  /** acquire/wait: whether it succeeded; state: the state; others: true. */
+  result?: boolean | RemoteState;
+  /** Python's error for a wrong call (a release too many), by class name. */
+  error?: { name: 'ValueError' | 'AssertionError' | 'OSError'; message: string };
+  /** A robust lock taken over from a process that died holding it: its pid. */
+  ownerDied?: number;
+}
