@@ -11,7 +11,7 @@ import { afterEach, test } from 'node:test';
 import { AssertionError, BoundedSemaphore, Event, Lock, OwnerDiedError, RLock, Semaphore, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { fileIncrements, forwardLock, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync } from './fixtures/sync.js';
+import { fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync } from './fixtures/sync.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -261,4 +261,13 @@ test('instanceof and the inherited helpers hold for every class', async () => {
   assert.ok(new Event() instanceof Event);
   assert.equal(await bounded.withLock(() => bounded.getValue()), 0);
   assert.equal(bounded.getValue(), 1);
+});
+
+test('a child makes an Event of its own and a grandchild sets it', async () => {
+  const done = new Event();
+  const p = make({ target: ownEventThroughGrandchild, args: [done] });
+  p.start();
+  assert.equal(await done.wait(30_000), true);
+  await p.join();
+  assert.equal(p.exitCode, 0);
 });
