@@ -3,6 +3,8 @@
 // child), so that Lock, RLock, Semaphore, BoundedSemaphore and Event go
 // through the sync server; same tests, same expectations.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { ROOT, run } from './helpers/run.js';
@@ -15,7 +17,11 @@ function count(tap: string, what: 'pass' | 'fail' | 'skipped' | 'todo'): number 
   return Number(found[1]);
 }
 
-test('every test of the primitives passes through the sync server, with one warning line', async () => {
+/** The sync servers' private folders (each holds a server's socket). */
+const serverDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('multiproc-sync-'));
+
+test('every test of the primitives passes through the sync server, with one warning line; nothing is left behind', async () => {
+  const before = new Set(serverDirs());
   process.env.MULTIPROC_NO_NATIVE = '1';
   let outcome;
   try {
@@ -32,5 +38,7 @@ test('every test of the primitives passes through the sync server, with one warn
   // nothing: only the root, which starts the server, warns, once.
   const warnings = `${stdout}\n${stderr}`.split('\n').filter((line) => line.includes('multiproc: the native addon'));
   assert.deepEqual(warnings.map((line) => line.replace(/^# /, '')), [WARNING]);
+  // The server is a thread of the root process, so no process can be left; its folder goes with it.
+  assert.deepEqual(serverDirs().filter((name) => !before.has(name)), []);
   await assertNoneLeftBehind();
 });
