@@ -1,5 +1,5 @@
-// Lock, RLock, Semaphore, BoundedSemaphore and Event across processes:
-// CPython's _TestLock, _TestSemaphore and _TestEvent rows (tests 30-32 of the
+// Lock, RLock, Semaphore, BoundedSemaphore, Event and Condition across processes:
+// CPython's _TestLock, _TestSemaphore, _TestEvent and _TestCondition rows (tests 30-32 of the
 // semantics doc), robust mode, and bad input. These objects work with or
 // without the native addon: test/primitives-fallback.test.ts runs this file
 // again with MULTIPROC_NO_NATIVE=1, where they go through the sync server.
@@ -8,10 +8,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
-import { AssertionError, BoundedSemaphore, Event, Lock, OwnerDiedError, RLock, Semaphore, ValueError } from 'multiproc';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AssertionError, BoundedSemaphore, Condition, Event, Lock, OwnerDiedError, RLock, Semaphore, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync } from './fixtures/sync.js';
+import { fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync, waitOnCondition, waitOnConditionSync } from './fixtures/sync.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -270,4 +271,87 @@ test('a child makes an Event of its own and a grandchild sets it', async () => {
   assert.equal(await done.wait(30_000), true);
   await p.join();
   assert.equal(p.exitCode, 0);
+});
+
+async function notifyCase(target: typeof waitOnCondition | typeof waitOnConditionSync, lock?: Lock): Promise<void> {
+  const cond = new Condition(lock);
+  const sleeping = new Semaphore(0);
+  const woken = new Semaphore(0);
+  const children = [0, 1, 2].map(() => make({ target, args: [cond, sleeping, woken] }));
+  for (const p of children) p.start();
+  for (let i = 0; i < 3; i++) assert.equal(await sleeping.acquire(30_000), true);
+  // Each child took its ticket holding the lock, so once we hold it all three wait.
+  await cond.acquire();
+  cond.notify();
+  cond.release();
+  assert.equal(await woken.acquire(30_000), true);
+  await sleep(200);
+  assert.equal(woken.getValue(), 0, 'notify() woke exactly one');
+  await cond.acquire();
+  cond.notify(2);
+  cond.release();
+  assert.equal(await woken.acquire(30_000), true);
+  assert.equal(await woken.acquire(30_000), true);
+  for (const p of children) await p.join();
+  assert.deepEqual(children.map((p) => p.exitCode), [0, 0, 0]);
+}
+
+test('test_notify / test_notify_n: three children wait on a Condition; notify() wakes one, notify(2) the other two', async () => {
+  await notifyCase(waitOnCondition);
+});
+
+test('the same with a Lock and the blocking waitSync in the children', async () => {
+  await notifyCase(waitOnConditionSync, new Lock());
+});
+
+test('test_notify_all and test_timeout: notifyAll wakes every waiter of this process; wait(T) gives false', async () => {
+  // A Lock, not the default RLock: RLock ownership is per process, so it would not keep these tasks apart.
+  const cond = new Condition(new Lock());
+  await cond.acquire();
+  assert.equal(await cond.wait(30), false);
+  assert.equal(cond.waitSync(30), false);
+  cond.release();
+  const woke: boolean[] = [];
+  let entered = 0;
+  const waiters = [0, 1, 2].map(async () => {
+    await cond.acquire();
+    entered += 1; // holding the lock, which wait() releases only once it has its place in line
+    const r = await cond.wait(30_000);
+    woke.push(r);
+    cond.release();
+  });
+  while (entered < 3) await sleep(5);
+  await cond.acquire();
+  cond.notifyAll();
+  cond.release();
+  await Promise.all(waiters);
+  assert.deepEqual(woke, [true, true, true]);
+});
+
+test('test_waitfor: waitFor returns the predicate\'s value, also at the timeout', async () => {
+  const cond = new Condition();
+  let state = 0;
+  await cond.acquire();
+  assert.equal(await cond.waitFor(() => state === 3, 50), false);
+  const setter = (async () => {
+    for (let i = 0; i < 3; i++) {
+      await sleep(10);
+      await cond.acquire();
+      state += 1;
+      cond.notify();
+      cond.release();
+    }
+  })();
+  assert.equal(await cond.waitFor(() => state === 3), true);
+  cond.release();
+  await setter;
+});
+
+test('Condition misuse: wait and notify without the lock are AssertionErrors with Python\'s messages', async () => {
+  const cond = new Condition(new Lock());
+  await assert.rejects(cond.wait(), (e: Error) => e instanceof AssertionError && e.message === 'must acquire() condition before using wait()');
+  assert.throws(() => cond.waitSync(), /must acquire\(\) condition before using wait\(\)/);
+  assert.throws(() => cond.notify(), (e: Error) => e instanceof AssertionError && e.message === 'lock is not owned');
+  assert.throws(() => cond.notifyAll(), /lock is not owned/);
+  assert.throws(() => new Condition(5 as unknown as Lock), TypeError);
 });

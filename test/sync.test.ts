@@ -37,89 +37,6 @@ import {
 
 afterEach(() => assertNoneLeftBehind());
 
-async function notifyCase(target: typeof waitOnCondition | typeof waitOnConditionSync, lock?: Lock): Promise<void> {
-  const cond = new Condition(lock);
-  const sleeping = new Semaphore(0);
-  const woken = new Semaphore(0);
-  const children = [0, 1, 2].map(() => make({ target, args: [cond, sleeping, woken] }));
-  for (const p of children) p.start();
-  for (let i = 0; i < 3; i++) assert.equal(await sleeping.acquire(30_000), true);
-  // Each child took its ticket holding the lock, so once we hold it all three wait.
-  await cond.acquire();
-  cond.notify();
-  cond.release();
-  assert.equal(await woken.acquire(30_000), true);
-  await sleep(200);
-  assert.equal(woken.getValue(), 0, 'notify() woke exactly one');
-  await cond.acquire();
-  cond.notify(2);
-  cond.release();
-  assert.equal(await woken.acquire(30_000), true);
-  assert.equal(await woken.acquire(30_000), true);
-  for (const p of children) await p.join();
-  assert.deepEqual(children.map((p) => p.exitCode), [0, 0, 0]);
-}
-
-test('test_notify / test_notify_n: three children wait on a Condition; notify() wakes one, notify(2) the other two', async () => {
-  await notifyCase(waitOnCondition);
-});
-
-test('the same with a Lock and the blocking waitSync in the children', async () => {
-  await notifyCase(waitOnConditionSync, new Lock());
-});
-
-test('test_notify_all and test_timeout: notifyAll wakes every waiter of this process; wait(T) gives false', async () => {
-  // A Lock, not the default RLock: RLock ownership is per process, so it would not keep these tasks apart.
-  const cond = new Condition(new Lock());
-  await cond.acquire();
-  assert.equal(await cond.wait(30), false);
-  assert.equal(cond.waitSync(30), false);
-  cond.release();
-  const woke: boolean[] = [];
-  let entered = 0;
-  const waiters = [0, 1, 2].map(async () => {
-    await cond.acquire();
-    entered += 1; // holding the lock, which wait() releases only once it has its place in line
-    const r = await cond.wait(30_000);
-    woke.push(r);
-    cond.release();
-  });
-  while (entered < 3) await sleep(5);
-  await cond.acquire();
-  cond.notifyAll();
-  cond.release();
-  await Promise.all(waiters);
-  assert.deepEqual(woke, [true, true, true]);
-});
-
-test('test_waitfor: waitFor returns the predicate\'s value, also at the timeout', async () => {
-  const cond = new Condition();
-  let state = 0;
-  await cond.acquire();
-  assert.equal(await cond.waitFor(() => state === 3, 50), false);
-  const setter = (async () => {
-    for (let i = 0; i < 3; i++) {
-      await sleep(10);
-      await cond.acquire();
-      state += 1;
-      cond.notify();
-      cond.release();
-    }
-  })();
-  assert.equal(await cond.waitFor(() => state === 3), true);
-  cond.release();
-  await setter;
-});
-
-test('Condition misuse: wait and notify without the lock are AssertionErrors with Python\'s messages', async () => {
-  const cond = new Condition(new Lock());
-  await assert.rejects(cond.wait(), (e: Error) => e instanceof AssertionError && e.message === 'must acquire() condition before using wait()');
-  assert.throws(() => cond.waitSync(), /must acquire\(\) condition before using wait\(\)/);
-  assert.throws(() => cond.notify(), (e: Error) => e instanceof AssertionError && e.message === 'lock is not owned');
-  assert.throws(() => cond.notifyAll(), /lock is not owned/);
-  assert.throws(() => new Condition(5 as unknown as Lock), TypeError);
-});
-
 test('test_barrier: the parent and three children pass together, cycle after cycle, with distinct indices', async () => {
   const barrier = new Barrier(4);
   assert.equal(barrier.parties, 4);
@@ -206,20 +123,20 @@ test('bad input for barriers', () => {
   assert.throws(() => new Barrier('2' as unknown as number), TypeError);
 });
 
-test('without the native addon, locks, semaphores and events work (one warning); each object that needs shared memory fails at once, saying why and how to get it', async () => {
+test('without the native addon, locks, semaphores, events and conditions work (one warning); each object that needs shared memory fails at once, saying why and how to get it', async () => {
   const { spawnSync } = await import('node:child_process');
   const out = spawnSync(process.execPath, ['--import', 'tsx', `${PROGRAMS}no-native.ts`], { env: { ...process.env, MULTIPROC_NO_NATIVE: '1' }, encoding: 'utf8' });
   assert.equal(out.status, 0, out.stderr);
   const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; ok?: boolean; error?: string; message?: string });
   assert.deepEqual(lines.map((l) => l.name), ['Lock', 'RLock', 'Semaphore', 'Event', 'Condition', 'Barrier', 'Value', 'Array', 'SharedMemory']);
-  for (const line of lines.slice(0, 4)) assert.equal(line.ok, true, line.name);
-  for (const line of lines.slice(4)) {
+  for (const line of lines.slice(0, 5)) assert.equal(line.ok, true, line.name);
+  for (const line of lines.slice(5)) {
     assert.equal(line.error, 'OSError', line.name);
     assert.match(line.message!, new RegExp(`^${line.name} needs multiproc's native addon, which could not be loaded \\(disabled by MULTIPROC_NO_NATIVE=1\\)`));
     assert.match(line.message!, /npm ci/);
   }
   assert.equal(
     out.stderr,
-    'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores and events go through a slower IPC server\n',
+    'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events and conditions go through a slower IPC server\n',
   );
 });

@@ -7,7 +7,7 @@ import { serverAddress } from './server/server.js';
 import { validateWaitTimeout } from './timeout.js';
 
 /**
- * Lock, RLock, Semaphore, BoundedSemaphore and Event where the native addon
+ * Lock, RLock, Semaphore, BoundedSemaphore, Event and Condition where the native addon
  * cannot load: the same public classes (their constructors return one of
  * these, whose prototype sits below the public one, so `instanceof` and
  * inherited helpers such as `withLock` hold), with every operation a request
@@ -23,6 +23,8 @@ let counter = 0;
 interface Carried {
   address: string;
   ref: RemoteRef;
+  /** A Condition's lock. */
+  lock?: Carried;
 }
 
 abstract class RemotePrimitive {
@@ -36,18 +38,24 @@ abstract class RemotePrimitive {
     return this[BRAND].ref;
   }
 
-  protected async ask(op: 'acquire' | 'wait', timeoutMs: number | null | undefined, what: string): Promise<boolean> {
-    const timeout = validateWaitTimeout(timeoutMs);
-    return unwrap(await linkTo(this[BRAND].address).call(this.ref, op, timeout), what);
+  /** What a Condition adds to its requests: its lock. */
+  protected get extra(): { lock?: RemoteRef } {
+    const lock = this[BRAND].lock;
+    return lock === undefined ? {} : { lock: lock.ref };
   }
 
-  protected askSync(op: 'acquire' | 'wait' | 'release' | 'set' | 'clear', timeoutMs?: number | null): boolean {
+  protected async ask(op: 'acquire' | 'wait', timeoutMs: number | null | undefined, what: string): Promise<boolean> {
     const timeout = validateWaitTimeout(timeoutMs);
-    return unwrap(linkTo(this[BRAND].address).callSync(this.ref, op, timeout), this.ref.kind);
+    return unwrap(await linkTo(this[BRAND].address).call(this.ref, op, timeout, this.extra), what);
+  }
+
+  protected askSync(op: 'acquire' | 'wait' | 'release' | 'set' | 'clear' | 'notify', timeoutMs?: number | null, n?: number): boolean {
+    const timeout = validateWaitTimeout(timeoutMs);
+    return unwrap(linkTo(this[BRAND].address).callSync(this.ref, op, timeout, n === undefined ? this.extra : { ...this.extra, n }), this.ref.kind);
   }
 
   protected state(): RemoteState {
-    const reply = linkTo(this[BRAND].address).callSync(this.ref, 'state');
+    const reply = linkTo(this[BRAND].address).callSync(this.ref, 'state', null, this.extra);
     unwrap(reply, this.ref.kind);
     return reply.result as RemoteState;
   }
@@ -134,12 +142,64 @@ class RemoteEvent extends RemotePrimitive {
   }
 }
 
+/**
+ * A Condition: its lock is a remote Lock or RLock, and the server does the
+ * whole of wait (release, sleep, re-take with the depth restored) and notify.
+ * `waitFor` is the public class's, over this `wait`.
+ */
+class RemoteCondition extends RemotePrimitive {
+  #lock: RemoteLock | null = null;
+
+  get lock(): RemoteLock {
+    this.#lock ??= build<RemoteLock>(this[BRAND].lock!, publicPrototypes.get(this[BRAND].lock!.ref.kind)!);
+    return this.#lock;
+  }
+
+  acquire(timeoutMs?: number | null): Promise<boolean> {
+    return this.lock.acquire(timeoutMs);
+  }
+
+  acquireSync(timeoutMs?: number | null): boolean {
+    return this.lock.acquireSync(timeoutMs);
+  }
+
+  release(): void {
+    this.lock.release();
+  }
+
+  withLock<T>(fn: () => T | Promise<T>): Promise<T> {
+    return (this.lock as unknown as { withLock(fn: () => T | Promise<T>): Promise<T> }).withLock(fn);
+  }
+
+  wait(timeoutMs?: number | null): Promise<boolean> {
+    return this.ask('wait', timeoutMs, 'Condition');
+  }
+
+  waitSync(timeoutMs?: number | null): boolean {
+    return this.askSync('wait', timeoutMs);
+  }
+
+  notify(n = 1): void {
+    if (typeof n !== 'number' || Number.isNaN(n) || n < 0) throw invalidArgType('"n" argument', 'a number >= 0', n);
+    this.askSync('notify', null, n);
+  }
+
+  notifyAll(): void {
+    this.notify(Infinity);
+  }
+
+  override toString(): string {
+    return `<Condition(${String(this.lock)}, ${this.state().count})>`;
+  }
+}
+
 const IMPLEMENTATIONS: Record<RemoteKind, abstract new (carried: Carried) => RemotePrimitive> = {
   Lock: RemoteLock,
   RLock: RemoteLock,
   Semaphore: RemoteSemaphore,
   BoundedSemaphore: RemoteSemaphore,
   Event: RemoteEvent,
+  Condition: RemoteCondition,
 };
 
 /** Per public prototype: a prototype below it that carries the remote methods. */
@@ -170,10 +230,12 @@ function build<T>(carried: Carried, publicPrototype: object): T {
  * (`publicPrototype`: `new.target.prototype`). The id is unique in the tree:
  * this pid and a counter.
  */
-export function remotePrimitive<T>(kind: RemoteKind, publicPrototype: object, init = 0, robust = false): T {
+export function remotePrimitive<T>(kind: RemoteKind, publicPrototype: object, init = 0, robust = false, lock?: object): T {
   if (typeof robust !== 'boolean') throw invalidArgType('"robust" option', 'a boolean', robust);
   const ref: RemoteRef = { id: `${process.pid}.${++counter}`, kind, init, robust };
-  return build<T>({ address: serverAddress(), ref }, publicPrototype);
+  const carried: Carried = { address: serverAddress(), ref };
+  if (lock !== undefined) carried.lock = (lock as RemotePrimitive)[BRAND];
+  return build<T>(carried, publicPrototype);
 }
 
 /** The public prototype each kind is rebuilt with in a child (set by each class's module). */

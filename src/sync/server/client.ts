@@ -4,7 +4,7 @@ import { current } from '../../current.js';
 import { AssertionError, OSError, ValueError } from '../../errors.js';
 import { OwnerDiedError } from '../errors.js';
 import type { ClientData, Relay } from './client-thread.js';
-import type { RemoteOp, RemoteRef, Reply } from './protocol.js';
+import type { RemoteOp, RemoteRef, Reply, Request } from './protocol.js';
 
 /** This thread's identity as a holder: RLock ownership is per (process, thread), as with the addon. */
 const OWNER = `${process.pid}:${(require('node:worker_threads') as typeof import('node:worker_threads')).threadId}`;
@@ -13,6 +13,9 @@ const OWNER = `${process.pid}:${(require('node:worker_threads') as typeof import
 export function threadScript(name: string): string {
   return join(__dirname, name + extname(__filename));
 }
+
+/** What a Condition's requests add: its lock, and notify's count. */
+type Extra = Pick<Request, 'lock' | 'n'>;
 
 /**
  * The main thread's side of the link to one sync server (see
@@ -44,19 +47,19 @@ class ServerLink {
     this.#port.unref();
   }
 
-  call(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null): Promise<Reply> {
+  call(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null, extra: Extra = {}): Promise<Reply> {
     const seq = ++this.#seq;
     return new Promise((settle) => {
       this.#pending.set(seq, settle);
       this.#port.ref();
-      this.#port.postMessage({ request: { seq, ref, op, owner: OWNER, timeoutMs }, sync: false } satisfies Relay);
+      this.#port.postMessage({ request: { seq, ref, op, owner: OWNER, timeoutMs, ...extra }, sync: false } satisfies Relay);
     });
   }
 
-  callSync(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null): Reply {
+  callSync(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null, extra: Extra = {}): Reply {
     const seq = ++this.#seq;
     Atomics.store(this.#flag, 0, 0);
-    this.#port.postMessage({ request: { seq, ref, op, owner: OWNER, timeoutMs }, sync: true } satisfies Relay);
+    this.#port.postMessage({ request: { seq, ref, op, owner: OWNER, timeoutMs, ...extra }, sync: true } satisfies Relay);
     for (;;) {
       Atomics.wait(this.#flag, 0, 0);
       const received = receiveMessageOnPort(this.#syncPort);

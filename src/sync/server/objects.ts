@@ -17,6 +17,9 @@ interface Waiter {
   seq: number;
   owner: string;
   timer: NodeJS.Timeout | null;
+  /** A Condition's waiter queued again on its lock: the depth to restore and what its wait returns. */
+  depth?: number;
+  result?: boolean;
 }
 
 type Errors = NonNullable<Reply['error']>;
@@ -41,9 +44,11 @@ export class RemoteObject {
     this.count = ref.kind === 'Semaphore' || ref.kind === 'BoundedSemaphore' ? ref.init : 0;
   }
 
-  handle(peer: Peer, request: Request): void {
+  /** `lock`: a Condition's lock object, when the request names one. */
+  handle(peer: Peer, request: Request, lock: RemoteObject | null = null): void {
     const { seq, op, owner, timeoutMs } = request;
     const kind = this.ref.kind;
+    if (kind === 'Condition') return this.#condition(peer, request, lock!);
     switch (op) {
       case 'acquire':
       case 'wait': {
@@ -99,8 +104,44 @@ export class RemoteObject {
     }
   }
 
+  /**
+   * A Condition: wait releases the lock however deeply held, queues, and on
+   * notify (or timeout) queues again on the lock, which answers the wait
+   * once it re-takes it, with the depth restored.
+   */
+  #condition(peer: Peer, request: Request, lock: RemoteObject): void {
+    const { seq, op, owner, timeoutMs } = request;
+    if (op === 'state') return peer.reply({ seq, result: { holder: '', count: this.#waiters.length } });
+    if (lock.holder !== owner) {
+      return peer.reply({ seq, error: { name: 'AssertionError', message: op === 'wait' ? 'must acquire() condition before using wait()' : 'lock is not owned' } });
+    }
+    if (op === 'notify') {
+      for (let n = request.n ?? 1; n > 0 && this.#waiters.length > 0; n--) {
+        const waiter = this.#waiters[0]!;
+        this.#remove(waiter);
+        lock.requeue({ ...waiter, timer: null, result: true });
+      }
+      return peer.reply({ seq, result: true });
+    }
+    const waiter: Waiter = { peer, seq, owner, timer: null, depth: lock.count };
+    lock.#free();
+    if (timeoutMs !== null) {
+      waiter.timer = setTimeout(() => {
+        this.#remove(waiter);
+        lock.requeue({ ...waiter, timer: null, result: false });
+      }, timeoutMs);
+    }
+    this.#waiters.push(waiter);
+  }
+
+  /** Queues a Condition's waiter on this lock (or hands it the lock now). */
+  requeue(waiter: Waiter): void {
+    this.#waiters.push(waiter);
+    this.#serveWaiters();
+  }
+
   /** Whether the caller got what it asked for now (and was answered). */
-  #tryTake(peer: Peer, owner: string, seq: number): boolean {
+  #tryTake(peer: Peer, owner: string, seq: number, waiter?: Waiter): boolean {
     switch (this.ref.kind) {
       case 'Event':
         if (this.holder !== '1') return false;
@@ -112,8 +153,10 @@ export class RemoteObject {
         this.count -= 1;
         peer.reply({ seq, result: true });
         return true;
+      case 'Condition':
+        return false;
       case 'RLock':
-        if (this.holder === owner) {
+        if (this.holder === owner && waiter?.depth === undefined) {
           this.count += 1;
           peer.reply({ seq, result: true });
           return true;
@@ -123,10 +166,11 @@ export class RemoteObject {
         if (this.holder !== '') return false;
         this.holder = owner;
         this.holderPeer = peer;
-        this.count = 1;
+        this.count = waiter?.depth ?? 1;
         const died = this.diedPid;
         this.diedPid = 0;
-        peer.reply(died > 0 ? { seq, result: true, ownerDied: died } : { seq, result: true });
+        const result = waiter?.result ?? true;
+        peer.reply(died > 0 ? { seq, result, ownerDied: died } : { seq, result });
         return true;
       }
     }
@@ -143,7 +187,7 @@ export class RemoteObject {
   #serveWaiters(): void {
     while (this.#waiters.length > 0) {
       const waiter = this.#waiters[0]!;
-      if (!this.#tryTake(waiter.peer, waiter.owner, waiter.seq)) return;
+      if (!this.#tryTake(waiter.peer, waiter.owner, waiter.seq, waiter)) return;
       this.#remove(waiter);
     }
   }

@@ -6,7 +6,7 @@
  * be answered after later requests of the same connection.
  */
 
-export type RemoteKind = 'Lock' | 'RLock' | 'Semaphore' | 'BoundedSemaphore' | 'Event';
+export type RemoteKind = 'Lock' | 'RLock' | 'Semaphore' | 'BoundedSemaphore' | 'Event' | 'Condition';
 
 /**
  * Names a primitive on the server. The server makes its state on first
@@ -20,7 +20,7 @@ export interface RemoteRef {
   readonly robust: boolean;
 }
 
-export type RemoteOp = 'acquire' | 'release' | 'state' | 'set' | 'clear' | 'wait';
+export type RemoteOp = 'acquire' | 'release' | 'state' | 'set' | 'clear' | 'wait' | 'notify';
 
 export interface Request {
   seq: number;
@@ -30,13 +30,17 @@ export interface Request {
   owner: string;
   /** For acquire and wait: null waits forever, 0 only tries. */
   timeoutMs: number | null;
+  /** A Condition's lock (wait and notify check that the caller holds it; wait releases and re-takes it). */
+  lock?: RemoteRef;
+  /** notify: how many waiters to wake. */
+  n?: number;
 }
 
 /** A primitive's state as `toString`, `locked()`, `isSet()` and `getValue()` need it. */
 export interface RemoteState {
   /** The holder's `pid:thread`, '' when free (locks). */
   holder: string;
-  /** An RLock's depth; a semaphore's value; an event's flag as 0 or 1. */
+  /** An RLock's depth; a semaphore's value; an event's flag as 0 or 1; a condition's waiters. */
   count: number;
 }
 

@@ -9,7 +9,7 @@ import { workerData } from 'node:worker_threads';
 import type { Connection } from '../../connection.js';
 import { Listener } from '../../listener.js';
 import { RemoteObject, type Peer } from './objects.js';
-import type { Reply, Request } from './protocol.js';
+import type { RemoteRef, Reply, Request } from './protocol.js';
 
 export interface ServerData {
   address: string;
@@ -19,6 +19,13 @@ export interface ServerData {
 const { address, authkey } = workerData as ServerData;
 const objects = new Map<string, RemoteObject>();
 const listener = new Listener(address, { authkey, backlog: 64 });
+
+/** The state of the object `ref` names, made on first sight. */
+function object(ref: RemoteRef): RemoteObject {
+  let found = objects.get(ref.id);
+  if (found === undefined) objects.set(ref.id, (found = new RemoteObject(ref)));
+  return found;
+}
 
 async function serve(connection: Connection<Reply, Request>): Promise<void> {
   const peer: Peer = {
@@ -33,9 +40,7 @@ async function serve(connection: Connection<Reply, Request>): Promise<void> {
   try {
     for (;;) {
       const request = await connection.recv();
-      let object = objects.get(request.ref.id);
-      if (object === undefined) objects.set(request.ref.id, (object = new RemoteObject(request.ref)));
-      object.handle(peer, request);
+      object(request.ref).handle(peer, request, request.lock === undefined ? null : object(request.lock));
     }
   } catch {
     // End of file: the process exited (or was killed).
