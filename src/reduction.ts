@@ -132,7 +132,7 @@ export function refuseInheritanceOnly(value: unknown, what: string): void {
     if (v instanceof Set) return v.forEach(visit);
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
-      for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name, what);
+      for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name.replace(/^sync:/, ''), what);
       if (v instanceof Error) visit((v as { cause?: unknown }).cause);
     }
     // What V8 clones of any other object: its own enumerable properties.

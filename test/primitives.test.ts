@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AssertionError, BoundedSemaphore, Condition, Event, Lock, OwnerDiedError, RLock, Semaphore, ValueError } from 'multiproc';
+import { AssertionError, BoundedSemaphore, Client, Condition, Event, Listener, Lock, OwnerDiedError, ProcessError, RLock, Semaphore, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
 import { fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync, waitOnCondition, waitOnConditionSync } from './fixtures/sync.js';
@@ -354,4 +354,23 @@ test('Condition misuse: wait and notify without the lock are AssertionErrors wit
   assert.throws(() => cond.notify(), (e: Error) => e instanceof AssertionError && e.message === 'lock is not owned');
   assert.throws(() => cond.notifyAll(), /lock is not owned/);
   assert.throws(() => new Condition(5 as unknown as Lock), TypeError);
+});
+
+test('a primitive inside a value sent on a Connection is refused with Python\'s words: only inheritance shares it', async () => {
+  const listener = new Listener();
+  const accepted = listener.accept();
+  const client = await Client(listener.address);
+  const server = await accepted;
+  try {
+    for (const [name, value] of [['Lock', new Lock()], ['Semaphore', new Semaphore()], ['Event', new Event()], ['Condition', new Condition()]] as const) {
+      assert.throws(
+        () => client.send({ inside: [value] }),
+        (e: Error) => e instanceof ProcessError && e.message.startsWith(`${name} objects should only be shared between processes through inheritance`),
+      );
+    }
+  } finally {
+    client.close();
+    server.close();
+    listener.close();
+  }
 });

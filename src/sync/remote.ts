@@ -245,12 +245,16 @@ export function registerRemote(kind: RemoteKind, publicPrototype: object): void 
   publicPrototypes.set(kind, publicPrototype);
 }
 
-registerReducer<RemotePrimitive>({
-  name: 'sync:remote',
-  matches: (value): value is RemotePrimitive => BRAND in value,
-  reduce: (value) => value[BRAND],
-  rebuild: (state) => {
-    const carried = state as Carried;
-    return build<RemotePrimitive>(carried, publicPrototypes.get(carried.ref.kind)!);
-  },
-});
+// One rule per class, named as the class: a remote Lock inside a Queue item is
+// refused with Python's words ("Lock objects should only be shared...").
+for (const kind of Object.keys(IMPLEMENTATIONS) as RemoteKind[]) {
+  registerReducer<RemotePrimitive>({
+    name: kind,
+    matches: (value): value is RemotePrimitive => BRAND in value && (value as RemotePrimitive)[BRAND].ref.kind === kind,
+    reduce: (value) => value[BRAND],
+    rebuild: (state) => {
+      const carried = state as Carried;
+      return build<RemotePrimitive>(carried, publicPrototypes.get(carried.ref.kind)!);
+    },
+  });
+}
