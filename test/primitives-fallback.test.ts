@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { ROOT, run } from './helpers/run.js';
 
-const WARNING = 'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events and conditions go through a slower IPC server';
+const WARNING = 'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events, conditions and Values go through a slower IPC server';
 
 function count(tap: string, what: 'pass' | 'fail' | 'skipped' | 'todo'): number {
   const found = new RegExp(`^# ${what} (\\d+)$`, 'm').exec(tap);

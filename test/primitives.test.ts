@@ -1,4 +1,4 @@
-// Lock, RLock, Semaphore, BoundedSemaphore, Event and Condition across processes:
+// Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and Value across processes:
 // CPython's _TestLock, _TestSemaphore, _TestEvent and _TestCondition rows (tests 30-32 of the
 // semantics doc), robust mode, and bad input. These objects work with or
 // without the native addon: test/primitives-fallback.test.ts runs this file
@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AssertionError, BoundedSemaphore, Client, Condition, Event, Listener, Lock, OwnerDiedError, ProcessError, RLock, Semaphore, ValueError } from 'multiproc';
+import { AssertionError, BoundedSemaphore, Client, Condition, Event, Listener, Lock, OwnerDiedError, ProcessError, RawValue, RLock, Semaphore, Value, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync, waitOnCondition, waitOnConditionSync } from './fixtures/sync.js';
+import { addUnderLock, addWithLock, fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync, waitOnCondition, waitOnConditionSync } from './fixtures/sync.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -373,4 +373,36 @@ test('a primitive inside a value sent on a Connection is refused with Python\'s 
     server.close();
     listener.close();
   }
+});
+
+test('Value and RawValue: typecodes, wrap-around as in C, getLock and getObj, repr', () => {
+  const v = Value('i', 7);
+  assert.equal(v.value, 7);
+  v.value = 2 ** 31;
+  assert.equal(v.value, -(2 ** 31), 'an int wraps as in C');
+  assert.ok(v.getLock() instanceof RLock);
+  assert.equal(v.getObj().value, -(2 ** 31));
+  assert.equal(String(v), "<Synchronized wrapper for SharedValue('i', -2147483648)>");
+  const d = RawValue('d', 1.5);
+  assert.ok(d instanceof RawValue);
+  d.value = d.value * 2;
+  assert.equal(d.value, 3);
+  const q = Value('q', 5n, { lock: new Lock() });
+  q.value = q.value * 3n;
+  assert.equal(q.value, 15n);
+  assert.ok(q.getLock() instanceof Lock);
+  const c = Value('c', 'a', { lock: false });
+  assert.deepEqual(c.value, Buffer.from('a'));
+  assert.throws(() => (v.value = 1.5), RangeError);
+  assert.throws(() => Value('z' as 'i', 0), TypeError);
+});
+
+test('four processes add 250 each to a Value under its lock (async and withLock + acquireSync): exactly 1000', async () => {
+  const v = Value('i', 0);
+  const children = [addUnderLock, addWithLock, addUnderLock].map((target) => make({ target, args: [v, 250] }));
+  for (const p of children) p.start();
+  await addWithLock(v, 250);
+  for (const p of children) await p.join();
+  assert.deepEqual(children.map((p) => p.exitCode), [0, 0, 0]);
+  assert.equal(v.value, 1000);
 });

@@ -123,20 +123,20 @@ test('bad input for barriers', () => {
   assert.throws(() => new Barrier('2' as unknown as number), TypeError);
 });
 
-test('without the native addon, locks, semaphores, events and conditions work (one warning); each object that needs shared memory fails at once, saying why and how to get it', async () => {
+test('without the native addon, locks, semaphores, events, conditions and Values work (one warning); each object that needs shared memory fails at once, saying why and how to get it', async () => {
   const { spawnSync } = await import('node:child_process');
   const out = spawnSync(process.execPath, ['--import', 'tsx', `${PROGRAMS}no-native.ts`], { env: { ...process.env, MULTIPROC_NO_NATIVE: '1' }, encoding: 'utf8' });
   assert.equal(out.status, 0, out.stderr);
   const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; ok?: boolean; error?: string; message?: string });
-  assert.deepEqual(lines.map((l) => l.name), ['Lock', 'RLock', 'Semaphore', 'Event', 'Condition', 'Barrier', 'Value', 'Array', 'SharedMemory']);
-  for (const line of lines.slice(0, 5)) assert.equal(line.ok, true, line.name);
-  for (const line of lines.slice(5)) {
+  assert.deepEqual(lines.map((l) => l.name), ['Lock', 'RLock', 'Semaphore', 'Event', 'Condition', 'Value', 'Barrier', 'Array', 'SharedMemory']);
+  for (const line of lines.slice(0, 6)) assert.equal(line.ok, true, line.name);
+  for (const line of lines.slice(6)) {
     assert.equal(line.error, 'OSError', line.name);
     assert.match(line.message!, new RegExp(`^${line.name} needs multiproc's native addon, which could not be loaded \\(disabled by MULTIPROC_NO_NATIVE=1\\)`));
     assert.match(line.message!, /npm ci/);
   }
   assert.equal(
     out.stderr,
-    'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events and conditions go through a slower IPC server\n',
+    'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events, conditions and Values go through a slower IPC server\n',
   );
 });

@@ -20,14 +20,14 @@ const BRAND = Symbol('multiproc.sync.remote');
 let counter = 0;
 
 /** What a remote primitive is, for the reducer: its server and its ref. */
-interface Carried {
+export interface Carried {
   address: string;
   ref: RemoteRef;
   /** A Condition's lock. */
   lock?: Carried;
 }
 
-abstract class RemotePrimitive {
+export abstract class RemotePrimitive {
   readonly [BRAND]: Carried;
 
   constructor(carried: Carried) {
@@ -52,6 +52,13 @@ abstract class RemotePrimitive {
   protected askSync(op: 'acquire' | 'wait' | 'release' | 'set' | 'clear' | 'notify', timeoutMs?: number | null, n?: number): boolean {
     const timeout = validateWaitTimeout(timeoutMs);
     return unwrap(linkTo(this[BRAND].address).callSync(this.ref, op, timeout, n === undefined ? this.extra : { ...this.extra, n }), this.ref.kind);
+  }
+
+  /** A sync request whose result is a Value's contents. */
+  protected exchange(op: 'get' | 'put', value?: number | bigint): number | bigint | boolean {
+    const reply = linkTo(this[BRAND].address).callSync(this.ref, op, null, value === undefined ? {} : { value });
+    unwrap(reply, this.ref.kind);
+    return reply.result as number | bigint | boolean;
   }
 
   protected state(): RemoteState {
@@ -193,7 +200,7 @@ class RemoteCondition extends RemotePrimitive {
   }
 }
 
-const IMPLEMENTATIONS: Record<RemoteKind, abstract new (carried: Carried) => RemotePrimitive> = {
+const IMPLEMENTATIONS: Partial<Record<RemoteKind, abstract new (carried: Carried) => RemotePrimitive>> = {
   Lock: RemoteLock,
   RLock: RemoteLock,
   Semaphore: RemoteSemaphore,
@@ -211,7 +218,7 @@ function remotePrototype(kind: RemoteKind, publicPrototype: object): object {
     proto = Object.create(publicPrototype) as object;
     // The implementation's methods and those of its base, the nearest winning.
     const chain: object[] = [];
-    for (let p: object | null = IMPLEMENTATIONS[kind].prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) chain.unshift(p);
+    for (let p: object | null = IMPLEMENTATIONS[kind]!.prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) chain.unshift(p);
     for (const p of chain) {
       for (const key of Reflect.ownKeys(p)) if (key !== 'constructor') Object.defineProperty(proto, key, Reflect.getOwnPropertyDescriptor(p, key)!);
     }
@@ -221,7 +228,7 @@ function remotePrototype(kind: RemoteKind, publicPrototype: object): object {
 }
 
 function build<T>(carried: Carried, publicPrototype: object): T {
-  const Implementation = IMPLEMENTATIONS[carried.ref.kind] as unknown as new (carried: Carried) => RemotePrimitive;
+  const Implementation = IMPLEMENTATIONS[carried.ref.kind]! as unknown as new (carried: Carried) => RemotePrimitive;
   return Object.setPrototypeOf(new Implementation(carried), remotePrototype(carried.ref.kind, publicPrototype)) as T;
 }
 
@@ -230,9 +237,9 @@ function build<T>(carried: Carried, publicPrototype: object): T {
  * (`publicPrototype`: `new.target.prototype`). The id is unique in the tree:
  * this pid and a counter.
  */
-export function remotePrimitive<T>(kind: RemoteKind, publicPrototype: object, init = 0, robust = false, lock?: object): T {
+export function remotePrimitive<T>(kind: RemoteKind, publicPrototype: object, init = 0, robust = false, lock?: object, typecode?: string): T {
   if (typeof robust !== 'boolean') throw invalidArgType('"robust" option', 'a boolean', robust);
-  const ref: RemoteRef = { id: `${process.pid}.${++counter}`, kind, init, robust };
+  const ref: RemoteRef = typecode === undefined ? { id: `${process.pid}.${++counter}`, kind, init, robust } : { id: `${process.pid}.${++counter}`, kind, init, robust, typecode };
   const carried: Carried = { address: serverAddress(), ref };
   if (lock !== undefined) carried.lock = (lock as RemotePrimitive)[BRAND];
   return build<T>(carried, publicPrototype);
@@ -245,16 +252,35 @@ export function registerRemote(kind: RemoteKind, publicPrototype: object): void 
   publicPrototypes.set(kind, publicPrototype);
 }
 
+/** Adds a kind made outside this module (a Value, in ../sharedctypes-remote.ts), with its rule for travelling. */
+export function registerImplementation(kind: RemoteKind, implementation: abstract new (carried: Carried) => RemotePrimitive, publicPrototype: object): void {
+  IMPLEMENTATIONS[kind] = implementation;
+  registerRemote(kind, publicPrototype);
+  registerRule(kind);
+}
+
+/** What carries a remote object (for a wrapper's own rule: a SynchronizedValue's), and the object again from it. */
+export function carriedOf(value: object): unknown {
+  return (value as RemotePrimitive)[BRAND];
+}
+
+export function fromCarried<T>(carried: unknown): T {
+  const c = carried as Carried;
+  return build<T>(c, publicPrototypes.get(c.ref.kind)!);
+}
+
+export function isRemote(value: object): boolean {
+  return BRAND in value;
+}
+
 // One rule per class, named as the class: a remote Lock inside a Queue item is
 // refused with Python's words ("Lock objects should only be shared...").
-for (const kind of Object.keys(IMPLEMENTATIONS) as RemoteKind[]) {
+function registerRule(kind: RemoteKind): void {
   registerReducer<RemotePrimitive>({
     name: kind,
     matches: (value): value is RemotePrimitive => BRAND in value && (value as RemotePrimitive)[BRAND].ref.kind === kind,
     reduce: (value) => value[BRAND],
-    rebuild: (state) => {
-      const carried = state as Carried;
-      return build<RemotePrimitive>(carried, publicPrototypes.get(carried.ref.kind)!);
-    },
+    rebuild: (state) => fromCarried<RemotePrimitive>(state),
   });
 }
+for (const kind of Object.keys(IMPLEMENTATIONS) as RemoteKind[]) registerRule(kind);

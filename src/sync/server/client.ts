@@ -14,8 +14,8 @@ export function threadScript(name: string): string {
   return join(__dirname, name + extname(__filename));
 }
 
-/** What a Condition's requests add: its lock, and notify's count. */
-type Extra = Pick<Request, 'lock' | 'n'>;
+/** What some requests add: a Condition's lock, notify's count, a Value's new contents. */
+type Extra = Pick<Request, 'lock' | 'n' | 'value'>;
 
 /**
  * The main thread's side of the link to one sync server (see

@@ -38,6 +38,8 @@ export class RemoteObject {
   /** A robust lock whose holder died with no one waiting: the next acquirer takes it over. */
   diedPid = 0;
   readonly #waiters: Waiter[] = [];
+  /** A Value's contents. */
+  stored: number | bigint = 0;
 
   constructor(ref: RemoteRef) {
     this.ref = ref;
@@ -49,6 +51,11 @@ export class RemoteObject {
     const { seq, op, owner, timeoutMs } = request;
     const kind = this.ref.kind;
     if (kind === 'Condition') return this.#condition(peer, request, lock!);
+    if (kind === 'Value') {
+      // A Value's contents: whole reads and writes; a read-modify-write holds its lock.
+      if (op === 'put') this.stored = request.value ?? 0;
+      return peer.reply({ seq, result: op === 'get' ? this.stored : true });
+    }
     switch (op) {
       case 'acquire':
       case 'wait': {
@@ -154,6 +161,7 @@ export class RemoteObject {
         peer.reply({ seq, result: true });
         return true;
       case 'Condition':
+      case 'Value':
         return false;
       case 'RLock':
         if (this.holder === owner && waiter?.depth === undefined) {

@@ -6,7 +6,7 @@
  * be answered after later requests of the same connection.
  */
 
-export type RemoteKind = 'Lock' | 'RLock' | 'Semaphore' | 'BoundedSemaphore' | 'Event' | 'Condition';
+export type RemoteKind = 'Lock' | 'RLock' | 'Semaphore' | 'BoundedSemaphore' | 'Event' | 'Condition' | 'Value';
 
 /**
  * Names a primitive on the server. The server makes its state on first
@@ -18,9 +18,11 @@ export interface RemoteRef {
   readonly kind: RemoteKind;
   readonly init: number;
   readonly robust: boolean;
+  /** A Value's typecode. */
+  readonly typecode?: string;
 }
 
-export type RemoteOp = 'acquire' | 'release' | 'state' | 'set' | 'clear' | 'wait' | 'notify';
+export type RemoteOp = 'acquire' | 'release' | 'state' | 'set' | 'clear' | 'wait' | 'notify' | 'get' | 'put';
 
 export interface Request {
   seq: number;
@@ -34,6 +36,8 @@ export interface Request {
   lock?: RemoteRef;
   /** notify: how many waiters to wake. */
   n?: number;
+  /** put: a Value's new contents (already coerced to its type by the caller). */
+  value?: number | bigint;
 }
 
 /** A primitive's state as `toString`, `locked()`, `isSet()` and `getValue()` need it. */
@@ -47,7 +51,7 @@ export interface RemoteState {
 export interface Reply {
   seq: number;
   /** acquire/wait: whether it succeeded; state: the state; others: true. */
-  result?: boolean | RemoteState;
+  result?: boolean | RemoteState | number | bigint;
   /** Python's error for a wrong call (a release too many), by class name. */
   error?: { name: 'ValueError' | 'AssertionError' | 'OSError'; message: string };
   /** A robust lock taken over from a process that died holding it: its pid. */
