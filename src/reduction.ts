@@ -101,8 +101,13 @@ export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): u
       if (typeof name !== 'string') return object;
       const reducer = reducers.get(name);
       if (reducer === undefined) throw new TypeError(`multiproc: no rule to rebuild a ${name} in this process`);
-      if (handles === null) throw new TypeError(`multiproc: a ${name} arrived without its file descriptors`);
-      return reducer.rebuild((object as { state: unknown }).state, handles);
+      // Without an fd channel (no native addon), only what needs no descriptor can be rebuilt (a primitive of the sync server).
+      const source: HandleSource = handles ?? {
+        fd: () => {
+          throw new TypeError(`multiproc: a ${name} arrived without its file descriptors`);
+        },
+      };
+      return reducer.rebuild((object as { state: unknown }).state, source);
     },
     new Map(),
   );
@@ -127,7 +132,7 @@ export function refuseInheritanceOnly(value: unknown, what: string): void {
     if (v instanceof Set) return v.forEach(visit);
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
-      for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name, what);
+      for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name.replace(/^sync:/, ''), what);
       if (v instanceof Error) visit((v as { cause?: unknown }).cause);
     }
     // What V8 clones of any other object: its own enumerable properties.

@@ -2,7 +2,9 @@ import { invalidArgType, invalidArgValue } from './errors.js';
 import { requireNative } from './native.js';
 import type { Block } from './sync/shared.js';
 import { Lock, RLock } from './sync/lock.js';
-import { adopt, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './sync/shared.js';
+import { adopt, adopting, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './sync/shared.js';
+import { native } from './native.js';
+import { registerRemoteSynchronized, registerRemoteValue, remoteValue } from './sharedctypes-remote.js';
 
 /**
  * Value, Array, RawValue and RawArray (Python's multiprocessing.sharedctypes):
@@ -103,13 +105,20 @@ export type ValueInput<T extends TypeCode> = T extends 'c' ? Buffer | string : E
 
 /** One number (or byte) in shared memory, without a lock: what `RawValue()` returns. */
 export class SharedValue<T extends TypeCode = TypeCode> {
-  readonly typecode: T;
-  readonly #view: AnyTypedArray;
-  readonly #region: Block;
-  readonly #atomic: boolean;
+  readonly typecode!: T;
+  readonly #view!: AnyTypedArray;
+  readonly #region!: Block;
+  readonly #atomic!: boolean;
 
   constructor(typecode: T, value?: ValueInput<T>) {
-    this.typecode = validateTypecode(typecode) as T;
+    const checked = validateTypecode(typecode) as T;
+    // Without the addon, the same class with its contents on the sync server (./sharedctypes-remote.ts).
+    if (native() === null && !adopting()) {
+      const remote = remoteValue<SharedValue<T>>(new.target.prototype, checked);
+      if (value !== undefined) remote.value = value;
+      return remote;
+    }
+    this.typecode = checked;
     const { region, array } = allocate('Value', this.typecode, 1);
     this.#region = region;
     this.#view = array;
@@ -188,7 +197,6 @@ export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, op
 export function Value<T extends TypeCode>(typecode: T, value: ValueInput<T> | undefined, options: { lock: false }): SharedValue<T>;
 export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, options?: SynchronizedOptions): SynchronizedValue<T> | SharedValue<T>;
 export function Value<T extends TypeCode>(typecode: T, value?: ValueInput<T>, options?: SynchronizedOptions): SynchronizedValue<T> | SharedValue<T> {
-  requireNative('Value');
   const lock = resolveLock(options);
   const raw = new SharedValue(typecode, value);
   return lock === null ? raw : new SynchronizedValue(raw, lock);
@@ -284,6 +292,24 @@ registerPrimitive<AnyTypedArray>({
     return array;
   },
 });
+
+registerRemoteValue(SharedValue.prototype, {
+  encode: (typecode, value) => {
+    // Through a typed array of the type: the same wrap-around and rounding as in shared memory.
+    const cell = new TYPES[typecode as TypeCode](1) as AnyTypedArray;
+    (cell as Float64Array)[0] = validateElement(typecode as TypeCode, value, 'value') as number;
+    return cell[0]!;
+  },
+  decode: (typecode, stored) => {
+    if (typecode === 'c') return Buffer.from([stored as number]);
+    return isBig(typecode as TypeCode) ? BigInt(stored) : stored;
+  },
+});
+registerRemoteSynchronized(
+  (value): value is SynchronizedValue => value instanceof SynchronizedValue,
+  (value) => ({ raw: value.getObj(), lock: value.getLock() }),
+  (raw, lock) => new SynchronizedValue(raw as SharedValue, lock),
+);
 
 registerPrimitive<SharedValue | SynchronizedValue>({
   name: 'Value',

@@ -1,7 +1,9 @@
 import { AssertionError, invalidArgType, ValueError } from '../errors.js';
 import type { Block } from './shared.js';
 import { CONDITION_LOCK, Lock, REGION, RLock } from './lock.js';
-import { adopt, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './shared.js';
+import { adopt, adopting, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './shared.js';
+import { native } from '../native.js';
+import { registerRemote, remotePrimitive } from './remote.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers } from './sleep.js';
 import { validateWaitTimeout } from './timeout.js';
 
@@ -22,15 +24,17 @@ const WORDS = CANCELLED + RING;
  * `wait` must be called holding the lock; it releases it while waiting.
  */
 export class Condition {
-  readonly #region: Block;
-  readonly #view: Int32Array;
-  readonly #lock: Lock | RLock;
-  readonly #sleeper: AsyncSleeper;
+  readonly #region!: Block;
+  readonly #view!: Int32Array;
+  readonly #lock!: Lock | RLock;
+  readonly #sleeper!: AsyncSleeper;
 
   constructor(lock?: Lock | RLock | null) {
     if (lock !== undefined && lock !== null && !(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw invalidArgType('"lock" argument', 'a Lock or an RLock (or nothing: a new RLock)', lock);
     }
+    // Without the addon, the same class on the sync server (../remote.ts), over a lock there too.
+    if (native() === null && !adopting()) return remotePrimitive<Condition>('Condition', new.target.prototype, 0, false, lock ?? new RLock());
     // The region first: while a rule rebuilds this Condition, it is the one to adopt.
     this.#region = regionFor(this, WORDS).region;
     this.#lock = lock ?? new RLock();
@@ -192,3 +196,5 @@ registerPrimitive<Condition>({
     return adopt(region, () => new Condition(lock));
   },
 });
+
+registerRemote('Condition', Condition.prototype);

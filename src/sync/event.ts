@@ -1,8 +1,10 @@
 import type { Block } from './shared.js';
 import { REGION } from './lock.js';
-import { adopt, regionFor, registerPrimitive } from './shared.js';
+import { adopt, adopting, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers } from './sleep.js';
 import { validateWaitTimeout } from './timeout.js';
+import { native } from '../native.js';
+import { registerRemote, remotePrimitive } from './remote.js';
 
 const FLAG = 0; // 1: set
 const SLEEPERS = 1;
@@ -12,12 +14,14 @@ const unset = (seen: number): boolean => seen === 0;
 
 /** A flag shared between processes that others can wait for (Python's `multiprocessing.Event`). */
 export class Event {
-  readonly #region: Block;
-  readonly #view: Int32Array;
-  readonly #sleeper: AsyncSleeper;
+  readonly #region!: Block;
+  readonly #view!: Int32Array;
+  readonly #sleeper!: AsyncSleeper;
   readonly #isSet = (): boolean => Atomics.load(this.#view, FLAG) === 1;
 
   constructor() {
+    // Without the addon, the same class on the sync server (./remote.ts).
+    if (native() === null && !adopting()) return remotePrimitive<Event>('Event', new.target.prototype);
     this.#region = regionFor(this, WORDS).region;
     this.#view = this.#region.int32();
     this.#sleeper = new AsyncSleeper(this.#view, FLAG, SLEEPERS, -1, false, unset);
@@ -69,3 +73,5 @@ registerPrimitive<Event>({
   parts: (event) => ({ region: event[REGION] }),
   rebuild: (region) => adopt(region, () => new Event()),
 });
+
+registerRemote('Event', Event.prototype);

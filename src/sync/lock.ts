@@ -3,9 +3,11 @@ import { currentProcess } from '../process.js';
 import type { Block } from './shared.js';
 import { OwnerDiedError } from './errors.js';
 import { isAlive, PID, THREAD } from './owner.js';
-import { adopt, regionFor, registerPrimitive } from './shared.js';
+import { adopt, adopting, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, POLL_MS, sleepUntil, wakeSleepers, type Deadline } from './sleep.js';
 import { validateWaitTimeout } from './timeout.js';
+import { native } from '../native.js';
+import { registerRemote, remotePrimitive } from './remote.js';
 
 // The words of a Lock or RLock.
 const HOLDER = 0; // 0: free; else the pid of the process that took it (any process may release a Lock)
@@ -45,15 +47,17 @@ export interface ConditionLock {
  * system call and, for `acquire()`, no threadpool trip.
  */
 abstract class MutexBase {
-  protected readonly region: Block;
-  protected readonly view: Int32Array;
-  readonly #robust: boolean;
-  readonly #sleeper: AsyncSleeper;
+  protected readonly region!: Block;
+  protected readonly view!: Int32Array;
+  readonly #robust!: boolean;
+  readonly #sleeper!: AsyncSleeper;
 
   constructor(options: LockOptions | undefined, what: string) {
     if (options !== undefined && (typeof options !== 'object' || options === null)) throw invalidArgType(`${what} options`, 'an object such as { robust: true }', options);
     const robust = options?.robust;
     if (robust !== undefined && typeof robust !== 'boolean') throw invalidArgType('"robust" option', 'a boolean', robust);
+    // Without the addon, the same class on the sync server (./remote.ts); checked here, once per lock, never per acquire.
+    if (native() === null && !adopting()) return remotePrimitive<MutexBase>(what === 'RLock' ? 'RLock' : 'Lock', new.target.prototype, 0, robust ?? false);
     const { region, fresh } = regionFor(this, WORDS);
     this.region = region;
     this.view = region.int32();
@@ -318,3 +322,6 @@ for (const type of [Lock, RLock]) {
     rebuild: (region) => adopt(region, () => new type()),
   });
 }
+
+registerRemote('Lock', Lock.prototype);
+registerRemote('RLock', RLock.prototype);

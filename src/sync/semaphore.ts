@@ -1,9 +1,11 @@
 import { invalidArgType, ValueError } from '../errors.js';
 import type { Block } from './shared.js';
 import { REGION } from './lock.js';
-import { adopt, regionFor, registerPrimitive } from './shared.js';
+import { adopt, adopting, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers } from './sleep.js';
 import { validateWaitTimeout } from './timeout.js';
+import { native } from '../native.js';
+import { registerRemote, remotePrimitive } from './remote.js';
 
 // The words of a semaphore.
 const VALUE = 0; // the counter
@@ -21,14 +23,18 @@ const MAX_VALUE = 2147483647;
  * is none; `release` gives one back, without limit.
  */
 export class Semaphore {
-  readonly #region: Block;
-  readonly #view: Int32Array;
-  readonly #sleeper: AsyncSleeper;
+  readonly #region!: Block;
+  readonly #view!: Int32Array;
+  readonly #sleeper!: AsyncSleeper;
 
   constructor(value = 1) {
     if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgType('"value" argument', 'an integer', value);
     if (value < 0) throw new ValueError('semaphore initial value must be >= 0');
     if (value > MAX_VALUE) throw new ValueError(`semaphore initial value must be <= ${MAX_VALUE}`);
+    // Without the addon, the same class on the sync server (./remote.ts).
+    if (native() === null && !adopting()) {
+      return remotePrimitive<Semaphore>(new.target.prototype instanceof BoundedSemaphore || new.target === BoundedSemaphore ? 'BoundedSemaphore' : 'Semaphore', new.target.prototype, value);
+    }
     const { region, fresh } = regionFor(this, WORDS);
     this.#region = region;
     this.#view = region.int32();
@@ -121,3 +127,6 @@ for (const type of [Semaphore, BoundedSemaphore]) {
     rebuild: (region) => adopt(region, () => new type(0)),
   });
 }
+
+registerRemote('Semaphore', Semaphore.prototype);
+registerRemote('BoundedSemaphore', BoundedSemaphore.prototype);

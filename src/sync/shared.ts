@@ -39,7 +39,7 @@ export class Block {
 let arena: { region: SharedRegion; used: number } | null = null;
 // The region a constructor must adopt instead of allocating: set only while
 // a rule rebuilds an object received from a parent process.
-let adopting: Block | null = null;
+let adopting_: Block | null = null;
 
 // An arena's fd closes when nothing refers to the arena any more (its blocks hold it).
 const closeWhenCollected = new FinalizationRegistry<number>((fd) => {
@@ -64,9 +64,9 @@ function newRegion(bytes: number): SharedRegion {
  * raised where the native addon, which maps shared memory, cannot load.
  */
 export function regionFor(owner: object | string, words: number, bytes = words * 4): { region: Block; fresh: boolean } {
-  if (adopting !== null) {
-    const region = adopting;
-    adopting = null;
+  if (adopting_ !== null) {
+    const region = adopting_;
+    adopting_ = null;
     return { region, fresh: false };
   }
   requireNative(typeof owner === 'string' ? owner : owner.constructor.name);
@@ -78,13 +78,18 @@ export function regionFor(owner: object | string, words: number, bytes = words *
   return { region: block, fresh: true };
 }
 
+/** Whether a constructor is rebuilding an object received from a parent (then it has its memory already). */
+export function adopting(): boolean {
+  return adopting_ !== null;
+}
+
 /** Runs `make` (which calls a constructor) so that the constructor adopts `block`. */
 export function adopt<T>(block: Block, make: () => T): T {
-  adopting = block;
+  adopting_ = block;
   try {
     return make();
   } finally {
-    adopting = null;
+    adopting_ = null;
   }
 }
 

@@ -1,0 +1,44 @@
+// The IPC fallback: test/primitives.test.ts again, in a process where the
+// native addon "cannot load" (MULTIPROC_NO_NATIVE=1, inherited by every
+// child), so that Lock, RLock, Semaphore, BoundedSemaphore and Event go
+// through the sync server; same tests, same expectations.
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { test } from 'node:test';
+import { assertNoneLeftBehind } from './helpers/cleanup.js';
+import { ROOT, run } from './helpers/run.js';
+
+const WARNING = 'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events, conditions and Values go through a slower IPC server';
+
+function count(tap: string, what: 'pass' | 'fail' | 'skipped' | 'todo'): number {
+  const found = new RegExp(`^# ${what} (\\d+)$`, 'm').exec(tap);
+  assert.ok(found, `no "# ${what}" line in:\n${tap}`);
+  return Number(found[1]);
+}
+
+/** The sync servers' private folders (each holds a server's socket). */
+const serverDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('multiproc-sync-'));
+
+test('every test of the primitives passes through the sync server, with one warning line; nothing is left behind', async () => {
+  const before = new Set(serverDirs());
+  process.env.MULTIPROC_NO_NATIVE = '1';
+  let outcome;
+  try {
+    outcome = await run(['--import', 'tsx', '--test', '--test-reporter=tap', `${ROOT}test/primitives.test.ts`], { timeoutMs: 120_000 });
+  } finally {
+    delete process.env.MULTIPROC_NO_NATIVE;
+  }
+  const { code, stdout, stderr } = outcome;
+  assert.equal(code, 0, `${stdout}\n${stderr}`);
+  assert.equal(count(stdout, 'fail'), 0);
+  assert.equal(count(stdout, 'skipped') + count(stdout, 'todo'), 0);
+  assert.ok(count(stdout, 'pass') >= 15, stdout);
+  // The test runner reports the file's stderr as "# " lines. Children print
+  // nothing: only the root, which starts the server, warns, once.
+  const warnings = `${stdout}\n${stderr}`.split('\n').filter((line) => line.includes('multiproc: the native addon'));
+  assert.deepEqual(warnings.map((line) => line.replace(/^# /, '')), [WARNING]);
+  // The server is a thread of the root process, so no process can be left; its folder goes with it.
+  assert.deepEqual(serverDirs().filter((name) => !before.has(name)), []);
+  await assertNoneLeftBehind();
+});
