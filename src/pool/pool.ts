@@ -281,10 +281,17 @@ export class Pool {
     clearTimeout(this.#startOthers);
     this.#startOthers = null;
     if (this.#state === 'terminated' || this.#broken !== null) return;
+    while (this.#workers.size < this.#processes && this.#startOrBreak('a worker of the pool'));
+  }
+
+  /** Starts a worker, or breaks the pool when it cannot (`what` names it in the error); whether it started. */
+  #startOrBreak(what: string): boolean {
     try {
-      while (this.#workers.size < this.#processes) this.#startWorker();
+      this.#startWorker();
+      return true;
     } catch (error) {
-      this.#breakPool(new BrokenProcessPool(`a worker of the pool could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      this.#breakPool(new BrokenProcessPool(`${what} could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+      return false;
     }
   }
 
@@ -638,7 +645,7 @@ export class Pool {
       replaced: false,
       exited: false,
     };
-    slot.port.holdsLoop = false;
+    slot.port.unref();
     this.#workers.add(slot);
     void process.sentinel.then((code) => this.#onExit(slot, code));
   }
@@ -708,11 +715,7 @@ export class Pool {
     // Its successor starts now rather than when it has exited: no gap in service.
     if (this.#state === 'running' && !slot.replaced) {
       slot.replaced = true;
-      try {
-        this.#startWorker();
-      } catch (error) {
-        this.#breakPool(new BrokenProcessPool(`a replacement worker could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
-      }
+      this.#startOrBreak('a replacement worker');
     }
   }
 
@@ -747,13 +750,7 @@ export class Pool {
       return;
     }
     const pending = this.#queueHead < this.#queue.length || [...this.#workers].some((w) => w.inflight.length > 0);
-    if (!slot.replaced && (this.#state === 'running' || pending)) {
-      try {
-        this.#startWorker();
-      } catch (error) {
-        this.#breakPool(new BrokenProcessPool(`a replacement worker could not be started: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
-      }
-    }
+    if (!slot.replaced && (this.#state === 'running' || pending)) this.#startOrBreak('a replacement worker');
     this.#dispatch();
     this.#notifyIdle();
   }

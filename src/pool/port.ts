@@ -84,10 +84,9 @@ export class PoolPort {
     this.#socket.uncork();
   };
 
-  /** Whether this port keeps the event loop alive (only while work is outstanding). */
-  set holdsLoop(hold: boolean) {
-    if (hold) this.#socket.ref();
-    else this.#socket.unref();
+  /** This port no longer keeps the event loop alive (the Pool's own timer does, while work is outstanding). */
+  unref(): void {
+    this.#socket.unref();
   }
 
   /** Sends what is pending, then ends: the peer reads the rest, then an end. */
