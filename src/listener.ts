@@ -8,7 +8,11 @@ import { Connection, type ReadInto } from './connection.js';
 import { current } from './current.js';
 import { invalidArgType, OSError } from './errors.js';
 
-/** Where a Listener listens: a Unix socket path, or a TCP host and port (port 0 picks a free one). */
+/**
+ * Where a Listener listens: a Unix socket path (on Linux, a name that starts
+ * with '\0' is in the abstract namespace: no file, gone with the socket), or
+ * a TCP host and port (port 0 picks a free one).
+ */
 export type Address = string | { host: string; port: number };
 
 export interface ListenerOptions {
@@ -30,6 +34,9 @@ function checkAddress(address: unknown): Address {
   }
   throw invalidArgType('address', 'a Unix socket path (a non-empty string) or { host, port } with a port from 0 to 65535', address);
 }
+
+/** A Linux abstract socket name: no file to check or remove (an address in use shows in accept()). */
+const isAbstract = (address: string): boolean => address.startsWith('\0');
 
 function authkeyOf(options: { authkey?: Uint8Array | null } | undefined): Buffer | null {
   if (options?.authkey === null) return null;
@@ -96,7 +103,7 @@ export class Listener {
       this.#ownDir = mkdtempSync(join(defaultDir, 'listener-'));
       where = join(this.#ownDir, 'socket');
     } else where = checkAddress(address);
-    if (typeof where === 'string' && existsSync(where)) throw new OSError(`[Errno 98] Address already in use: ${where}`);
+    if (typeof where === 'string' && !isAbstract(where) && existsSync(where)) throw new OSError(`[Errno 98] Address already in use: ${where}`);
     this.#server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#onConnection(socket));
     this.#server.on('error', (err) => {
       this.#error = new OSError(err.message);
@@ -142,7 +149,7 @@ export class Listener {
     for (const socket of this.#pending.splice(0)) socket.destroy();
     this.#wake(null);
     if (this.#ownDir !== null) rmSync(this.#ownDir, { recursive: true, force: true });
-    else if (typeof this.#address === 'string') {
+    else if (typeof this.#address === 'string' && !isAbstract(this.#address)) {
       try {
         unlinkSync(this.#address);
       } catch {

@@ -348,6 +348,26 @@ describe('Listener and Client (test_listener_client, _TestListener)', () => {
     });
   }
 
+  test('a Linux abstract address ("\\0name"): no file is made; a second Listener on it fails in accept() with the OSError', { skip: process.platform !== 'linux' && 'abstract Unix sockets are Linux only' }, async () => {
+    const address = `\0multiproc-test-${process.pid}`;
+    const listener = new Listener(address);
+    const [server, client] = await Promise.all([listener.accept(), Client(address)]);
+    client.send({ over: 'abstract' });
+    assert.deepEqual(await server.recv(), { over: 'abstract' });
+    const second = new Listener(address);
+    await assert.rejects(second.accept(), (e: unknown) => e instanceof OSError && /EADDRINUSE/.test((e as Error).message));
+    second.close();
+    server.close();
+    client.close();
+    listener.close();
+    // Closed, the name is free again at once: nothing on disk to remove.
+    const again = new Listener(address);
+    const [s2, c2] = await Promise.all([again.accept(), Client(address)]);
+    s2.close();
+    c2.close();
+    again.close();
+  });
+
   test('a wrong key: Client rejects with "digest sent was rejected", accept with "digest received was wrong"', async () => {
     const listener = new Listener(null, { authkey: Buffer.from('right') });
     const results = await Promise.allSettled([listener.accept(), Client(listener.address, { authkey: Buffer.from('wrong') })]);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,20 +23,32 @@ const ENV = 'MULTIPROC_SYNC_SERVER';
 
 let address: string | null = null;
 
+/**
+ * On Linux, a name in the abstract namespace: no file, so nothing is left
+ * behind even when the root is killed with SIGKILL (the authkey handshake,
+ * not file permissions, keeps others out). Elsewhere, a socket in a private
+ * folder, removed at exit.
+ */
+function privateAddress(): string {
+  if (process.platform === 'linux') return `\0multiproc-sync-${process.pid}-${randomBytes(8).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'multiproc-sync-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'socket');
+}
+
 export function serverAddress(): string {
   if (address !== null) return address;
   const inherited = process.env[ENV];
-  if (inherited !== undefined && current.parent !== null) return (address = inherited);
+  // An abstract name's NUL cannot be in the environment: '@' stands for it there, as ss(8) shows it.
+  if (inherited !== undefined && current.parent !== null) return (address = inherited.replace(/^@/, '\0'));
   process.stderr.write(
     `multiproc: the native addon could not be loaded (${nativeUnavailableReason()}); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server\n`,
   );
-  const dir = mkdtempSync(join(tmpdir(), 'multiproc-sync-'));
-  address = join(dir, 'socket');
+  address = privateAddress();
   const data: ServerData = { address, authkey: current.authkey };
   const worker = new Worker(threadScript('server-thread'), { workerData: data });
   // The server never keeps the process alive by itself; it ends with it.
   worker.unref();
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  process.env[ENV] = address;
+  process.env[ENV] = address.replace(/^\0/, '@');
   return address;
 }
