@@ -55,3 +55,23 @@ test('without the native addon, locks, semaphores, events, conditions, barriers,
     'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server\n',
   );
 });
+
+test('without the native addon, where worker threads cannot start, every call fails with an OSError that says why (never a hang)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const runIt = (mode: 'async' | 'sync'): string[] => {
+    const out = spawnSync(process.execPath, ['--require', `${PROGRAMS}break-workers.cjs`, `${PROGRAMS}broken-link.mjs`, mode], {
+      env: { ...process.env, MULTIPROC_NO_NATIVE: '1' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(out.status, 0, out.stderr);
+    assert.match(out.stderr, /multiproc: the sync server's thread failed: worker threads are broken in this process/);
+    return JSON.parse(out.stdout) as string[];
+  };
+  // An async call learns of the thread's failure at once; the calls after it fail at once too.
+  const broken = "OSError: multiproc: this process's link to the sync server is broken: its thread failed: worker threads are broken in this process";
+  assert.deepEqual(runIt('async'), [broken, broken]);
+  // A blocking call first cannot hear of it: it gives up once the thread is late to start.
+  const [blocking] = runIt('sync');
+  assert.match(blocking!, /^OSError: multiproc: this process's link to the sync server is broken: its thread did not start within 10 s/);
+});

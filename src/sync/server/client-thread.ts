@@ -26,6 +26,8 @@ export interface Relay {
 }
 
 const { address, authkey, port, syncPort, flag } = workerData as ClientData;
+// Word 1: this script runs (a main thread blocked in callSync gives up on a thread that never starts).
+Atomics.store(flag, 1, 1);
 const syncSeqs = new Set<number>();
 /** Requests sent and not answered yet: answered with an error if the connection drops. */
 const inflight = new Set<number>();

@@ -14,6 +14,10 @@ export function threadScript(name: string): string {
   return join(__dirname, name + extname(__filename));
 }
 
+/** How long a link thread may take to start before calls give up on it. */
+const START_MS = 10_000;
+const START_CHECK_MS = 100;
+
 /** What some requests add: a Condition's lock, notify's count, a Value's or an Array's index and contents. */
 type Extra = Pick<Request, 'lock' | 'n' | 'index' | 'value'>;
 
@@ -25,8 +29,12 @@ type Extra = Pick<Request, 'lock' | 'n' | 'index' | 'value'>;
 class ServerLink {
   readonly #port: MessagePort;
   readonly #syncPort: MessagePort;
-  readonly #flag = new Int32Array(new SharedArrayBuffer(4));
+  /** Word 0: a sync reply is ready; word 1: the link thread has started. */
+  readonly #flag = new Int32Array(new SharedArrayBuffer(8));
   readonly #pending = new Map<number, (reply: Reply) => void>();
+  readonly #startedBefore = Date.now() + START_MS;
+  /** Why the link thread is gone, once it is: every call fails with it. */
+  #failure: string | null = null;
   #seq = 0;
 
   constructor(address: string) {
@@ -36,6 +44,12 @@ class ServerLink {
     const worker = new Worker(threadScript('client-thread'), { workerData: data, transferList: [channel.port2, syncChannel.port2] });
     // Only a pending async call keeps the process alive (its port is ref'd meanwhile).
     worker.unref();
+    worker.on('error', (error) => {
+      this.#failure = `its thread failed: ${error.message}`;
+      for (const [seq, settle] of this.#pending) settle(this.#failed(seq));
+      this.#pending.clear();
+      this.#port.unref();
+    });
     this.#port = channel.port1;
     this.#syncPort = syncChannel.port1;
     this.#port.on('message', (reply: Reply) => {
@@ -47,8 +61,13 @@ class ServerLink {
     this.#port.unref();
   }
 
+  #failed(seq: number): Reply {
+    return { seq, error: { name: 'OSError', message: `multiproc: this process's link to the sync server is broken: ${this.#failure}` } };
+  }
+
   call(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null, extra: Extra = {}): Promise<Reply> {
     const seq = ++this.#seq;
+    if (this.#failure !== null) return Promise.resolve(this.#failed(seq));
     return new Promise((settle) => {
       this.#pending.set(seq, settle);
       this.#port.ref();
@@ -58,10 +77,18 @@ class ServerLink {
 
   callSync(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null, extra: Extra = {}): Reply {
     const seq = ++this.#seq;
+    if (this.#failure !== null) return this.#failed(seq);
     Atomics.store(this.#flag, 0, 0);
     this.#port.postMessage({ request: { seq, ref, op, owner: OWNER, timeoutMs, ...extra }, sync: true } satisfies Relay);
     for (;;) {
-      Atomics.wait(this.#flag, 0, 0);
+      // A thread that never starts (its script failed to load) would leave this wait forever: give up on it.
+      if (Atomics.wait(this.#flag, 0, 0, Atomics.load(this.#flag, 1) === 1 ? undefined : START_CHECK_MS) === 'timed-out') {
+        if (Atomics.load(this.#flag, 1) === 0 && Date.now() > this.#startedBefore) {
+          this.#failure = `its thread did not start within ${START_MS / 1000} s (${threadScript('client-thread')} could not run)`;
+          return this.#failed(seq);
+        }
+        continue;
+      }
       const received = receiveMessageOnPort(this.#syncPort);
       if (received !== undefined) return received.message as Reply;
       Atomics.store(this.#flag, 0, 0);

@@ -49,6 +49,8 @@ export function serverAddress(): string {
   const worker = new Worker(threadScript('server-thread'), { workerData: data });
   // The server never keeps the process alive by itself; it ends with it.
   worker.unref();
+  // Its clients then fail with an OSError (they cannot connect): say why, rather than crash this process.
+  worker.on('error', (error) => process.stderr.write(`multiproc: the sync server's thread failed: ${error.message}\n`));
   process.env[ENV] = address.replace(/^\0/, '@');
   return address;
 }
