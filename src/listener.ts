@@ -76,6 +76,13 @@ function bindTcp(host: string, port: number, backlog: number): { handle: TcpHand
 
 let defaultDir: string | undefined;
 
+/** This process's folder for Listener sockets (Python's pymp- folder), removed as the process exits. */
+function processTempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'multiproc-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /**
  * Accepts connections on a Unix socket or TCP, as Python's
  * `multiprocessing.connection.Listener`; with an authkey, each accepted
@@ -99,7 +106,7 @@ export class Listener {
     if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgType('backlog option', 'a non-negative integer', backlog);
     let where: Address;
     if (address === undefined || address === null) {
-      defaultDir ??= mkdtempSync(join(tmpdir(), 'multiproc-'));
+      defaultDir ??= processTempDir();
       this.#ownDir = mkdtempSync(join(defaultDir, 'listener-'));
       where = join(this.#ownDir, 'socket');
     } else where = checkAddress(address);

@@ -368,6 +368,19 @@ describe('Listener and Client (test_listener_client, _TestListener)', () => {
     again.close();
   });
 
+  test("a process's default Listener folder goes with the process", async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { readdirSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const folders = (): string[] => readdirSync(tmpdir()).filter((name) => /^multiproc-[^-]+$/.test(name));
+    const before = new Set(folders());
+    const script = "const { Listener } = require('multiproc'); const l = new Listener(); console.log(l.address); l.close();";
+    const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(out.status, 0, out.stderr);
+    assert.match(out.stdout, /multiproc-[^/]+\/listener-[^/]+\/socket/);
+    assert.deepEqual(folders().filter((name) => !before.has(name)), []);
+  });
+
   test('a wrong key: Client rejects with "digest sent was rejected", accept with "digest received was wrong"', async () => {
     const listener = new Listener(null, { authkey: Buffer.from('right') });
     const results = await Promise.allSettled([listener.accept(), Client(listener.address, { authkey: Buffer.from('wrong') })]);
