@@ -65,7 +65,7 @@ test('without the native addon, where worker threads cannot start, every call fa
       timeout: 60_000,
     });
     assert.equal(out.status, 0, out.stderr);
-    assert.match(out.stderr, /multiproc: the sync server's thread failed: worker threads are broken in this process/);
+    // (The server thread's failure is reported on stderr too, if it is seen before the program ends.)
     return JSON.parse(out.stdout) as string[];
   };
   // An async call learns of the thread's failure at once; the calls after it fail at once too.

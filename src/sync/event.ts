@@ -43,14 +43,7 @@ export class Event {
 
   /** Resolves true once the flag is set, false if `timeoutMs` passes first. Never blocks the event loop. */
   wait(timeoutMs?: number | null): Promise<boolean> {
-    try {
-      const timeout = validateWaitTimeout(timeoutMs);
-      if (this.#isSet()) return Promise.resolve(true);
-      if (timeout === 0) return Promise.resolve(false);
-      return this.#sleeper.until(this.#isSet, deadlineAfter(timeout));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#sleeper.wait(this.#isSet, timeoutMs);
   }
 
   /** `wait` that blocks this thread. */

@@ -89,11 +89,8 @@ function holderName(holder: string): string {
   return holder === OWNER ? currentProcess().name : 'SomeOtherProcess';
 }
 
-class RemoteLock extends RemotePrimitive {
-  get robust(): boolean {
-    return this.ref.robust;
-  }
-
+/** What locks and semaphores share: taking and giving back. */
+abstract class RemoteAcquirable extends RemotePrimitive {
   acquire(timeoutMs?: number | null): Promise<boolean> {
     return this.ask('acquire', timeoutMs, this.ref.kind);
   }
@@ -104,6 +101,12 @@ class RemoteLock extends RemotePrimitive {
 
   release(): void {
     this.askSync('release');
+  }
+}
+
+class RemoteLock extends RemoteAcquirable {
+  get robust(): boolean {
+    return this.ref.robust;
   }
 
   locked(): boolean {
@@ -117,19 +120,7 @@ class RemoteLock extends RemotePrimitive {
   }
 }
 
-class RemoteSemaphore extends RemotePrimitive {
-  acquire(timeoutMs?: number | null): Promise<boolean> {
-    return this.ask('acquire', timeoutMs, this.ref.kind);
-  }
-
-  acquireSync(timeoutMs?: number | null): boolean {
-    return this.askSync('acquire', timeoutMs);
-  }
-
-  release(): void {
-    this.askSync('release');
-  }
-
+class RemoteSemaphore extends RemoteAcquirable {
   getValue(): number {
     return this.state().count;
   }

@@ -60,14 +60,7 @@ export class Semaphore {
 
   /** Resolves true once a unit is taken, false when `timeoutMs` passes first (0: only try). Never blocks the event loop. */
   acquire(timeoutMs?: number | null): Promise<boolean> {
-    try {
-      const timeout = validateWaitTimeout(timeoutMs);
-      if (this.#take()) return Promise.resolve(true);
-      if (timeout === 0) return Promise.resolve(false);
-      return this.#sleeper.until(this.#take, deadlineAfter(timeout));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#sleeper.wait(this.#take, timeoutMs);
   }
 
   /** `acquire` that blocks this thread. */

@@ -1,4 +1,5 @@
 import { requireNative } from '../native.js';
+import { validateWaitTimeout } from './timeout.js';
 
 /**
  * Sleeping until a shared word lets a caller through, for every primitive of
@@ -105,6 +106,22 @@ export class AsyncSleeper {
     this.#word = word;
     this.#sleepers = sleepers;
     this.#pollMs = pollMs;
+  }
+
+  /**
+   * The whole of an async wait: true at once if `ready()` (which may take
+   * what it tests for), false at once for a timeout of 0, else `until`. A bad
+   * timeout rejects (never throws: the caller returns a Promise).
+   */
+  wait(ready: Ready, timeoutMs: number | null | undefined): Promise<boolean> {
+    try {
+      const timeout = validateWaitTimeout(timeoutMs);
+      if (ready()) return Promise.resolve(true);
+      if (timeout === 0) return Promise.resolve(false);
+      return this.until(ready, deadlineAfter(timeout));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** True once `ready()` said yes, false when the deadline passed first. The caller has tried once already. */
