@@ -1,7 +1,7 @@
 import { invalidArgType, ValueError } from '../errors.js';
 import { registerReducer } from '../reduction.js';
 import { SharedMemory } from './sharedMemory.js';
-import { adoptTracker, trackerHandle } from './tracker.js';
+import { adoptCarriedTracker, carryTracker, type CarriedTracker } from './tracker.js';
 
 /**
  * A fixed-length list in a SharedMemory segment (Python's
@@ -12,7 +12,10 @@ import { adoptTracker, trackerHandle } from './tracker.js';
  * may change type if it fits.
  *
  * Layout (our own): Int32 count, then per slot four Int32s (type, capacity,
- * offset, length), then the slots' bytes, each 8-byte aligned.
+ * offset, length), then the slots' bytes, each 8-byte aligned; all
+ * little-endian. Read and written through `shm.buf`'s methods (readInt32LE...),
+ * which work whether buf is mapped memory or, without the native addon, the
+ * segment's file.
  */
 export type ShareableItem = number | bigint | boolean | string | Buffer | null;
 
@@ -45,7 +48,8 @@ const capacityFor = (bytes: Buffer | null): number => (bytes === null ? 8 : Math
 export class ShareableList implements Iterable<ShareableItem> {
   /** The segment that holds the list. */
   readonly shm: SharedMemory;
-  readonly #view: DataView;
+  /** `shm.buf`, kept: the getter's check on every access would cost more than the access. */
+  readonly #buf: Buffer;
   [index: number]: ShareableItem;
 
   /** A new list holding `sequence` (optionally under `name`), or with `sequence` null, the existing list `name`. */
@@ -61,18 +65,18 @@ export class ShareableList implements Iterable<ShareableItem> {
       const data = encoded.reduce((sum, e) => sum + capacityFor(e.bytes), 0);
       const size = HEADER + SLOT * items.length + data;
       this.shm = new SharedMemory({ name: options.name ?? null, create: true, size: Math.max(size, 8) });
-      const view = new DataView(this.shm.buf.buffer, this.shm.buf.byteOffset, this.shm.size);
-      view.setInt32(0, items.length, true);
+      const buf = this.shm.buf;
+      buf.writeInt32LE(items.length, 0);
       let offset = HEADER + SLOT * items.length;
       encoded.forEach((e, i) => {
-        view.setInt32(HEADER + SLOT * i + 4, capacityFor(e.bytes), true);
-        view.setInt32(HEADER + SLOT * i + 8, offset, true);
+        buf.writeInt32LE(capacityFor(e.bytes), HEADER + SLOT * i + 4);
+        buf.writeInt32LE(offset, HEADER + SLOT * i + 8);
         offset += capacityFor(e.bytes);
       });
-      this.#view = view;
+      this.#buf = buf;
       items.forEach((item, i) => this.#write(i, item));
     }
-    this.#view ??= new DataView(this.shm.buf.buffer, this.shm.buf.byteOffset, this.shm.size);
+    this.#buf ??= this.shm.buf;
     // Index access (list[i], list[-1]) goes through a Proxy; methods and fields are the object's own.
     return new Proxy(this, {
       get: (target, key) => {
@@ -91,7 +95,7 @@ export class ShareableList implements Iterable<ShareableItem> {
   }
 
   get length(): number {
-    return this.#view.getInt32(0, true);
+    return this.#buf.readInt32LE(0);
   }
 
   #slot(index: number): number {
@@ -104,21 +108,24 @@ export class ShareableList implements Iterable<ShareableItem> {
 
   get(index: number): ShareableItem {
     const slot = this.#slot(index);
-    const view = this.#view;
-    const offset = view.getInt32(slot + 8, true);
-    switch (view.getInt32(slot, true) as Kind) {
+    const buf = this.#buf;
+    const offset = buf.readInt32LE(slot + 8);
+    switch (buf.readInt32LE(slot) as Kind) {
       case Kind.Null:
         return null;
       case Kind.Number:
-        return view.getFloat64(offset, true);
+        return buf.readDoubleLE(offset);
       case Kind.BigInt:
-        return view.getBigInt64(offset, true);
+        return buf.readBigInt64LE(offset);
       case Kind.Boolean:
-        return view.getUint8(offset) === 1;
+        return buf.readUInt8(offset) === 1;
       case Kind.String:
-        return this.shm.buf.toString('utf8', offset, offset + view.getInt32(slot + 12, true));
-      case Kind.Bytes:
-        return Buffer.from(this.shm.buf.subarray(offset, offset + view.getInt32(slot + 12, true)));
+        return buf.toString('utf8', offset, offset + buf.readInt32LE(slot + 12));
+      case Kind.Bytes: {
+        const bytes = Buffer.alloc(buf.readInt32LE(slot + 12));
+        buf.copy(bytes, 0, offset, offset + bytes.length);
+        return bytes;
+      }
       default:
         throw new ValueError('the ShareableList is corrupt: an unknown item type');
     }
@@ -130,19 +137,19 @@ export class ShareableList implements Iterable<ShareableItem> {
 
   #write(i: number, item: unknown): void {
     const slot = HEADER + SLOT * i;
-    const view = this.#view;
+    const buf = this.#buf;
     const { kind, bytes } = encode(item, i);
-    const capacity = view.getInt32(slot + 4, true);
+    const capacity = buf.readInt32LE(slot + 4);
     if (bytes !== null && bytes.length > capacity) throw new ValueError('bytes/str item exceeds available storage');
-    const offset = view.getInt32(slot + 8, true);
-    if (kind === Kind.Number) view.setFloat64(offset, item as number, true);
-    else if (kind === Kind.BigInt) view.setBigInt64(offset, item as bigint, true);
-    else if (kind === Kind.Boolean) view.setUint8(offset, item ? 1 : 0);
+    const offset = buf.readInt32LE(slot + 8);
+    if (kind === Kind.Number) buf.writeDoubleLE(item as number, offset);
+    else if (kind === Kind.BigInt) buf.writeBigInt64LE(item as bigint, offset);
+    else if (kind === Kind.Boolean) buf.writeUInt8(item ? 1 : 0, offset);
     else if (bytes !== null) {
-      this.shm.buf.set(bytes, offset);
-      view.setInt32(slot + 12, bytes.length, true);
+      buf.set(bytes, offset);
+      buf.writeInt32LE(bytes.length, slot + 12);
     }
-    view.setInt32(slot, kind, true);
+    buf.writeInt32LE(kind, slot);
   }
 
   *[Symbol.iterator](): Iterator<ShareableItem> {
@@ -184,10 +191,10 @@ function toIndex(key: string): number | null {
 registerReducer<ShareableList>({
   name: 'ShareableList',
   matches: (value): value is ShareableList => value instanceof ShareableList,
-  reduce: (list, handles) => ({ name: list.shm.name, tracker: handles.pass(trackerHandle()) }),
+  reduce: (list, handles) => ({ name: list.shm.name, tracker: carryTracker(handles) }),
   rebuild: (state, handles) => {
-    const { name, tracker } = state as { name: string; tracker: number };
-    adoptTracker(handles.fd(tracker));
+    const { name, tracker } = state as { name: string; tracker: CarriedTracker };
+    adoptCarriedTracker(tracker, handles);
     return new ShareableList(null, { name });
   },
 });
