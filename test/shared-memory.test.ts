@@ -1,14 +1,21 @@
 // SharedMemory and ShareableList: CPython's _TestSharedMemory rows, attaching
-// from other processes, and the resource tracker after SIGKILL.
+// from other processes, and the resource tracker after SIGKILL. Run as it is
+// (with the native addon: buf is mapped memory) and again by
+// test/shared-memory-fallback.test.ts with MULTIPROC_NO_NATIVE=1 (buf reads
+// and writes the segment's file); the same tests hold in both modes, but for
+// buf.buffer, which only mapped memory has.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, afterEach, test } from 'node:test';
-import { FileExistsError, FileNotFoundError, OSError, Queue, ShareableList, SharedMemory, ValueError } from 'multiproc';
+import { FileExistsError, FileNotFoundError, OSError, ShareableList, SharedMemory, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { PROGRAMS } from './helpers/run.js';
 import { make } from './fixtures/make.js';
 import { editList, receiveDead, sumShared, writeByName } from './fixtures/shm.js';
+
+/** Without the native addon (this file run by test/shared-memory-fallback.test.ts). */
+const FALLBACK = process.env.MULTIPROC_NO_NATIVE === '1';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -78,16 +85,25 @@ test('test_shared_memory_across_processes: a child attaches by name alone; anoth
   await p.join();
   assert.equal(p.exitCode, 0);
   assert.equal(shm.buf.toString('utf8', 0, 17), 'written by a child'.slice(0, 17));
-  const values = new Float64Array(shm.buf.buffer, shm.buf.byteOffset, (8 << 20) / 8);
-  for (let i = 0; i < values.length; i++) values[i] = i % 7;
-  const expected = values.reduce((a, b) => a + b, 0);
-  const out = new Queue<number>();
-  const q = make({ target: sumShared, args: [shm, values.length, out] });
+  const count = (8 << 20) / 8;
+  let expected = 0;
+  if (FALLBACK) {
+    // No mapping, so no ArrayBuffer to view: a clear error, not a private copy that would silently not be shared.
+    assert.throws(() => shm.buf.buffer, (e: Error) => /SharedMemory\.buf is not mapped memory/.test(e.message) && /buf\.readDoubleLE/.test(e.message) && /npm ci/.test(e.message));
+    const values = new Float64Array(count);
+    for (let i = 0; i < count; i++) expected += values[i] = i % 7;
+    shm.buf.set(new Uint8Array(values.buffer));
+  } else {
+    const values = new Float64Array(shm.buf.buffer, shm.buf.byteOffset, count);
+    for (let i = 0; i < count; i++) expected += values[i] = i % 7;
+  }
+  const result = track(new SharedMemory({ create: true, size: 8 }));
+  const q = make({ target: sumShared, args: [shm, count, result] });
   q.start();
-  assert.equal(await out.get({ timeout: 30_000 }), expected);
   await q.join();
-  out.close();
-  shm.unlink();
+  assert.equal(q.exitCode, 0);
+  assert.equal(result.buf.readDoubleLE(0), expected);
+  for (const segment of [shm, result]) segment.unlink();
 });
 
 test('test_shared_memory_pickle_unpickle_dead_object: a segment unlinked before it arrives fails in the child', async () => {
