@@ -54,6 +54,73 @@ test('test_shared_memory_basics: a generated psm_ name, size, buf, attach by nam
   assert.throws(() => new SharedMemory({ name: shm.name }), FileNotFoundError);
 });
 
+test('buf is a Buffer over the segment: indexes, every kind of method, views, iteration; what one attachment writes the other reads', () => {
+  const shm = track(new SharedMemory({ create: true, size: 64 }));
+  const other = new SharedMemory({ name: shm.name });
+  const [a, b] = [shm.buf, other.buf];
+  assert.ok(a instanceof Buffer && Buffer.isBuffer(a));
+  assert.deepEqual([a.length, a.byteLength], [64, 64]);
+  // Indexes, with a Buffer's Uint8 coercion; out of range reads undefined and writes nothing.
+  a[0] = 300;
+  a[1] = -1;
+  a[2] = 2.9;
+  assert.deepEqual([b[0], b[1], b[2]], [44, 255, 2]);
+  assert.equal(b[64], undefined);
+  a[64] = 1;
+  assert.equal(b.length, 64);
+  // Fixed-width reads and writes, both ways.
+  a.writeDoubleLE(Math.PI, 8);
+  assert.equal(b.readDoubleLE(8), Math.PI);
+  b.writeInt32BE(-123456, 16);
+  assert.equal(a.readInt32BE(16), -123456);
+  a.writeBigUInt64LE(2n ** 63n, 24);
+  assert.equal(b.readBigUInt64LE(24), 2n ** 63n);
+  b.writeUIntLE(0xabcdef, 32, 3);
+  assert.equal(a.readUIntLE(32, 3), 0xabcdef);
+  // Methods over ranges and the whole: write, toString, fill, set, copy, indexOf, includes, equals, compare, swap, reverse.
+  a.fill(0);
+  assert.ok(b.equals(Buffer.alloc(64)));
+  assert.equal(a.write('héllo', 40), 6);
+  assert.equal(b.toString('utf8', 40, 46), 'héllo');
+  assert.equal(b.indexOf('llo'), 43);
+  assert.ok(b.includes('hé'));
+  b.set([1, 2, 3, 4], 0);
+  assert.deepEqual([...a.subarray(0, 4)], [1, 2, 3, 4]);
+  a.swap16();
+  assert.deepEqual([...b.subarray(0, 4)], [2, 1, 4, 3]);
+  b.fill(9, 4, 6);
+  assert.deepEqual([a[3], a[4], a[5], a[6]], [3, 9, 9, 0]);
+  a.copy(b, 10, 0, 4);
+  assert.deepEqual([...a.subarray(10, 14)], [2, 1, 4, 3]);
+  assert.equal(a.compare(b), 0);
+  assert.equal(Buffer.from(b).compare(Buffer.from(a)), 0);
+  // subarray and slice are views of the same bytes, as Python's buf[a:b] is.
+  const view = b.subarray(40, 46);
+  assert.equal(view.length, 6);
+  a.write('jello', 40);
+  assert.equal(view.toString('utf8', 0, 5), 'jello');
+  view[0] = 'y'.charCodeAt(0);
+  assert.equal(a.toString('utf8', 40, 45), 'yello');
+  b.slice(40, 41)[0] = 'm'.charCodeAt(0);
+  assert.equal(a.toString('utf8', 40, 45), 'mello');
+  // Iteration and copies see the current bytes; a copy is no longer the segment.
+  a.fill(7);
+  assert.deepEqual([...b.subarray(0, 3)], [7, 7, 7]);
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  assert.equal(sum, 7 * 64);
+  const copy = Buffer.from(b);
+  copy[0] = 1;
+  assert.equal(a[0], 7);
+  assert.deepEqual(b.toJSON().data.slice(0, 2), [7, 7]);
+  other.close();
+  // A buf kept past close(): mapped memory stays valid until collected; the file is closed at once, so its buf refuses.
+  if (FALLBACK) assert.throws(() => b[0], (e: Error) => e instanceof ValueError && /is closed/.test(e.message));
+  else assert.equal(b[0], 7);
+  assert.equal(a[0], 7, 'closing one attachment leaves the other');
+  shm.unlink();
+});
+
 test('test_shared_memory_recreate: creating an existing name is a FileExistsError; a chosen name works', () => {
   const name = `mp_test_${process.pid}_${Date.now()}`;
   const shm = track(new SharedMemory({ name, create: true, size: 64 }));

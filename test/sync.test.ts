@@ -123,14 +123,16 @@ test('bad input for barriers', () => {
   assert.throws(() => new Barrier('2' as unknown as number), TypeError);
 });
 
-test('without the native addon, locks, semaphores, events, conditions and Values work (one warning); each object that needs shared memory fails at once, saying why and how to get it', async () => {
+test('without the native addon, locks, semaphores, events, conditions, Values, SharedMemory and ShareableList work (one warning); each object that needs shared memory mapped fails at once, saying why and how to get it', async () => {
   const { spawnSync } = await import('node:child_process');
   const out = spawnSync(process.execPath, ['--import', 'tsx', `${PROGRAMS}no-native.ts`], { env: { ...process.env, MULTIPROC_NO_NATIVE: '1' }, encoding: 'utf8' });
   assert.equal(out.status, 0, out.stderr);
   const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; ok?: boolean; error?: string; message?: string });
-  assert.deepEqual(lines.map((l) => l.name), ['Lock', 'RLock', 'Semaphore', 'Event', 'Condition', 'Value', 'Barrier', 'Array', 'SharedMemory']);
+  assert.deepEqual(lines.map((l) => l.name), ['Lock', 'RLock', 'Semaphore', 'Event', 'Condition', 'Value', 'Barrier', 'Array', 'SharedMemory', 'ShareableList']);
   for (const line of lines.slice(0, 6)) assert.equal(line.ok, true, line.name);
-  for (const line of lines.slice(6)) {
+  // SharedMemory and ShareableList on the segment's file (test/shared-memory-fallback.test.ts).
+  for (const line of lines.slice(8)) assert.equal(line.ok, true, `${line.name}: ${line.message}`);
+  for (const line of lines.slice(6, 8)) {
     assert.equal(line.error, 'OSError', line.name);
     assert.match(line.message!, new RegExp(`^${line.name} needs multiproc's native addon, which could not be loaded \\(disabled by MULTIPROC_NO_NATIVE=1\\)`));
     assert.match(line.message!, /npm ci/);
