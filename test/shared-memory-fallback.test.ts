@@ -40,7 +40,7 @@ test('every test of SharedMemory and ShareableList passes with buf on the segmen
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   assert.equal(count(stdout, 'fail'), 0);
   assert.equal(count(stdout, 'skipped') + count(stdout, 'todo'), 0);
-  assert.ok(count(stdout, 'pass') >= 7, stdout);
+  assert.ok(count(stdout, 'pass') >= 9, stdout);
   // At most the tree's one line (from the sync server, which shared memory does not need): nothing of its own.
   const warnings = `${stdout}\n${stderr}`.split('\n').filter((line) => line.includes('multiproc: the native addon')).map((line) => line.replace(/^# /, ''));
   assert.ok(warnings.every((line) => line === WARNING) && warnings.length <= 1, warnings.join('\n'));

@@ -213,21 +213,38 @@ test('test_shared_memory_ShareableList_basics: types, in-place edits, storage li
   for (const l of [list, numbers, empty]) l.shm.unlink();
 });
 
-test('resource tracker: segments left by a process tree killed with SIGKILL are unlinked, with Python\'s warning', async () => {
-  // The program makes a segment, a child of it makes another (both register with the tree's one
-  // tracker), then both die by SIGKILL. Its stderr closes once every holder lets go: the tracker last.
-  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${PROGRAMS}shm-killed.ts`], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs a program until its stdout and stderr close: once every process that holds them let go (the resource tracker last). */
+function runToClose(program: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', `${PROGRAMS}${program}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (err += d));
     child.on('close', (c, s) => resolve({ code: c, signal: s, stdout: out, stderr: err }));
   });
+}
+
+test('resource tracker: segments left by a process tree killed with SIGKILL are unlinked, with Python\'s warning', async () => {
+  // The program makes a segment, a child of it makes another (both register with the tree's one
+  // tracker), then both die by SIGKILL.
+  const { code, signal, stdout, stderr } = await runToClose('shm-killed.ts');
   assert.equal(signal, 'SIGKILL', `exit code ${code}: ${stderr}`);
   const { names } = JSON.parse(stdout.split('\n').find((l) => l.startsWith('{'))!) as { names: string[] };
   made.push(...names);
   assert.deepEqual(names.filter((name) => existsSync(`/dev/shm/${name}`)), []);
   assert.match(stderr, /resource_tracker: There appear to be 2 leaked shared_memory objects to clean up at shutdown/);
   for (const name of names) assert.ok(stderr.includes(`/${name}`));
+});
+
+test('resource tracker: a child still starting when the rest of its tree dies keeps the segment it was sent, until it is gone too', async () => {
+  const { signal, stdout, stderr } = await runToClose('shm-orphan.ts');
+  assert.equal(signal, 'SIGKILL', stderr);
+  const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { name?: string; attached?: string; read?: string });
+  const name = lines[0]!.name!;
+  made.push(name);
+  assert.deepEqual(lines[1], { attached: name, read: 'attached after the parent died' }, stderr);
+  assert.equal(existsSync(`/dev/shm/${name}`), false);
+  assert.match(stderr, /resource_tracker: There appear to be 1 leaked shared_memory objects to clean up at shutdown/);
+  assert.ok(stderr.includes(`/${name}`));
 });

@@ -21,7 +21,8 @@ import { TRACKER_PROGRAM } from './trackerProgram.js';
  */
 
 /** What travels to a child with a segment, so that the tracker waits for the child too. */
-export type CarriedTracker = { fd: number } | { journal: string };
+export type CarriedTracker = { fd: number } | { journal: string; token: string };
+let tokens = 0;
 
 /** The tracker's pipe this process writes to (native), once there is one. */
 let trackerFd: number | null = null;
@@ -34,8 +35,6 @@ interface Journal {
 }
 /** The journal this process reports to. */
 let journal: Journal | null = null;
-/** Journals of other trees' trackers this process told it is alive (a segment passed on from elsewhere). */
-const otherJournals = new Set<string>();
 
 function startTracker(stdin: number | 'pipe', journalPath?: string): void {
   const args = journalPath === undefined ? ['-e', TRACKER_PROGRAM] : ['-e', TRACKER_PROGRAM, journalPath];
@@ -87,7 +86,7 @@ function self(): { pid: number; start: string } {
 }
 
 /** Appends a line to the journal: one write to a file opened to append, so lines from several processes never interleave. */
-function note(to: Journal | null, message: { op: 'register' | 'unregister' | 'attach'; name?: string }): void {
+function note(to: Journal | null, message: { op: 'register' | 'unregister' | 'attach' | 'expect'; name?: string; token?: string }): void {
   if (to === null) return;
   try {
     to.fd ??= openSync(to.path, 'a');
@@ -124,21 +123,28 @@ export function unregister(name: string): void {
 /** For a child that receives a segment: the tracker's pipe (passed as a descriptor) or, without the addon, its journal. */
 export function carryTracker(handles: HandleSink): CarriedTracker {
   const addon = native();
-  if (addon === null) return { journal: journalTracker().path };
+  if (addon === null) {
+    // Noted before the child exists, so that the tracker waits for it even if this process dies first.
+    const carried = { journal: journalTracker().path, token: `${process.pid}.${++tokens}` };
+    note(journal, { op: 'expect', token: carried.token });
+    return carried;
+  }
   return { fd: handles.pass(nativeTracker(() => addon.pipe())) };
 }
 
 /** In a child: the parent's tracker becomes this process's (it also tracks what this process creates) and waits for it. */
 export function adoptCarriedTracker(carried: CarriedTracker, handles: HandleSource): void {
   if ('journal' in carried) {
+    const { token } = carried;
     if (journal === null) {
       journal = { path: carried.journal, fd: null };
-      note(journal, { op: 'attach' });
-    } else if (journal.path !== carried.journal && !otherJournals.has(carried.journal)) {
+      note(journal, { op: 'attach', token });
+    } else if (journal.path === carried.journal) {
+      note(journal, { op: 'attach', token });
+    } else {
       // Another tracker (a segment a parent received from elsewhere): it waits for this process too.
-      otherJournals.add(carried.journal);
       const other: Journal = { path: carried.journal, fd: null };
-      note(other, { op: 'attach' });
+      note(other, { op: 'attach', token });
       if (other.fd !== null) closeSync(other.fd);
     }
     return;

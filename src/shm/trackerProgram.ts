@@ -8,10 +8,16 @@
  * file instead (its path is the program's argument), each naming its process
  * (pid and start time, which tells a reused pid apart); the tracker reads it
  * every POLL_MS, and waits for every process named there as well as for its
- * pipe. Either way, once all are gone, however they died (SIGKILL included),
- * it unlinks the segments left registered, with Python's warning.
+ * pipe. A parent also notes each child it sends a segment to, before the
+ * child exists ('expect', with a token the child's 'attach' repeats), so
+ * that a tree whose other processes all die while that child is still
+ * starting does not lose the segment under it: the tracker waits for such a
+ * child up to EXPECT_MS from the note. Either way, once all are gone,
+ * however they died (SIGKILL included), it unlinks the segments left
+ * registered, with Python's warning.
  */
 export const TRACKER_POLL_MS = 150;
+export const TRACKER_EXPECT_MS = 10_000;
 
 export const TRACKER_PROGRAM = `
 process.title = 'node multiproc: resource_tracker';
@@ -22,14 +28,18 @@ const journal = process.argv[1];
 const names = new Set();
 /** 'pid:start' of each process of the tree named in the journal. */
 const holders = new Map();
+/** Children on their way: token -> when the tracker read of them. */
+const expected = new Map();
 let pending = '';
 let pipeClosed = false;
 
 function apply(line) {
   try {
-    const { op, name, pid, start } = JSON.parse(line);
+    const { op, name, pid, start, token } = JSON.parse(line);
     if (op === 'register') names.add(name);
     else if (op === 'unregister') names.delete(name);
+    else if (op === 'expect') expected.set(token, Date.now());
+    else if (op === 'attach' && token !== undefined) expected.delete(token);
     if (typeof pid === 'number') holders.set(pid + ':' + start, { pid, start });
   } catch {}
 }
@@ -84,11 +94,13 @@ process.stdin.on('end', () => {
 });
 process.stdin.on('error', () => {});
 if (journal !== undefined) {
+  const gone = () => [...holders.values()].every((holder) => !alive(holder)) && [...expected.values()].every((since) => Date.now() - since > ${TRACKER_EXPECT_MS});
   const poll = () => {
     try { readJournal(); } catch {}
-    if (pipeClosed && [...holders.values()].every((holder) => !alive(holder))) {
+    if (pipeClosed && gone()) {
+      // One more read: a process may have named itself since.
       try { readJournal(); } catch {}
-      if ([...holders.values()].every((holder) => !alive(holder))) return finish();
+      if (gone()) return finish();
     }
     setTimeout(poll, ${TRACKER_POLL_MS});
   };
