@@ -280,3 +280,8 @@ function viewOf(file: SegmentFile, mirror: Buffer, base: number): Buffer {
   views.set(proxy, view);
   return proxy;
 }
+
+/** Whether `buf` is one of these (a file-backed buf or a view of one), not mapped memory. */
+export function isFileBacked(buf: Buffer): boolean {
+  return views.has(buf);
+}

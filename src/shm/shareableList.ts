@@ -1,5 +1,6 @@
 import { invalidArgType, ValueError } from '../errors.js';
 import { registerReducer } from '../reduction.js';
+import { littleEndianView, type LittleEndianView } from './littleEndianView.js';
 import { SharedMemory } from './sharedMemory.js';
 import { adoptCarriedTracker, carryTracker, type CarriedTracker } from './tracker.js';
 
@@ -13,9 +14,9 @@ import { adoptCarriedTracker, carryTracker, type CarriedTracker } from './tracke
  *
  * Layout (our own): Int32 count, then per slot four Int32s (type, capacity,
  * offset, length), then the slots' bytes, each 8-byte aligned; all
- * little-endian. Read and written through `shm.buf`'s methods (readInt32LE...),
- * which work whether buf is mapped memory or, without the native addon, the
- * segment's file.
+ * little-endian. Read and written through a DataView over the mapped
+ * segment, or without the native addon, through buf's methods on the
+ * segment's file (./littleEndianView.ts).
  */
 export type ShareableItem = number | bigint | boolean | string | Buffer | null;
 
@@ -48,8 +49,7 @@ const capacityFor = (bytes: Buffer | null): number => (bytes === null ? 8 : Math
 export class ShareableList implements Iterable<ShareableItem> {
   /** The segment that holds the list. */
   readonly shm: SharedMemory;
-  /** `shm.buf`, kept: the getter's check on every access would cost more than the access. */
-  readonly #buf: Buffer;
+  readonly #view: LittleEndianView;
   [index: number]: ShareableItem;
 
   /** A new list holding `sequence` (optionally under `name`), or with `sequence` null, the existing list `name`. */
@@ -65,18 +65,18 @@ export class ShareableList implements Iterable<ShareableItem> {
       const data = encoded.reduce((sum, e) => sum + capacityFor(e.bytes), 0);
       const size = HEADER + SLOT * items.length + data;
       this.shm = new SharedMemory({ name: options.name ?? null, create: true, size: Math.max(size, 8) });
-      const buf = this.shm.buf;
-      buf.writeInt32LE(items.length, 0);
+      const view = littleEndianView(this.shm.buf);
+      view.setInt32(0, items.length, true);
       let offset = HEADER + SLOT * items.length;
       encoded.forEach((e, i) => {
-        buf.writeInt32LE(capacityFor(e.bytes), HEADER + SLOT * i + 4);
-        buf.writeInt32LE(offset, HEADER + SLOT * i + 8);
+        view.setInt32(HEADER + SLOT * i + 4, capacityFor(e.bytes), true);
+        view.setInt32(HEADER + SLOT * i + 8, offset, true);
         offset += capacityFor(e.bytes);
       });
-      this.#buf = buf;
+      this.#view = view;
       items.forEach((item, i) => this.#write(i, item));
     }
-    this.#buf ??= this.shm.buf;
+    this.#view ??= littleEndianView(this.shm.buf);
     // Index access (list[i], list[-1]) goes through a Proxy; methods and fields are the object's own.
     return new Proxy(this, {
       get: (target, key) => {
@@ -95,7 +95,7 @@ export class ShareableList implements Iterable<ShareableItem> {
   }
 
   get length(): number {
-    return this.#buf.readInt32LE(0);
+    return this.#view.getInt32(0, true);
   }
 
   #slot(index: number): number {
@@ -108,24 +108,21 @@ export class ShareableList implements Iterable<ShareableItem> {
 
   get(index: number): ShareableItem {
     const slot = this.#slot(index);
-    const buf = this.#buf;
-    const offset = buf.readInt32LE(slot + 8);
-    switch (buf.readInt32LE(slot) as Kind) {
+    const view = this.#view;
+    const offset = view.getInt32(slot + 8, true);
+    switch (view.getInt32(slot, true) as Kind) {
       case Kind.Null:
         return null;
       case Kind.Number:
-        return buf.readDoubleLE(offset);
+        return view.getFloat64(offset, true);
       case Kind.BigInt:
-        return buf.readBigInt64LE(offset);
+        return view.getBigInt64(offset, true);
       case Kind.Boolean:
-        return buf.readUInt8(offset) === 1;
+        return view.getUint8(offset) === 1;
       case Kind.String:
-        return buf.toString('utf8', offset, offset + buf.readInt32LE(slot + 12));
-      case Kind.Bytes: {
-        const bytes = Buffer.alloc(buf.readInt32LE(slot + 12));
-        buf.copy(bytes, 0, offset, offset + bytes.length);
-        return bytes;
-      }
+        return this.shm.buf.toString('utf8', offset, offset + view.getInt32(slot + 12, true));
+      case Kind.Bytes:
+        return Buffer.from(this.shm.buf.subarray(offset, offset + view.getInt32(slot + 12, true)));
       default:
         throw new ValueError('the ShareableList is corrupt: an unknown item type');
     }
@@ -137,19 +134,19 @@ export class ShareableList implements Iterable<ShareableItem> {
 
   #write(i: number, item: unknown): void {
     const slot = HEADER + SLOT * i;
-    const buf = this.#buf;
+    const view = this.#view;
     const { kind, bytes } = encode(item, i);
-    const capacity = buf.readInt32LE(slot + 4);
+    const capacity = view.getInt32(slot + 4, true);
     if (bytes !== null && bytes.length > capacity) throw new ValueError('bytes/str item exceeds available storage');
-    const offset = buf.readInt32LE(slot + 8);
-    if (kind === Kind.Number) buf.writeDoubleLE(item as number, offset);
-    else if (kind === Kind.BigInt) buf.writeBigInt64LE(item as bigint, offset);
-    else if (kind === Kind.Boolean) buf.writeUInt8(item ? 1 : 0, offset);
+    const offset = view.getInt32(slot + 8, true);
+    if (kind === Kind.Number) view.setFloat64(offset, item as number, true);
+    else if (kind === Kind.BigInt) view.setBigInt64(offset, item as bigint, true);
+    else if (kind === Kind.Boolean) view.setUint8(offset, item ? 1 : 0);
     else if (bytes !== null) {
-      buf.set(bytes, offset);
-      buf.writeInt32LE(bytes.length, slot + 12);
+      this.shm.buf.set(bytes, offset);
+      view.setInt32(slot + 12, bytes.length, true);
     }
-    buf.writeInt32LE(kind, slot);
+    view.setInt32(slot, kind, true);
   }
 
   *[Symbol.iterator](): Iterator<ShareableItem> {
