@@ -5,6 +5,7 @@
 // and writes the segment's file); the same tests hold in both modes, but for
 // buf.buffer, which only mapped memory has.
 import assert from 'node:assert/strict';
+import { kMaxLength } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, afterEach, test } from 'node:test';
@@ -143,6 +144,12 @@ test('test_invalid_shared_memory_creation and bad names: each gets its error', (
   assert.throws(() => new SharedMemory({ create: 'yes' as unknown as boolean, size: 8 }), TypeError);
   assert.throws(() => new SharedMemory(null as unknown as object), TypeError);
   assert.throws(() => new SharedMemory({ name: 'psm_surely_missing_here' }), FileNotFoundError);
+  if (FALLBACK) {
+    // buf is a Buffer over the file: no larger than a Buffer can be; the segment made for it is unlinked again.
+    const name = `mp_test_big_${process.pid}`;
+    assert.throws(() => new SharedMemory({ name, create: true, size: kMaxLength + 1 }), (e: Error) => e instanceof ValueError && /too large without the native addon/.test(e.message) && /npm ci/.test(e.message));
+    assert.equal(existsSync(`/dev/shm/${name}`), false);
+  }
 });
 
 test('test_shared_memory_across_processes: a child attaches by name alone; another gets the segment in args and sums 8 MiB', async () => {

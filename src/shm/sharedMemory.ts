@@ -1,3 +1,4 @@
+import { kMaxLength } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { invalidArgType, OSError, ValueError } from '../errors.js';
@@ -84,6 +85,14 @@ export class SharedMemory {
     }
     this.name = name!;
     if (addon === null) {
+      if (this.size > kMaxLength) {
+        closeSync(fd);
+        if (create) this.unlink();
+        throw new ValueError(
+          `a SharedMemory of ${this.size} bytes is too large without the native addon: its buf is a Buffer, at most ${kMaxLength} bytes here. ` +
+            "Use a smaller segment, or build the addon (npm ci where a C++ compiler and Node's headers are available)",
+        );
+      }
       // Every access to buf goes through this descriptor, so it stays open until close().
       this.#file = new SegmentFile(fd, this.name);
       this.#buf = fileBuffer(this.#file, this.size);
