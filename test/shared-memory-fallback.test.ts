@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { SharedMemory } from 'multiproc';
+import { ShareableList, SharedMemory } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { PROGRAMS, ROOT, run } from './helpers/run.js';
 
@@ -90,5 +90,25 @@ test('one segment shared both ways by a process with the addon (mapped), one wit
     shm.unlink();
   }
   assert.equal(existsSync(`/dev/shm/${shm.name}`), false);
+  await assertNoneLeftBehind();
+});
+
+test('a ShareableList made with the addon is read and edited in place by a process without it', async () => {
+  const list = new ShareableList([1.5, 'abc', 7n, true, null]);
+  try {
+    process.env.MULTIPROC_NO_NATIVE = '1';
+    let outcome;
+    try {
+      outcome = await run(['--import', 'tsx', `${PROGRAMS}shareable-peer.ts`, list.shm.name]);
+    } finally {
+      delete process.env.MULTIPROC_NO_NATIVE;
+    }
+    assert.equal(outcome.code, 0, outcome.stderr);
+    assert.deepEqual(outcome.lines[0], { items: [1.5, 'abc', '7n', true, null] });
+    assert.deepEqual([...list], ['peer', 'abc', -1n, true, null]);
+  } finally {
+    list.shm.close();
+    list.shm.unlink();
+  }
   await assertNoneLeftBehind();
 });
