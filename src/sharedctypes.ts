@@ -1,10 +1,9 @@
 import { invalidArgType, invalidArgValue } from './errors.js';
-import { requireNative } from './native.js';
 import type { Block } from './sync/shared.js';
 import { Lock, RLock } from './sync/lock.js';
 import { adopt, adopting, rebuildPrimitive, reducePrimitive, regionFor, registerPrimitive } from './sync/shared.js';
 import { native } from './native.js';
-import { registerRemoteSynchronized, registerRemoteValue, remoteValue } from './sharedctypes-remote.js';
+import { registerRemoteArray, registerRemoteSynchronized, registerRemoteValue, remoteArray, remoteValue } from './sharedctypes-remote.js';
 
 /**
  * Value, Array, RawValue and RawArray (Python's multiprocessing.sharedctypes):
@@ -218,6 +217,12 @@ function fill(typecode: TypeCode, sizeOrInit: unknown): { length: number; init: 
 
 function makeArray(typecode: TypeCode, sizeOrInit: unknown, lock: Lock | RLock | null): AnyTypedArray {
   const { length, init } = fill(typecode, sizeOrInit);
+  // Without the addon, the same typed array's contents on the sync server (./sharedctypes-remote.ts).
+  if (native() === null) {
+    const initial = new TYPES[typecode](length) as AnyTypedArray;
+    if (init !== null) (initial as Float64Array).set(init as ArrayLike<number>);
+    return remoteArray(typecode, initial, lock) as AnyTypedArray;
+  }
   const { region, array } = allocate('Array', typecode, length);
   if (init !== null) (array as Float64Array).set(init as ArrayLike<number>);
   finish(array, region, typecode, lock);
@@ -226,6 +231,15 @@ function makeArray(typecode: TypeCode, sizeOrInit: unknown, lock: Lock | RLock |
 
 function finish(array: AnyTypedArray, region: Block, typecode: TypeCode, lock: Lock | RLock | null): void {
   arrays.set(array, { region, typecode, lock });
+  decorate(array, typecode, lock, () => {
+    const raw = new (TYPES[typecode])(region.buffer, region.offset, array.length) as AnyTypedArray;
+    finish(raw, region, typecode, null);
+    return raw;
+  });
+}
+
+/** What an Array adds to its typed array: a 'c' array's `value`; with a lock, `getLock()` and `getObj()` (which gives `raw()`). */
+function decorate(array: AnyTypedArray, typecode: TypeCode, lock: Lock | RLock | null, raw: () => AnyTypedArray): void {
   if (typecode === 'c') {
     Object.defineProperty(array, 'value', {
       get(this: Uint8Array) {
@@ -244,13 +258,7 @@ function finish(array: AnyTypedArray, region: Block, typecode: TypeCode, lock: L
   if (lock !== null) {
     Object.defineProperties(array, {
       getLock: { value: () => lock },
-      getObj: {
-        value: () => {
-          const raw = new (TYPES[typecode])(region.buffer, region.offset, array.length) as AnyTypedArray;
-          finish(raw, region, typecode, null);
-          return raw;
-        },
-      },
+      getObj: { value: raw },
     });
   }
 }
@@ -267,7 +275,6 @@ export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iter
 export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iterable<ElementOf<T> | number> | string, options: { lock: false }): SharedArrayOf<T>;
 export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iterable<ElementOf<T> | number> | string, options?: SynchronizedOptions): SynchronizedArray<T> | SharedArrayOf<T>;
 export function Array<T extends TypeCode>(typecode: T, sizeOrInit: number | Iterable<ElementOf<T> | number> | string, options?: SynchronizedOptions): SynchronizedArray<T> | SharedArrayOf<T> {
-  requireNative('Array');
   const lock = resolveLock(options);
   return makeArray(validateTypecode(typecode), sizeOrInit, lock) as unknown as SynchronizedArray<T>;
 }
@@ -304,7 +311,9 @@ registerRemoteValue(SharedValue.prototype, {
     if (typecode === 'c') return Buffer.from([stored as number]);
     return isBig(typecode as TypeCode) ? BigInt(stored) : stored;
   },
+  allocate: (typecode, length) => new TYPES[typecode as TypeCode](length),
 });
+registerRemoteArray((mirror, { typecode, lock, raw }) => decorate(mirror as AnyTypedArray, typecode as TypeCode, lock, raw as () => AnyTypedArray));
 registerRemoteSynchronized(
   (value): value is SynchronizedValue => value instanceof SynchronizedValue,
   (value) => ({ raw: value.getObj(), lock: value.getLock() }),

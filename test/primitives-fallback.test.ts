@@ -1,7 +1,8 @@
-// The IPC fallback: test/primitives.test.ts again, in a process where the
-// native addon "cannot load" (MULTIPROC_NO_NATIVE=1, inherited by every
-// child), so that Lock, RLock, Semaphore, BoundedSemaphore and Event go
-// through the sync server; same tests, same expectations.
+// The IPC fallback: test/primitives.test.ts and test/sharedctypes.test.ts
+// again, in a process where the native addon "cannot load"
+// (MULTIPROC_NO_NATIVE=1, inherited by every child), so that every lock,
+// semaphore, event, condition, barrier, Value and Array goes through the
+// sync server; same tests, same expectations.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { test } from 'node:test';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { ROOT, run } from './helpers/run.js';
 
-const WARNING = 'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events, conditions and Values go through a slower IPC server';
+const WARNING = 'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server';
 
 function count(tap: string, what: 'pass' | 'fail' | 'skipped' | 'todo'): number {
   const found = new RegExp(`^# ${what} (\\d+)$`, 'm').exec(tap);
@@ -20,12 +21,21 @@ function count(tap: string, what: 'pass' | 'fail' | 'skipped' | 'todo'): number 
 /** The sync servers' private folders (each holds a server's socket). */
 const serverDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('multiproc-sync-'));
 
-test('every test of the primitives passes through the sync server, with one warning line; nothing is left behind', async () => {
+for (const [file, tests] of [
+  ['primitives.test.ts', 28],
+  ['sharedctypes.test.ts', 7],
+] as const) {
+  test(`every test of ${file} passes through the sync server, with one warning line; nothing is left behind`, async () => {
+    await passesWithoutTheAddon(file, tests);
+  });
+}
+
+async function passesWithoutTheAddon(file: string, tests: number): Promise<void> {
   const before = new Set(serverDirs());
   process.env.MULTIPROC_NO_NATIVE = '1';
   let outcome;
   try {
-    outcome = await run(['--import', 'tsx', '--test', '--test-reporter=tap', `${ROOT}test/primitives.test.ts`], { timeoutMs: 120_000 });
+    outcome = await run(['--import', 'tsx', '--test', '--test-reporter=tap', `${ROOT}test/${file}`], { timeoutMs: 180_000 });
   } finally {
     delete process.env.MULTIPROC_NO_NATIVE;
   }
@@ -33,7 +43,7 @@ test('every test of the primitives passes through the sync server, with one warn
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   assert.equal(count(stdout, 'fail'), 0);
   assert.equal(count(stdout, 'skipped') + count(stdout, 'todo'), 0);
-  assert.ok(count(stdout, 'pass') >= 15, stdout);
+  assert.equal(count(stdout, 'pass'), tests, stdout);
   // The test runner reports the file's stderr as "# " lines. Children print
   // nothing: only the root, which starts the server, warns, once.
   const warnings = `${stdout}\n${stderr}`.split('\n').filter((line) => line.includes('multiproc: the native addon'));
@@ -41,4 +51,4 @@ test('every test of the primitives passes through the sync server, with one warn
   // The server is a thread of the root process, so no process can be left; its folder goes with it.
   assert.deepEqual(serverDirs().filter((name) => !before.has(name)), []);
   await assertNoneLeftBehind();
-});
+}

@@ -1,5 +1,5 @@
-// Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and Value across processes:
-// CPython's _TestLock, _TestSemaphore, _TestEvent and _TestCondition rows (tests 30-32 of the
+// Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier and Value across processes:
+// CPython's _TestLock, _TestSemaphore, _TestEvent, _TestCondition and _TestBarrier rows (tests 30-32 of the
 // semantics doc), robust mode, and bad input. These objects work with or
 // without the native addon: test/primitives-fallback.test.ts runs this file
 // again with MULTIPROC_NO_NATIVE=1, where they go through the sync server.
@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AssertionError, BoundedSemaphore, Client, Condition, Event, Listener, Lock, OwnerDiedError, ProcessError, RawValue, RLock, Semaphore, Value, ValueError } from 'multiproc';
+import { AssertionError, Barrier, BoundedSemaphore, BrokenBarrierError, Client, Condition, Event, Listener, Lock, OwnerDiedError, ProcessError, RawArray, RawValue, RLock, Semaphore, Value, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { addUnderLock, addWithLock, fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync, waitOnCondition, waitOnConditionSync } from './fixtures/sync.js';
+import { addUnderLock, addWithLock, atBarrier, atBarrierSync, fileIncrements, forwardLock, ownEventThroughGrandchild, holdForever, releaseIt, releaseLater, releaseRLock, setLater, takeOverSync, waitOnCondition, waitOnConditionSync } from './fixtures/sync.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -405,4 +405,63 @@ test('four processes add 250 each to a Value under its lock (async and withLock 
   for (const p of children) await p.join();
   assert.deepEqual(children.map((p) => p.exitCode), [0, 0, 0]);
   assert.equal(v.value, 1000);
+});
+
+test('test_barrier: the parent and three children pass together, cycle after cycle, with distinct indices', async () => {
+  const barrier = new Barrier(4);
+  assert.equal(barrier.parties, 4);
+  const results = RawArray('i32', [9, 9, 9, 9, 9, 9]);
+  const children = [0, 1, 2].map((slot) => make({ target: slot === 2 ? atBarrierSync : atBarrier, args: [barrier, results, slot] }));
+  for (const p of children) p.start();
+  const mine = await barrier.wait(30_000);
+  for (const p of children) await p.join();
+  assert.deepEqual([...results.slice(0, 3), mine].sort(), [0, 1, 2, 3]);
+  assert.equal(barrier.nWaiting, 0);
+  // A second cycle on the same barrier.
+  const again = [0, 1, 2].map((slot) => make({ target: atBarrier, args: [barrier, results, slot + 3] }));
+  for (const p of again) p.start();
+  const second = barrier.waitSync(30_000);
+  for (const p of again) await p.join();
+  assert.deepEqual([...results.slice(3, 6), second].sort(), [0, 1, 2, 3]);
+});
+
+test('test_action, test_abort, test_reset, test_timeout: broken barriers', async () => {
+  let ran = 0;
+  const withAction = new Barrier(2, { action: () => void (ran += 1) });
+  assert.deepEqual((await Promise.all([withAction.wait(), withAction.wait()])).sort(), [0, 1]);
+  assert.equal(ran, 1);
+
+  const failing = new Barrier(2, { action: () => { throw new Error('action failed'); } });
+  const outcomes = await Promise.allSettled([failing.wait(), failing.wait()]);
+  assert.deepEqual(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).name : 'ok')).sort(), ['BrokenBarrierError', 'Error']);
+  assert.equal(failing.broken, true);
+
+  const barrier = new Barrier(3);
+  const waiting = barrier.wait();
+  await sleep(20);
+  assert.equal(barrier.nWaiting, 1);
+  barrier.abort();
+  await assert.rejects(waiting, BrokenBarrierError);
+  assert.equal(barrier.broken, true);
+  await assert.rejects(barrier.wait(), BrokenBarrierError);
+  barrier.reset();
+  assert.equal(barrier.broken, false);
+
+  const pending = barrier.wait();
+  await sleep(20);
+  barrier.reset();
+  await assert.rejects(pending, BrokenBarrierError);
+  assert.equal(barrier.broken, false);
+  assert.deepEqual((await Promise.all([barrier.wait(), barrier.wait(), barrier.wait()])).sort(), [0, 1, 2]);
+
+  await assert.rejects(barrier.wait(30), BrokenBarrierError);
+  assert.equal(barrier.broken, true);
+  const timed = new Barrier(2, { timeout: 20 });
+  await assert.rejects(timed.wait(), BrokenBarrierError);
+  assert.throws(() => make({ target: atBarrier, args: [withAction, RawArray('i32', 1), 0] }).start(), /action cannot be passed/);
+});
+
+test('bad input for barriers', () => {
+  assert.throws(() => new Barrier(0), RangeError);
+  assert.throws(() => new Barrier('2' as unknown as number), TypeError);
 });

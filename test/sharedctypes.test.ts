@@ -1,21 +1,37 @@
 // Value, Array, RawValue and RawArray: CPython's _TestValue, _TestArray and
-// _TestSharedCTypes rows, and the 4 x 10,000 locked increments.
+// _TestSharedCTypes rows, and the 4 x 10,000 locked increments. They work
+// with or without the native addon: test/primitives-fallback.test.ts runs
+// this file again with MULTIPROC_NO_NATIVE=1 (contents on the sync server).
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { Lock, RawArray, RawValue, RLock, SharedArray, SharedValue, SynchronizedValue, Value } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { addUnderLock, addWithLock, doubleAll } from './fixtures/sync.js';
+import { addUnderLock, addWithLock, doubleAll, fillThroughGrandchild } from './fixtures/sync.js';
 
 afterEach(() => assertNoneLeftBehind());
 
-test('four processes adding 10,000 each under getLock() end at exactly 40,000', async () => {
+// Through the sync server, each increment is four round trips: fewer there.
+const EACH = process.env.MULTIPROC_NO_NATIVE === '1' ? 1_000 : 10_000;
+
+test(`four processes adding ${EACH} each under getLock() end at exactly ${4 * EACH}`, async () => {
   const v = Value('i', 0);
-  const children = [addUnderLock, addUnderLock, addWithLock, addWithLock].map((target) => make({ target, args: [v, 10_000] }));
+  const children = [addUnderLock, addUnderLock, addWithLock, addWithLock].map((target) => make({ target, args: [v, EACH] }));
   for (const p of children) p.start();
   for (const p of children) await p.join();
   assert.deepEqual(children.map((p) => p.exitCode), [0, 0, 0, 0]);
-  assert.equal(v.value, 40_000);
+  assert.equal(v.value, 4 * EACH);
+});
+
+test('an Array in a child and a grandchild: elements written there are read here; its lock travels with it', async () => {
+  const arr = SharedArray('i', 8);
+  const p = make({ target: fillThroughGrandchild, args: [arr] });
+  p.start();
+  await p.join();
+  assert.equal(p.exitCode, 0);
+  assert.deepEqual([...arr], [0, 1, 2, 3, 100, 101, 102, 103]);
+  assert.equal(await arr.getLock().acquire(0), true, 'the children released the lock');
+  arr.getLock().release();
 });
 
 test('test_value / test_rawvalue: typecodes and names, initial values, what a child changes', async () => {
@@ -110,4 +126,21 @@ test('bad input: typecodes, sizes, initial values of the wrong type', () => {
   assert.throws(() => {
     v.value = 'no' as unknown as number;
   }, TypeError);
+});
+
+test("an Array's buffer and subarray: the shared memory itself with the addon; without it, a clear error rather than a copy that would not be shared", () => {
+  const arr = RawArray('d', [1, 2, 3]);
+  if (process.env.MULTIPROC_NO_NATIVE === '1') {
+    assert.throws(() => arr.buffer, { name: 'TypeError', message: /without the native addon, a shared Array keeps its contents on the sync server, so it has no ArrayBuffer to share: .*build the native addon/ });
+    assert.throws(() => arr.subarray(1), { name: 'TypeError', message: /has no view to share/ });
+  } else {
+    new Float64Array(arr.buffer, arr.byteOffset, 3)[1] = 20;
+    arr.subarray(2)[0] = 30;
+  }
+  // Either way, what is written through the Array is read through it, and copies are copies.
+  arr[0] = 10;
+  const copy = arr.slice();
+  copy[0] = -1;
+  assert.deepEqual([...arr], process.env.MULTIPROC_NO_NATIVE === '1' ? [10, 2, 3] : [10, 20, 30]);
+  assert.equal(arr.indexOf(arr[2]!), 2);
 });

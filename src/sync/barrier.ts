@@ -3,7 +3,9 @@ import type { Block } from './shared.js';
 import { BrokenBarrierError } from './errors.js';
 import { REGION } from './lock.js';
 import { isAlive, PID } from './owner.js';
-import { adopt, regionFor, registerPrimitive } from './shared.js';
+import { native } from '../native.js';
+import { actionCannotTravel, registerRemoteBarrier, remoteBarrier } from './remote-barrier.js';
+import { adopt, adopting, regionFor, registerPrimitive } from './shared.js';
 import { AsyncSleeper, deadlineAfter, sleepUntil, wakeSleepers, type Deadline } from './sleep.js';
 import { validateWaitTimeout } from './timeout.js';
 
@@ -34,21 +36,23 @@ export interface BarrierOptions {
  * have called it, then all go on, and it is ready for the next round.
  */
 export class Barrier {
-  readonly #region: Block;
-  readonly #view: Int32Array;
-  readonly #sleeper: AsyncSleeper;
+  readonly #region!: Block;
+  readonly #view!: Int32Array;
+  readonly #sleeper!: AsyncSleeper;
   readonly #action: (() => void | Promise<void>) | null;
   readonly #timeout: number | null;
 
   constructor(parties: number, options: BarrierOptions = {}) {
-    const { region, fresh } = regionFor(this, WORDS);
-    if (fresh) {
+    if (!adopting()) {
       if (typeof parties !== 'number' || !Number.isInteger(parties)) throw invalidArgType('"parties" argument', 'an integer', parties);
       if (parties < 1) throw invalidArgValue('"parties" argument', 'at least 1', parties);
     }
     if (options.action !== undefined && options.action !== null && typeof options.action !== 'function') throw invalidArgType('"action" option', 'a function', options.action);
     this.#action = options.action ?? null;
     this.#timeout = validateWaitTimeout(options.timeout, 'timeout');
+    // Without the addon, the same class on the sync server (./remote-barrier.ts).
+    if (native() === null && !adopting()) return remoteBarrier<Barrier>(new.target.prototype, parties, this.#action, this.#timeout);
+    const { region, fresh } = regionFor(this, WORDS);
     this.#region = region;
     this.#view = region.int32();
     if (fresh) Atomics.store(this.#view, PARTIES, parties);
@@ -255,15 +259,14 @@ export class Barrier {
   }
 }
 
+// The remote rule first: a remote Barrier is a Barrier too, with no region.
+registerRemoteBarrier(Barrier.prototype);
 registerPrimitive<Barrier>({
   name: 'Barrier',
   matches: (value): value is Barrier => value.constructor === Barrier,
   parts: (barrier) => {
     if (barrier.hasAction) {
-      throw new TypeError(
-        'multiproc: a Barrier with an action cannot be passed to another process: functions do not travel. ' +
-          'Make the Barrier without an action and have one party (say, the one whose wait() resolves to 0) do the work after it.',
-      );
+      throw actionCannotTravel();
     }
     return { region: barrier[REGION], extra: barrier.defaultTimeout };
   },

@@ -34,7 +34,7 @@ export class Condition {
       throw invalidArgType('"lock" argument', 'a Lock or an RLock (or nothing: a new RLock)', lock);
     }
     // Without the addon, the same class on the sync server (../remote.ts), over a lock there too.
-    if (native() === null && !adopting()) return remotePrimitive<Condition>('Condition', new.target.prototype, 0, false, lock ?? new RLock());
+    if (native() === null && !adopting()) return remotePrimitive<Condition>('Condition', new.target.prototype, { lock: lock ?? new RLock() });
     // The region first: while a rule rebuilds this Condition, it is the one to adopt.
     this.#region = regionFor(this, WORDS).region;
     this.#lock = lock ?? new RLock();

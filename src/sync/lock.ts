@@ -57,7 +57,7 @@ abstract class MutexBase {
     const robust = options?.robust;
     if (robust !== undefined && typeof robust !== 'boolean') throw invalidArgType('"robust" option', 'a boolean', robust);
     // Without the addon, the same class on the sync server (./remote.ts); checked here, once per lock, never per acquire.
-    if (native() === null && !adopting()) return remotePrimitive<MutexBase>(what === 'RLock' ? 'RLock' : 'Lock', new.target.prototype, 0, robust ?? false);
+    if (native() === null && !adopting()) return remotePrimitive<MutexBase>(what === 'RLock' ? 'RLock' : 'Lock', new.target.prototype, { robust: robust ?? false });
     const { region, fresh } = regionFor(this, WORDS);
     this.region = region;
     this.view = region.int32();

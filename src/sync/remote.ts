@@ -1,8 +1,8 @@
 import { invalidArgType } from '../errors.js';
 import { currentProcess } from '../process.js';
 import { registerReducer } from '../reduction.js';
-import { linkTo, OWNER, unwrap } from './server/client.js';
-import type { RemoteKind, RemoteRef, RemoteState } from './server/protocol.js';
+import { linkTo, OWNER, unwrap, type Extra } from './server/client.js';
+import type { RemoteKind, RemoteOp, RemoteRef, RemoteState, Reply } from './server/protocol.js';
 import { serverAddress } from './server/server.js';
 import { validateWaitTimeout } from './timeout.js';
 
@@ -25,6 +25,8 @@ export interface Carried {
   ref: RemoteRef;
   /** A Condition's lock. */
   lock?: Carried;
+  /** A Barrier's default wait timeout. */
+  timeout?: number | null;
 }
 
 export abstract class RemotePrimitive {
@@ -36,6 +38,10 @@ export abstract class RemotePrimitive {
 
   protected get ref(): RemoteRef {
     return this[BRAND].ref;
+  }
+
+  protected get carried(): Carried {
+    return this[BRAND];
   }
 
   /** What a Condition adds to its requests: its lock. */
@@ -54,11 +60,22 @@ export abstract class RemotePrimitive {
     return unwrap(linkTo(this[BRAND].address).callSync(this.ref, op, timeout, n === undefined ? this.extra : { ...this.extra, n }), this.ref.kind);
   }
 
-  /** A sync request whose result is a Value's contents. */
-  protected exchange(op: 'get' | 'put', value?: number | bigint): number | bigint | boolean {
-    const reply = linkTo(this[BRAND].address).callSync(this.ref, op, null, value === undefined ? {} : { value });
+  /** A request whose answer is more than a yes or no (a Barrier's index, contents): its result. */
+  protected async result(op: RemoteOp, timeout: number | null, extra: Extra): Promise<Reply['result']> {
+    const reply = await linkTo(this[BRAND].address).call(this.ref, op, timeout, extra);
     unwrap(reply, this.ref.kind);
-    return reply.result as number | bigint | boolean;
+    return reply.result;
+  }
+
+  protected resultSync(op: RemoteOp, timeout: number | null = null, extra: Extra = {}): Reply['result'] {
+    const reply = linkTo(this[BRAND].address).callSync(this.ref, op, timeout, extra);
+    unwrap(reply, this.ref.kind);
+    return reply.result;
+  }
+
+  /** What stands for this object in a child (a Barrier with an action refuses). */
+  travel(): Carried {
+    return this[BRAND];
   }
 
   protected state(): RemoteState {
@@ -237,12 +254,29 @@ function build<T>(carried: Carried, publicPrototype: object): T {
  * (`publicPrototype`: `new.target.prototype`). The id is unique in the tree:
  * this pid and a counter.
  */
-export function remotePrimitive<T>(kind: RemoteKind, publicPrototype: object, init = 0, robust = false, lock?: object, typecode?: string): T {
+export function remotePrimitive<T>(kind: RemoteKind, publicPrototype: object, options: RemoteOptions = {}): T {
+  return build<T>(newCarried(kind, options), publicPrototype);
+}
+
+/** What names a new object on the sync server (for objects that are not a public class's instance: an Array's contents). */
+export function newCarried(kind: RemoteKind, options: RemoteOptions = {}): Carried {
+  const { init = 0, robust = false, lock, typecode, timeout } = options;
   if (typeof robust !== 'boolean') throw invalidArgType('"robust" option', 'a boolean', robust);
   const ref: RemoteRef = typecode === undefined ? { id: `${process.pid}.${++counter}`, kind, init, robust } : { id: `${process.pid}.${++counter}`, kind, init, robust, typecode };
   const carried: Carried = { address: serverAddress(), ref };
   if (lock !== undefined) carried.lock = (lock as RemotePrimitive)[BRAND];
-  return build<T>(carried, publicPrototype);
+  if (timeout !== undefined) carried.timeout = timeout;
+  return carried;
+}
+
+/** What a new remote primitive is made with (see RemoteRef and Carried). */
+export interface RemoteOptions {
+  init?: number;
+  robust?: boolean;
+  /** A Condition's lock. */
+  lock?: object;
+  typecode?: string;
+  timeout?: number | null;
 }
 
 /** The public prototype each kind is rebuilt with in a child (set by each class's module). */
@@ -279,7 +313,7 @@ function registerRule(kind: RemoteKind): void {
   registerReducer<RemotePrimitive>({
     name: kind,
     matches: (value): value is RemotePrimitive => BRAND in value && (value as RemotePrimitive)[BRAND].ref.kind === kind,
-    reduce: (value) => value[BRAND],
+    reduce: (value) => value.travel(),
     rebuild: (state) => fromCarried<RemotePrimitive>(state),
   });
 }

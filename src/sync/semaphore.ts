@@ -33,7 +33,7 @@ export class Semaphore {
     if (value > MAX_VALUE) throw new ValueError(`semaphore initial value must be <= ${MAX_VALUE}`);
     // Without the addon, the same class on the sync server (./remote.ts).
     if (native() === null && !adopting()) {
-      return remotePrimitive<Semaphore>(new.target.prototype instanceof BoundedSemaphore || new.target === BoundedSemaphore ? 'BoundedSemaphore' : 'Semaphore', new.target.prototype, value);
+      return remotePrimitive<Semaphore>(new.target.prototype instanceof BoundedSemaphore || new.target === BoundedSemaphore ? 'BoundedSemaphore' : 'Semaphore', new.target.prototype, { init: value });
     }
     const { region, fresh } = regionFor(this, WORDS);
     this.#region = region;

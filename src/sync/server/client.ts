@@ -2,7 +2,7 @@ import { extname, join } from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { current } from '../../current.js';
 import { AssertionError, OSError, ValueError } from '../../errors.js';
-import { OwnerDiedError } from '../errors.js';
+import { BrokenBarrierError, OwnerDiedError } from '../errors.js';
 import type { ClientData, Relay } from './client-thread.js';
 import type { RemoteOp, RemoteRef, Reply, Request } from './protocol.js';
 
@@ -14,8 +14,8 @@ export function threadScript(name: string): string {
   return join(__dirname, name + extname(__filename));
 }
 
-/** What some requests add: a Condition's lock, notify's count, a Value's new contents. */
-type Extra = Pick<Request, 'lock' | 'n' | 'value'>;
+/** What some requests add: a Condition's lock, notify's count, a Value's or an Array's index and contents. */
+type Extra = Pick<Request, 'lock' | 'n' | 'index' | 'value'>;
 
 /**
  * The main thread's side of the link to one sync server (see
@@ -86,10 +86,11 @@ export function linkTo(address: string): ServerLink {
 export function unwrap(reply: Reply, what: string): boolean {
   if (reply.error !== undefined) {
     const { name, message } = reply.error;
-    throw name === 'ValueError' ? new ValueError(message) : name === 'AssertionError' ? new AssertionError(message) : new OSError(message);
+    const ErrorClass = { ValueError, AssertionError, OSError, BrokenBarrierError }[name];
+    throw new ErrorClass(message);
   }
   if (reply.ownerDied !== undefined) throw new OwnerDiedError(what, reply.ownerDied);
   return reply.result === true;
 }
 
-export { OWNER };
+export { OWNER, type Extra };

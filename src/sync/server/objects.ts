@@ -1,4 +1,4 @@
-import type { RemoteRef, RemoteState, Reply, Request } from './protocol.js';
+import type { Contents, RemoteRef, RemoteState, Reply, Request } from './protocol.js';
 
 /**
  * The state machines of the sync server: one per primitive, with Python's
@@ -38,8 +38,8 @@ export class RemoteObject {
   /** A robust lock whose holder died with no one waiting: the next acquirer takes it over. */
   diedPid = 0;
   readonly #waiters: Waiter[] = [];
-  /** A Value's contents. */
-  stored: number | bigint = 0;
+  /** A Value's contents; an Array's, once its maker has put them. */
+  stored: number | bigint | Contents = 0;
 
   constructor(ref: RemoteRef) {
     this.ref = ref;
@@ -51,11 +51,7 @@ export class RemoteObject {
     const { seq, op, owner, timeoutMs } = request;
     const kind = this.ref.kind;
     if (kind === 'Condition') return this.#condition(peer, request, lock!);
-    if (kind === 'Value') {
-      // A Value's contents: whole reads and writes; a read-modify-write holds its lock.
-      if (op === 'put') this.stored = request.value ?? 0;
-      return peer.reply({ seq, result: op === 'get' ? this.stored : true });
-    }
+    if (kind === 'Value' || kind === 'Array') return peer.reply({ seq, result: this.#contents(request) });
     switch (op) {
       case 'acquire':
       case 'wait': {
@@ -98,6 +94,22 @@ export class RemoteObject {
         return peer.reply({ seq, result: state });
       }
     }
+  }
+
+  /**
+   * A Value's or an Array's contents: each read and write whole (an element,
+   * or all of an Array's); a read-modify-write holds the object's lock.
+   */
+  #contents({ op, index, value }: Request): Reply['result'] {
+    if (index === undefined) {
+      if (op === 'put') this.stored = value ?? 0;
+      return op === 'get' ? this.stored : true;
+    }
+    // The typed array stores the element with its type's wrap-around and rounding.
+    const elements = this.stored as Contents;
+    if (op === 'get') return elements[index];
+    (elements as Float64Array)[index] = value as number;
+    return true;
   }
 
   /** A process went away: its waits end, and a robust lock it held passes to the next waiter with OwnerDiedError. */
@@ -161,7 +173,9 @@ export class RemoteObject {
         peer.reply({ seq, result: true });
         return true;
       case 'Condition':
+      case 'Barrier':
       case 'Value':
+      case 'Array':
         return false;
       case 'RLock':
         if (this.holder === owner && waiter?.depth === undefined) {
@@ -205,4 +219,11 @@ export class RemoteObject {
     const at = this.#waiters.indexOf(waiter);
     if (at >= 0) this.#waiters.splice(at, 1);
   }
+}
+
+/** What the server keeps per object: its state machine. */
+export interface ServerObject {
+  handle(peer: Peer, request: Request, lock: RemoteObject | null): void;
+  /** A process went away: forget its waits (and, for a robust lock, its hold). */
+  dropPeer(peer: Peer): void;
 }

@@ -8,7 +8,8 @@
 import { workerData } from 'node:worker_threads';
 import type { Connection } from '../../connection.js';
 import { Listener } from '../../listener.js';
-import { RemoteObject, type Peer } from './objects.js';
+import { BarrierObject } from './barrier.js';
+import { RemoteObject, type Peer, type ServerObject } from './objects.js';
 import type { RemoteRef, Reply, Request } from './protocol.js';
 
 export interface ServerData {
@@ -17,13 +18,13 @@ export interface ServerData {
 }
 
 const { address, authkey } = workerData as ServerData;
-const objects = new Map<string, RemoteObject>();
+const objects = new Map<string, ServerObject>();
 const listener = new Listener(address, { authkey, backlog: 64 });
 
 /** The state of the object `ref` names, made on first sight. */
-function object(ref: RemoteRef): RemoteObject {
+function object(ref: RemoteRef): ServerObject {
   let found = objects.get(ref.id);
-  if (found === undefined) objects.set(ref.id, (found = new RemoteObject(ref)));
+  if (found === undefined) objects.set(ref.id, (found = ref.kind === 'Barrier' ? new BarrierObject(ref) : new RemoteObject(ref)));
   return found;
 }
 
@@ -40,7 +41,7 @@ async function serve(connection: Connection<Reply, Request>): Promise<void> {
   try {
     for (;;) {
       const request = await connection.recv();
-      object(request.ref).handle(peer, request, request.lock === undefined ? null : object(request.lock));
+      object(request.ref).handle(peer, request, request.lock === undefined ? null : (object(request.lock) as RemoteObject));
     }
   } catch {
     // End of file: the process exited (or was killed).

@@ -27,7 +27,7 @@ export function serverAddress(): string {
   const inherited = process.env[ENV];
   if (inherited !== undefined && current.parent !== null) return (address = inherited);
   process.stderr.write(
-    `multiproc: the native addon could not be loaded (${nativeUnavailableReason()}); locks, semaphores, events, conditions and Values go through a slower IPC server\n`,
+    `multiproc: the native addon could not be loaded (${nativeUnavailableReason()}); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server\n`,
   );
   const dir = mkdtempSync(join(tmpdir(), 'multiproc-sync-'));
   address = join(dir, 'socket');
