@@ -163,7 +163,7 @@ test('test_shared_memory_across_processes: a child attaches by name alone; anoth
   let expected = 0;
   if (FALLBACK) {
     // No mapping, so no ArrayBuffer to view: a clear error, not a private copy that would silently not be shared.
-    assert.throws(() => shm.buf.buffer, (e: Error) => /SharedMemory\.buf is not mapped memory/.test(e.message) && /buf\.readDoubleLE/.test(e.message) && /npm ci/.test(e.message));
+    assert.throws(() => shm.buf.buffer, (e: Error) => e instanceof TypeError && /SharedMemory\.buf is not mapped memory/.test(e.message) && /buf\.readDoubleLE/.test(e.message) && /npm ci/.test(e.message));
     const values = new Float64Array(count);
     for (let i = 0; i < count; i++) expected += values[i] = i % 7;
     shm.buf.set(new Uint8Array(values.buffer));

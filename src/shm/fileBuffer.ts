@@ -252,7 +252,7 @@ function viewOf(file: SegmentFile, mirror: Buffer, base: number): Buffer {
     get(target, key) {
       const i = indexOf(key, length);
       if (i !== null) return readByte(i);
-      if (key === 'buffer' || key === 'parent') throw Object.assign(new Error(NOT_MAPPED), { code: 'ERR_MULTIPROC_NOT_MAPPED' });
+      if (key === 'buffer' || key === 'parent') throw Object.assign(new TypeError(NOT_MAPPED), { code: 'ERR_MULTIPROC_NOT_MAPPED' });
       const value = Reflect.get(target, key) as unknown;
       if (typeof value !== 'function' || key === 'constructor') return value;
       let wrapper = wrappers.get(key);
