@@ -106,7 +106,11 @@ export class SharedMemory {
     }
   }
 
-  /** The shared bytes. A ValueError after `close()`. */
+  /**
+   * The shared bytes. A ValueError after `close()`. Without the native addon,
+   * a Buffer whose accesses read and write the segment's file (its `buffer`
+   * throws: there is no memory to view).
+   */
   get buf(): Buffer {
     if (this.#buf === null) throw new ValueError(`SharedMemory('${this.name}') is closed: its buf can no longer be used`);
     return this.#buf;
