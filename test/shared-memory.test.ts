@@ -1,14 +1,22 @@
 // SharedMemory and ShareableList: CPython's _TestSharedMemory rows, attaching
-// from other processes, and the resource tracker after SIGKILL.
+// from other processes, and the resource tracker after SIGKILL. Run as it is
+// (with the native addon: buf is mapped memory) and again by
+// test/shared-memory-fallback.test.ts with MULTIPROC_NO_NATIVE=1 (buf reads
+// and writes the segment's file); the same tests hold in both modes, but for
+// buf.buffer, which only mapped memory has.
 import assert from 'node:assert/strict';
+import { kMaxLength } from 'node:buffer';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { after, afterEach, test } from 'node:test';
-import { FileExistsError, FileNotFoundError, OSError, Queue, ShareableList, SharedMemory, ValueError } from 'multiproc';
+import { FileExistsError, FileNotFoundError, OSError, ShareableList, SharedMemory, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { PROGRAMS } from './helpers/run.js';
 import { make } from './fixtures/make.js';
 import { editList, receiveDead, sumShared, writeByName } from './fixtures/shm.js';
+
+/** Without the native addon (this file run by test/shared-memory-fallback.test.ts). */
+const FALLBACK = process.env.MULTIPROC_NO_NATIVE === '1';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -47,6 +55,73 @@ test('test_shared_memory_basics: a generated psm_ name, size, buf, attach by nam
   assert.throws(() => new SharedMemory({ name: shm.name }), FileNotFoundError);
 });
 
+test('buf is a Buffer over the segment: indexes, every kind of method, views, iteration; what one attachment writes the other reads', () => {
+  const shm = track(new SharedMemory({ create: true, size: 64 }));
+  const other = new SharedMemory({ name: shm.name });
+  const [a, b] = [shm.buf, other.buf];
+  assert.ok(a instanceof Buffer && Buffer.isBuffer(a));
+  assert.deepEqual([a.length, a.byteLength], [64, 64]);
+  // Indexes, with a Buffer's Uint8 coercion; out of range reads undefined and writes nothing.
+  a[0] = 300;
+  a[1] = -1;
+  a[2] = 2.9;
+  assert.deepEqual([b[0], b[1], b[2]], [44, 255, 2]);
+  assert.equal(b[64], undefined);
+  a[64] = 1;
+  assert.equal(b.length, 64);
+  // Fixed-width reads and writes, both ways.
+  a.writeDoubleLE(Math.PI, 8);
+  assert.equal(b.readDoubleLE(8), Math.PI);
+  b.writeInt32BE(-123456, 16);
+  assert.equal(a.readInt32BE(16), -123456);
+  a.writeBigUInt64LE(2n ** 63n, 24);
+  assert.equal(b.readBigUInt64LE(24), 2n ** 63n);
+  b.writeUIntLE(0xabcdef, 32, 3);
+  assert.equal(a.readUIntLE(32, 3), 0xabcdef);
+  // Methods over ranges and the whole: write, toString, fill, set, copy, indexOf, includes, equals, compare, swap, reverse.
+  a.fill(0);
+  assert.ok(b.equals(Buffer.alloc(64)));
+  assert.equal(a.write('héllo', 40), 6);
+  assert.equal(b.toString('utf8', 40, 46), 'héllo');
+  assert.equal(b.indexOf('llo'), 43);
+  assert.ok(b.includes('hé'));
+  b.set([1, 2, 3, 4], 0);
+  assert.deepEqual([...a.subarray(0, 4)], [1, 2, 3, 4]);
+  a.swap16();
+  assert.deepEqual([...b.subarray(0, 4)], [2, 1, 4, 3]);
+  b.fill(9, 4, 6);
+  assert.deepEqual([a[3], a[4], a[5], a[6]], [3, 9, 9, 0]);
+  a.copy(b, 10, 0, 4);
+  assert.deepEqual([...a.subarray(10, 14)], [2, 1, 4, 3]);
+  assert.equal(a.compare(b), 0);
+  assert.equal(Buffer.from(b).compare(Buffer.from(a)), 0);
+  // subarray and slice are views of the same bytes, as Python's buf[a:b] is.
+  const view = b.subarray(40, 46);
+  assert.equal(view.length, 6);
+  a.write('jello', 40);
+  assert.equal(view.toString('utf8', 0, 5), 'jello');
+  view[0] = 'y'.charCodeAt(0);
+  assert.equal(a.toString('utf8', 40, 45), 'yello');
+  b.slice(40, 41)[0] = 'm'.charCodeAt(0);
+  assert.equal(a.toString('utf8', 40, 45), 'mello');
+  // Iteration and copies see the current bytes; a copy is no longer the segment.
+  a.fill(7);
+  assert.deepEqual([...b.subarray(0, 3)], [7, 7, 7]);
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  assert.equal(sum, 7 * 64);
+  const copy = Buffer.from(b);
+  copy[0] = 1;
+  assert.equal(a[0], 7);
+  assert.deepEqual(b.toJSON().data.slice(0, 2), [7, 7]);
+  other.close();
+  // A buf kept past close(): mapped memory stays valid until collected; the file is closed at once, so its buf refuses.
+  if (FALLBACK) assert.throws(() => b[0], (e: Error) => e instanceof ValueError && /is closed/.test(e.message));
+  else assert.equal(b[0], 7);
+  assert.equal(a[0], 7, 'closing one attachment leaves the other');
+  shm.unlink();
+});
+
 test('test_shared_memory_recreate: creating an existing name is a FileExistsError; a chosen name works', () => {
   const name = `mp_test_${process.pid}_${Date.now()}`;
   const shm = track(new SharedMemory({ name, create: true, size: 64 }));
@@ -69,6 +144,12 @@ test('test_invalid_shared_memory_creation and bad names: each gets its error', (
   assert.throws(() => new SharedMemory({ create: 'yes' as unknown as boolean, size: 8 }), TypeError);
   assert.throws(() => new SharedMemory(null as unknown as object), TypeError);
   assert.throws(() => new SharedMemory({ name: 'psm_surely_missing_here' }), FileNotFoundError);
+  if (FALLBACK) {
+    // buf is a Buffer over the file: no larger than a Buffer can be; the segment made for it is unlinked again.
+    const name = `mp_test_big_${process.pid}`;
+    assert.throws(() => new SharedMemory({ name, create: true, size: kMaxLength + 1 }), (e: Error) => e instanceof ValueError && /too large without the native addon/.test(e.message) && /npm ci/.test(e.message));
+    assert.equal(existsSync(`/dev/shm/${name}`), false);
+  }
 });
 
 test('test_shared_memory_across_processes: a child attaches by name alone; another gets the segment in args and sums 8 MiB', async () => {
@@ -78,16 +159,25 @@ test('test_shared_memory_across_processes: a child attaches by name alone; anoth
   await p.join();
   assert.equal(p.exitCode, 0);
   assert.equal(shm.buf.toString('utf8', 0, 17), 'written by a child'.slice(0, 17));
-  const values = new Float64Array(shm.buf.buffer, shm.buf.byteOffset, (8 << 20) / 8);
-  for (let i = 0; i < values.length; i++) values[i] = i % 7;
-  const expected = values.reduce((a, b) => a + b, 0);
-  const out = new Queue<number>();
-  const q = make({ target: sumShared, args: [shm, values.length, out] });
+  const count = (8 << 20) / 8;
+  let expected = 0;
+  if (FALLBACK) {
+    // No mapping, so no ArrayBuffer to view: a clear error, not a private copy that would silently not be shared.
+    assert.throws(() => shm.buf.buffer, (e: Error) => e instanceof TypeError && /SharedMemory\.buf is not mapped memory/.test(e.message) && /buf\.readDoubleLE/.test(e.message) && /npm ci/.test(e.message));
+    const values = new Float64Array(count);
+    for (let i = 0; i < count; i++) expected += values[i] = i % 7;
+    shm.buf.set(new Uint8Array(values.buffer));
+  } else {
+    const values = new Float64Array(shm.buf.buffer, shm.buf.byteOffset, count);
+    for (let i = 0; i < count; i++) expected += values[i] = i % 7;
+  }
+  const result = track(new SharedMemory({ create: true, size: 8 }));
+  const q = make({ target: sumShared, args: [shm, count, result] });
   q.start();
-  assert.equal(await out.get({ timeout: 30_000 }), expected);
   await q.join();
-  out.close();
-  shm.unlink();
+  assert.equal(q.exitCode, 0);
+  assert.equal(result.buf.readDoubleLE(0), expected);
+  for (const segment of [shm, result]) segment.unlink();
 });
 
 test('test_shared_memory_pickle_unpickle_dead_object: a segment unlinked before it arrives fails in the child', async () => {
@@ -130,21 +220,38 @@ test('test_shared_memory_ShareableList_basics: types, in-place edits, storage li
   for (const l of [list, numbers, empty]) l.shm.unlink();
 });
 
-test('resource tracker: segments left by a process tree killed with SIGKILL are unlinked, with Python\'s warning', async () => {
-  // The program makes a segment, a child of it makes another (both register with the tree's one
-  // tracker), then both die by SIGKILL. Its stderr closes once every holder lets go: the tracker last.
-  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', `${PROGRAMS}shm-killed.ts`], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs a program until its stdout and stderr close: once every process that holds them let go (the resource tracker last). */
+function runToClose(program: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', `${PROGRAMS}${program}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (err += d));
     child.on('close', (c, s) => resolve({ code: c, signal: s, stdout: out, stderr: err }));
   });
+}
+
+test('resource tracker: segments left by a process tree killed with SIGKILL are unlinked, with Python\'s warning', async () => {
+  // The program makes a segment, a child of it makes another (both register with the tree's one
+  // tracker), then both die by SIGKILL.
+  const { code, signal, stdout, stderr } = await runToClose('shm-killed.ts');
   assert.equal(signal, 'SIGKILL', `exit code ${code}: ${stderr}`);
   const { names } = JSON.parse(stdout.split('\n').find((l) => l.startsWith('{'))!) as { names: string[] };
   made.push(...names);
   assert.deepEqual(names.filter((name) => existsSync(`/dev/shm/${name}`)), []);
   assert.match(stderr, /resource_tracker: There appear to be 2 leaked shared_memory objects to clean up at shutdown/);
   for (const name of names) assert.ok(stderr.includes(`/${name}`));
+});
+
+test('resource tracker: a child still starting when the rest of its tree dies keeps the segment it was sent, until it is gone too', async () => {
+  const { signal, stdout, stderr } = await runToClose('shm-orphan.ts');
+  assert.equal(signal, 'SIGKILL', stderr);
+  const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { name?: string; attached?: string; read?: string });
+  const name = lines[0]!.name!;
+  made.push(name);
+  assert.deepEqual(lines[1], { attached: name, read: 'attached after the parent died' }, stderr);
+  assert.equal(existsSync(`/dev/shm/${name}`), false);
+  assert.match(stderr, /resource_tracker: There appear to be 1 leaked shared_memory objects to clean up at shutdown/);
+  assert.ok(stderr.includes(`/${name}`));
 });

@@ -1,7 +1,8 @@
 import { invalidArgType, ValueError } from '../errors.js';
 import { registerReducer } from '../reduction.js';
+import { littleEndianView, type LittleEndianView } from './littleEndianView.js';
 import { SharedMemory } from './sharedMemory.js';
-import { adoptTracker, trackerHandle } from './tracker.js';
+import { adoptCarriedTracker, carryTracker, type CarriedTracker } from './tracker.js';
 
 /**
  * A fixed-length list in a SharedMemory segment (Python's
@@ -12,7 +13,10 @@ import { adoptTracker, trackerHandle } from './tracker.js';
  * may change type if it fits.
  *
  * Layout (our own): Int32 count, then per slot four Int32s (type, capacity,
- * offset, length), then the slots' bytes, each 8-byte aligned.
+ * offset, length), then the slots' bytes, each 8-byte aligned; all
+ * little-endian. Read and written through a DataView over the mapped
+ * segment, or without the native addon, through buf's methods on the
+ * segment's file (./littleEndianView.ts).
  */
 export type ShareableItem = number | bigint | boolean | string | Buffer | null;
 
@@ -45,7 +49,7 @@ const capacityFor = (bytes: Buffer | null): number => (bytes === null ? 8 : Math
 export class ShareableList implements Iterable<ShareableItem> {
   /** The segment that holds the list. */
   readonly shm: SharedMemory;
-  readonly #view: DataView;
+  readonly #view: LittleEndianView;
   [index: number]: ShareableItem;
 
   /** A new list holding `sequence` (optionally under `name`), or with `sequence` null, the existing list `name`. */
@@ -61,7 +65,7 @@ export class ShareableList implements Iterable<ShareableItem> {
       const data = encoded.reduce((sum, e) => sum + capacityFor(e.bytes), 0);
       const size = HEADER + SLOT * items.length + data;
       this.shm = new SharedMemory({ name: options.name ?? null, create: true, size: Math.max(size, 8) });
-      const view = new DataView(this.shm.buf.buffer, this.shm.buf.byteOffset, this.shm.size);
+      const view = littleEndianView(this.shm.buf);
       view.setInt32(0, items.length, true);
       let offset = HEADER + SLOT * items.length;
       encoded.forEach((e, i) => {
@@ -72,7 +76,7 @@ export class ShareableList implements Iterable<ShareableItem> {
       this.#view = view;
       items.forEach((item, i) => this.#write(i, item));
     }
-    this.#view ??= new DataView(this.shm.buf.buffer, this.shm.buf.byteOffset, this.shm.size);
+    this.#view ??= littleEndianView(this.shm.buf);
     // Index access (list[i], list[-1]) goes through a Proxy; methods and fields are the object's own.
     return new Proxy(this, {
       get: (target, key) => {
@@ -184,10 +188,10 @@ function toIndex(key: string): number | null {
 registerReducer<ShareableList>({
   name: 'ShareableList',
   matches: (value): value is ShareableList => value instanceof ShareableList,
-  reduce: (list, handles) => ({ name: list.shm.name, tracker: handles.pass(trackerHandle()) }),
+  reduce: (list, handles) => ({ name: list.shm.name, tracker: carryTracker(handles) }),
   rebuild: (state, handles) => {
-    const { name, tracker } = state as { name: string; tracker: number };
-    adoptTracker(handles.fd(tracker));
+    const { name, tracker } = state as { name: string; tracker: CarriedTracker };
+    adoptCarriedTracker(tracker, handles);
     return new ShareableList(null, { name });
   },
 });

@@ -1,10 +1,12 @@
+import { kMaxLength } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
 import { invalidArgType, OSError, ValueError } from '../errors.js';
-import { requireNative } from '../native.js';
+import { native } from '../native.js';
 import { registerReducer } from '../reduction.js';
 import { FileExistsError, FileNotFoundError } from './errors.js';
-import { adoptTracker, register, trackerHandle, unregister } from './tracker.js';
+import { fileBuffer, SegmentFile } from './fileBuffer.js';
+import { adoptCarriedTracker, carryTracker, type CarriedTracker, register, unregister } from './tracker.js';
 
 /** Where POSIX shared memory lives on Linux: shm_open(name) is open('/dev/shm/' + name). */
 const SHM_DIR = '/dev/shm/';
@@ -25,11 +27,17 @@ export interface SharedMemoryOptions {
  * any process may attach to it by name, related or not. `buf` is a Buffer
  * over the shared pages. A segment this process tree created and left
  * behind is unlinked by the resource tracker when the tree is gone.
+ *
+ * Where the native addon cannot load, nothing is mapped: `buf` reads and
+ * writes the segment's file with positioned I/O instead (./fileBuffer.ts),
+ * the same bytes every other process sees, one system call per access.
  */
 export class SharedMemory {
   readonly name: string;
   readonly size: number;
   #buf: Buffer | null;
+  /** The open segment file behind a file-backed buf (no addon); null when mapped. */
+  #file: SegmentFile | null = null;
 
   constructor(options: SharedMemoryOptions = {}) {
     if (typeof options !== 'object' || options === null) throw invalidArgType('options', 'an object such as { create: true, size: 1024 } or { name }', options);
@@ -39,7 +47,7 @@ export class SharedMemory {
     if (size < 0) throw new ValueError("'size' must be a positive integer");
     if (create && size === 0) throw new ValueError("'size' must be a positive number different from zero");
     if ((options.name === undefined || options.name === null) && !create) throw new ValueError("'name' can only be null if create is true");
-    const addon = requireNative('SharedMemory');
+    const addon = native();
     let name = options.name === undefined || options.name === null ? null : validateName(options.name);
     let fd: number;
     if (create) {
@@ -76,6 +84,20 @@ export class SharedMemory {
       }
     }
     this.name = name!;
+    if (addon === null) {
+      if (this.size > kMaxLength) {
+        closeSync(fd);
+        if (create) this.unlink();
+        throw new ValueError(
+          `a SharedMemory of ${this.size} bytes is too large without the native addon: its buf is a Buffer, at most ${kMaxLength} bytes here. ` +
+            "Use a smaller segment, or build the addon (npm ci where a C++ compiler and Node's headers are available)",
+        );
+      }
+      // Every access to buf goes through this descriptor, so it stays open until close().
+      this.#file = new SegmentFile(fd, this.name);
+      this.#buf = fileBuffer(this.#file, this.size);
+      return;
+    }
     try {
       // The mapping outlives the descriptor, which we need no longer.
       this.#buf = Buffer.from(addon.mapFd(fd, this.size));
@@ -84,7 +106,11 @@ export class SharedMemory {
     }
   }
 
-  /** The shared bytes. A ValueError after `close()`. */
+  /**
+   * The shared bytes. A ValueError after `close()`. Without the native addon,
+   * a Buffer whose accesses read and write the segment's file (its `buffer`
+   * throws: there is no memory to view).
+   */
   get buf(): Buffer {
     if (this.#buf === null) throw new ValueError(`SharedMemory('${this.name}') is closed: its buf can no longer be used`);
     return this.#buf;
@@ -99,9 +125,13 @@ export class SharedMemory {
    * Stops using the segment in this process (idempotent); others keep it. The
    * pages are unmapped once nothing here refers to `buf` any more (when it is
    * garbage-collected), so that a stray view can never touch unmapped memory.
+   * Without the addon, the segment's file is closed at once, and a buf kept
+   * from before throws a ValueError on its next access.
    */
   close(): void {
     this.#buf = null;
+    this.#file?.close();
+    this.#file = null;
   }
 
   /** Destroys the segment's name: no one can attach any more; mappings stay valid. FileNotFoundError the second time. */
@@ -148,14 +178,14 @@ function attach(name: string): SharedMemory {
 }
 
 // A SharedMemory travels by name (the child attaches: FileNotFoundError if it
-// was unlinked meanwhile), with the tracker's pipe, so the tracker waits for the child too.
+// was unlinked meanwhile), with what makes the tracker wait for the child too.
 registerReducer<SharedMemory>({
   name: 'SharedMemory',
   matches: (value): value is SharedMemory => value instanceof SharedMemory,
-  reduce: (shm, handles) => ({ name: shm.name, tracker: handles.pass(trackerHandle()) }),
+  reduce: (shm, handles) => ({ name: shm.name, tracker: carryTracker(handles) }),
   rebuild: (state, handles) => {
-    const { name, tracker } = state as { name: string; tracker: number };
-    adoptTracker(handles.fd(tracker));
+    const { name, tracker } = state as { name: string; tracker: CarriedTracker };
+    adoptCarriedTracker(tracker, handles);
     return attach(name);
   },
 });
