@@ -4,7 +4,7 @@ import { benchPipe, benchPipeRoundTrips } from './pipe.js';
 import { benchProcess } from './process.js';
 import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
-import { benchSync } from './sync.js';
+import { benchSync, benchSyncFallback } from './sync.js';
 
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
@@ -14,4 +14,5 @@ if (isMainModule(import.meta)) {
   if (only === undefined || only === 'queue') await benchQueue();
   if (only === undefined || only === 'pool') await benchPool();
   if (only === undefined || only === 'sync') await benchSync();
+  if (only === 'sync-fallback') await benchSyncFallback();
 }

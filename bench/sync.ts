@@ -49,27 +49,27 @@ async function contended(): Promise<number> {
   return (Math.max(...times) / (2 * N_INC)) * 1e6;
 }
 
-async function pingPong(): Promise<{ sync: number; async: number }> {
+async function pingPong(rounds = N_PING): Promise<{ sync: number; async: number }> {
   const ping = new Semaphore(0);
   const pong = new Semaphore(0);
-  const p = new Process({ target: ponger, args: [ping, pong, 100 + N_PING + N_PING / 4] });
+  const p = new Process({ target: ponger, args: [ping, pong, 100 + rounds + rounds / 4] });
   p.start();
   for (let i = 0; i < 100; i++) {
     ping.release();
     pong.acquireSync();
   }
   let t = performance.now();
-  for (let i = 0; i < N_PING; i++) {
+  for (let i = 0; i < rounds; i++) {
     ping.release();
     pong.acquireSync();
   }
-  const sync = ((performance.now() - t) / N_PING) * 1e3;
+  const sync = ((performance.now() - t) / rounds) * 1e3;
   t = performance.now();
-  for (let i = 0; i < N_PING / 4; i++) {
+  for (let i = 0; i < rounds / 4; i++) {
     ping.release();
     await pong.acquire();
   }
-  const async = ((performance.now() - t) / (N_PING / 4)) * 1e3;
+  const async = ((performance.now() - t) / (rounds / 4)) * 1e3;
   await p.join();
   return { sync, async };
 }
@@ -104,6 +104,40 @@ async function handOver(): Promise<{ shm: number; pipe: number }> {
   return { shm: median(shmTimes), pipe: median(pipeTimes) };
 }
 
+/** Microseconds per call of `fn`, after a warm-up (sync or awaited). */
+async function perCall(fn: () => unknown, n: number): Promise<number> {
+  for (let i = 0; i < n / 10; i++) await fn();
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await fn();
+  return ((performance.now() - t) / n) * 1e3;
+}
+
+interface FallbackFigures {
+  locked: number;
+  acquireSync: number;
+  acquireAsync: number;
+  pingSync: number;
+  pingAsync: number;
+}
+
+/** The IPC fallback's costs (run in a process with MULTIPROC_NO_NATIVE=1): printed as JSON for benchSync's table. */
+export async function benchSyncFallback(): Promise<void> {
+  const lock = new Lock();
+  const figures: FallbackFigures = {
+    locked: await perCall(() => lock.locked(), 3000),
+    acquireSync: await perCall(() => (lock.acquireSync(), lock.release()), 3000),
+    acquireAsync: await perCall(async () => (await lock.acquire(), lock.release()), 3000),
+    ...(await pingPong(2000).then(({ sync, async }) => ({ pingSync: sync, pingAsync: async }))),
+  };
+  console.log(JSON.stringify(figures));
+}
+
+function fallbackFigures(): FallbackFigures {
+  const index = fileURLToPath(new URL('./index.js', import.meta.url));
+  const out = execFileSync(process.execPath, [index, 'sync-fallback'], { env: { ...process.env, MULTIPROC_NO_NATIVE: '1' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return JSON.parse(out) as FallbackFigures;
+}
+
 export async function benchSync(): Promise<void> {
   const py = JSON.parse(execFileSync('python3', [fileURLToPath(new URL('../../bench/python/sync_bench.py', import.meta.url))], { encoding: 'utf8' })) as {
     uncontended_ns: number;
@@ -125,4 +159,16 @@ export async function benchSync(): Promise<void> {
   console.log(`| Semaphore ping-pong, round trip (us) | ${ping.sync.toFixed(1)} (acquireSync), ${ping.async.toFixed(1)} (await acquire) | ${py.pingpong_us.toFixed(1)} | <= 2x Python |`);
   console.log(`| 8 MiB of doubles to a child that sums them: SharedMemory (ms) | ${hand.shm.toFixed(1)} | ${py.shm_ms.toFixed(1)} | |`);
   console.log(`| the same over a Pipe (ms) | ${hand.pipe.toFixed(1)} | ${py.pipe_ms.toFixed(1)} | SharedMemory >= 2x faster |`);
+  const fb = fallbackFigures();
+  const probe = new Lock();
+  let t = performance.now();
+  for (let i = 0; i < N_LOCK; i++) probe.locked();
+  const lockedUs = (performance.now() - t) / N_LOCK * 1e3;
+  console.log(`\n### Without the native addon (the IPC fallback, MULTIPROC_NO_NATIVE=1), same run\n`);
+  console.log('| | fallback (us) | native addon (us) |');
+  console.log('|---|---|---|');
+  console.log(`| one blocking round trip: lock.locked() | ${fb.locked.toFixed(1)} | ${lockedUs.toFixed(3)} |`);
+  console.log(`| acquireSync() + release() | ${fb.acquireSync.toFixed(1)} | ${(alone.sync / 1e3).toFixed(3)} |`);
+  console.log(`| await acquire() + release() | ${fb.acquireAsync.toFixed(1)} | ${(asyncNs / 1e3).toFixed(3)} |`);
+  console.log(`| Semaphore ping-pong with a child, round trip | ${fb.pingSync.toFixed(1)} (acquireSync), ${fb.pingAsync.toFixed(1)} (await acquire) | ${ping.sync.toFixed(1)}, ${ping.async.toFixed(1)} |`);
 }

@@ -1,10 +1,16 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { decode, encode } from '../../codec.js';
 import { current } from '../../current.js';
 import { AssertionError, OSError, ValueError } from '../../errors.js';
+import { FrameParser, header } from '../../framing.js';
 import { BrokenBarrierError, OwnerDiedError } from '../errors.js';
-import type { ClientData, Relay } from './client-thread.js';
-import type { RemoteOp, RemoteRef, Reply, Request } from './protocol.js';
+import type { LinkData, LinkOutcome } from './client-thread.js';
+import type { Fifos, RemoteOp, RemoteRef, Reply, Request } from './protocol.js';
 
 /** This thread's identity as a holder: RLock ownership is per (process, thread), as with the addon. */
 const OWNER = `${process.pid}:${(require('node:worker_threads') as typeof import('node:worker_threads')).threadId}`;
@@ -14,55 +20,75 @@ export function threadScript(name: string): string {
   return join(__dirname, name + extname(__filename));
 }
 
-/** How long a link thread may take to start before calls give up on it. */
+/** How long the link may take to be set up before calls give up on it. */
 const START_MS = 10_000;
 const START_CHECK_MS = 100;
 
 /** What some requests add: a Condition's lock, notify's count, a Value's or an Array's index and contents. */
 type Extra = Pick<Request, 'lock' | 'n' | 'index' | 'value'>;
 
+// Word READY of the shared flag: PENDING until the link thread has posted its verdict.
+const READY = 0;
+const PENDING = 0;
+
 /**
- * The main thread's side of the link to one sync server (see
- * ./client-thread.ts). `call` never blocks; `callSync` blocks this thread in
- * Atomics.wait until the link thread has the answer (the pattern of synckit).
+ * This thread's link to one sync server. Requests and replies travel on
+ * three FIFOs between this thread and the server, so that no other thread
+ * relays them: requests (every one, in the order made, written here with a
+ * blocking write), replies to blocking calls (read here with a blocking
+ * read: `acquireSync` and friends wait in the kernel, with no busy loop and
+ * no thread hop), and replies to async calls (read by the event loop).
+ * Node cannot connect a socket synchronously, so a worker thread
+ * (./client-thread.ts) sets the link up once: it connects to the server's
+ * socket, passes Python's authkey handshake, has the server open the FIFOs,
+ * and keeps the connection, whose end tells the server this process is gone.
  */
 class ServerLink {
-  readonly #port: MessagePort;
-  readonly #syncPort: MessagePort;
-  /** Word 0: a sync reply is ready; word 1: the link thread has started. */
-  readonly #flag = new Int32Array(new SharedArrayBuffer(8));
+  readonly #address: string;
+  readonly #flag = new Int32Array(new SharedArrayBuffer(4));
+  readonly #outcome: MessagePort;
+  readonly #deadline = Date.now() + START_MS;
+  readonly #dir: string;
+  readonly #fifos: Fifos;
+  /** Until set up: the readers the server's writers need (non-blocking, so opening them does not wait). */
+  #syncEarly: number;
+  #asyncEarly: number;
+  #requestFd = -1;
+  #syncFd = -1;
+  #asyncSocket: Socket | null = null;
+  readonly #parser = new FrameParser();
+  /** Async calls waiting for their reply, by seq. */
   readonly #pending = new Map<number, (reply: Reply) => void>();
-  readonly #startedBefore = Date.now() + START_MS;
-  /** Why the link thread is gone, once it is: every call fails with it. */
+  /** Requests made before the link was set up, in order. */
+  #queued: Request[] = [];
+  /** Why the link is broken, once it is: every call fails with it. */
   #failure: string | null = null;
   #seq = 0;
 
   constructor(address: string) {
+    this.#address = address;
+    // The FIFOs live in a private folder only until the server has opened them.
+    this.#dir = mkdtempSync(join(tmpdir(), 'multiproc-link-'));
+    this.#fifos = { requests: join(this.#dir, 'requests'), syncReplies: join(this.#dir, 'sync'), asyncReplies: join(this.#dir, 'async') };
+    try {
+      execFileSync('mkfifo', ['-m', '600', this.#fifos.requests, this.#fifos.syncReplies, this.#fifos.asyncReplies], { stdio: 'ignore' });
+    } catch (error) {
+      this.#removeFolder();
+      throw new OSError(`multiproc: cannot make the FIFOs of the link to the sync server (mkfifo: ${(error as Error).message})`);
+    }
+    // Removed once the server has opened them, or as this process exits before that.
+    process.on('exit', this.#removeFolder);
+    this.#syncEarly = openSync(this.#fifos.syncReplies, constants.O_RDONLY | constants.O_NONBLOCK);
+    this.#asyncEarly = openSync(this.#fifos.asyncReplies, constants.O_RDONLY | constants.O_NONBLOCK);
     const channel = new MessageChannel();
-    const syncChannel = new MessageChannel();
-    const data: ClientData = { address, authkey: current.authkey, port: channel.port2, syncPort: syncChannel.port2, flag: this.#flag };
-    const worker = new Worker(threadScript('client-thread'), { workerData: data, transferList: [channel.port2, syncChannel.port2] });
-    // Only a pending async call keeps the process alive (its port is ref'd meanwhile).
+    this.#outcome = channel.port1;
+    const data: LinkData = { address, authkey: current.authkey, fifos: this.#fifos, flag: this.#flag, outcome: channel.port2 };
+    const worker = new Worker(threadScript('client-thread'), { workerData: data, transferList: [channel.port2] });
+    // The link never keeps the process alive by itself; async calls waiting for a reply do.
     worker.unref();
-    worker.on('error', (error) => {
-      this.#failure = `its thread failed: ${error.message}`;
-      for (const [seq, settle] of this.#pending) settle(this.#failed(seq));
-      this.#pending.clear();
-      this.#port.unref();
-    });
-    this.#port = channel.port1;
-    this.#syncPort = syncChannel.port1;
-    this.#port.on('message', (reply: Reply) => {
-      const settle = this.#pending.get(reply.seq);
-      this.#pending.delete(reply.seq);
-      if (this.#pending.size === 0) this.#port.unref();
-      settle?.(reply);
-    });
-    this.#port.unref();
-  }
-
-  #failed(seq: number): Reply {
-    return { seq, error: { name: 'OSError', message: `multiproc: this process's link to the sync server is broken: ${this.#failure}` } };
+    worker.on('error', (error) => this.#fail(`its thread failed: ${error.message}`));
+    this.#outcome.on('message', (outcome: LinkOutcome) => this.#settle(outcome));
+    this.#outcome.unref();
   }
 
   call(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null, extra: Extra = {}): Promise<Reply> {
@@ -70,29 +96,128 @@ class ServerLink {
     if (this.#failure !== null) return Promise.resolve(this.#failed(seq));
     return new Promise((settle) => {
       this.#pending.set(seq, settle);
-      this.#port.ref();
-      this.#port.postMessage({ request: { seq, ref, op, owner: OWNER, timeoutMs, ...extra }, sync: false } satisfies Relay);
+      this.#hold();
+      this.#send({ seq, ref, op, owner: OWNER, timeoutMs, ...extra });
     });
   }
 
+  /** Blocks this thread until the answer comes (a negative seq routes it to the blocking FIFO). */
   callSync(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null, extra: Extra = {}): Reply {
-    const seq = ++this.#seq;
+    const seq = -++this.#seq;
+    if (this.#failure === null && this.#requestFd < 0) this.#awaitSetUp();
     if (this.#failure !== null) return this.#failed(seq);
-    Atomics.store(this.#flag, 0, 0);
-    this.#port.postMessage({ request: { seq, ref, op, owner: OWNER, timeoutMs, ...extra }, sync: true } satisfies Relay);
-    for (;;) {
-      // A thread that never starts (its script failed to load) would leave this wait forever: give up on it.
-      if (Atomics.wait(this.#flag, 0, 0, Atomics.load(this.#flag, 1) === 1 ? undefined : START_CHECK_MS) === 'timed-out') {
-        if (Atomics.load(this.#flag, 1) === 0 && Date.now() > this.#startedBefore) {
-          this.#failure = `its thread did not start within ${START_MS / 1000} s (${threadScript('client-thread')} could not run)`;
-          return this.#failed(seq);
-        }
-        continue;
-      }
-      const received = receiveMessageOnPort(this.#syncPort);
-      if (received !== undefined) return received.message as Reply;
-      Atomics.store(this.#flag, 0, 0);
+    this.#send({ seq, ref, op, owner: OWNER, timeoutMs, ...extra });
+    if (this.#failure !== null) return this.#failed(seq);
+    try {
+      // One blocking call at a time per thread: the next reply on this FIFO is ours.
+      return this.#readSyncReply();
+    } catch (error) {
+      this.#fail((error as Error).message);
+      return this.#failed(seq);
     }
+  }
+
+  #send(request: Request): void {
+    if (this.#requestFd < 0) {
+      this.#queued.push(request);
+      return;
+    }
+    const body = encode(request, 'a request to the sync server');
+    const frame = Buffer.concat([header(body.length), body]);
+    try {
+      for (let done = 0; done < frame.length; ) done += writeSync(this.#requestFd, frame, done);
+    } catch (error) {
+      // EPIPE: the server has gone (the process that started it exited).
+      this.#fail(`the server has gone (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the process that started it has exited`);
+    }
+  }
+
+  #readSyncReply(): Reply {
+    const head = this.#readExactly(4);
+    let length = head.readInt32BE(0);
+    if (length === -1) length = Number(this.#readExactly(8).readBigUInt64BE(0));
+    return decode(this.#readExactly(length)) as Reply;
+  }
+
+  #readExactly(length: number): Buffer {
+    const buffer = Buffer.allocUnsafe(length);
+    for (let done = 0; done < length; ) {
+      const n = readSync(this.#syncFd, buffer, done, length - done, null);
+      if (n === 0) throw new Error('the server closed the link; the process that started it has exited');
+      done += n;
+    }
+    return buffer;
+  }
+
+  /** Blocks until the link thread has set the link up (or failed, or is late). */
+  #awaitSetUp(): void {
+    while (Atomics.load(this.#flag, READY) === PENDING) {
+      if (Atomics.wait(this.#flag, READY, PENDING, START_CHECK_MS) === 'timed-out' && Date.now() > this.#deadline) {
+        this.#fail(`it was not set up within ${START_MS / 1000} s (its thread, ${threadScript('client-thread')}, could not run)`);
+        return;
+      }
+    }
+    this.#settle();
+  }
+
+  /** Acts on the link thread's verdict: opens this side's ends, or fails every call. */
+  #settle(outcome = receiveMessageOnPort(this.#outcome)?.message as LinkOutcome | undefined): void {
+    if (this.#requestFd >= 0 || this.#failure !== null) return;
+    // The message is the verdict (the flag changes only after it is posted, for a blocked thread to see).
+    if (outcome === undefined) return;
+    this.#outcome.close();
+    if (outcome.failure !== undefined) return this.#fail(outcome.failure);
+    // The server holds its ends open now: these opens do not wait, and the files can go.
+    this.#requestFd = openSync(this.#fifos.requests, constants.O_WRONLY);
+    this.#syncFd = openSync(this.#fifos.syncReplies, constants.O_RDONLY);
+    closeSync(this.#syncEarly);
+    this.#removeFolder();
+    const socket = new Socket({ fd: this.#asyncEarly, readable: true, writable: false });
+    socket.on('data', (chunk: Buffer) =>
+      this.#parser.push(chunk, (event) => {
+        if (event.kind === 'message') this.#deliver(decode(event.body) as Reply);
+      }),
+    );
+    socket.on('error', () => {});
+    socket.on('end', () => this.#fail('the server closed the link; the process that started it has exited'));
+    this.#asyncSocket = socket;
+    if (this.#pending.size === 0) socket.unref();
+    const queued = this.#queued;
+    this.#queued = [];
+    for (const request of queued) this.#send(request);
+  }
+
+  readonly #removeFolder = (): void => {
+    rmSync(this.#dir, { recursive: true, force: true });
+    process.off('exit', this.#removeFolder);
+  };
+
+  #deliver(reply: Reply): void {
+    const settle = this.#pending.get(reply.seq);
+    this.#pending.delete(reply.seq);
+    if (this.#pending.size === 0) this.#asyncSocket?.unref();
+    settle?.(reply);
+  }
+
+  /** An async call waits: the process stays alive for its reply. */
+  #hold(): void {
+    if (this.#asyncSocket !== null) this.#asyncSocket.ref();
+    else this.#outcome.ref();
+  }
+
+  #fail(why: string): void {
+    if (this.#failure !== null) return;
+    this.#failure = why;
+    for (const [seq, settle] of this.#pending) settle(this.#failed(seq));
+    this.#pending.clear();
+    this.#queued = [];
+    this.#outcome.close();
+    this.#asyncSocket?.destroy();
+    this.#removeFolder();
+  }
+
+  #failed(seq: number): Reply {
+    return { seq, error: { name: 'OSError', message: `multiproc: this process's link to the sync server at ${this.#address.replace(/^\0/, '@')} is broken: ${this.#failure}` } };
   }
 }
 

@@ -26,6 +26,18 @@ export interface RemoteRef {
   readonly typecode?: string;
 }
 
+/** The FIFOs of one process's link (see ./client.ts): the server opens them when the link thread registers them. */
+export interface Fifos {
+  requests: string;
+  syncReplies: string;
+  asyncReplies: string;
+}
+
+/** What the link thread sends on its connection, once: the FIFOs to open. The server answers `true`. */
+export interface Registration {
+  fifos: Fifos;
+}
+
 export type RemoteOp = 'acquire' | 'release' | 'state' | 'set' | 'clear' | 'wait' | 'notify' | 'get' | 'put' | 'pass' | 'abort' | 'reset';
 
 export interface Request {
@@ -54,6 +66,7 @@ export interface RemoteState {
   count: number;
 }
 
+/** A reply; a negative `seq` answers a blocking call (it goes to the blocking FIFO). */
 export interface Reply {
   seq: number;
   /** acquire/wait: whether it succeeded (a Barrier's wait: the arrival index); state: the state; get: the contents; others: true. */

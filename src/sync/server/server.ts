@@ -46,7 +46,9 @@ export function serverAddress(): string {
   );
   address = privateAddress();
   const data: ServerData = { address, authkey: current.authkey };
-  const worker = new Worker(threadScript('server-thread'), { workerData: data });
+  // Its FIFO ends are opened with fs and closed by their sockets: Node's bookkeeping of a worker's
+  // fs descriptors would take a number reused after such a close for a leak, and warn.
+  const worker = new Worker(threadScript('server-thread'), { workerData: data, trackUnmanagedFds: false });
   // The server never keeps the process alive by itself; it ends with it.
   worker.unref();
   // Its clients then fail with an OSError (they cannot connect): say why, rather than crash this process.
