@@ -126,12 +126,12 @@ interface RemoteArrayParts {
 /** Each proxy's parts: how it travels to a child. */
 const remoteArrays = new WeakMap<object, RemoteArrayParts>();
 
-function arrayProxy(parts: RemoteArrayParts, length: number, decorate: (mirror: Contents, parts: RemoteArrayParts) => void): Contents {
-  const { contents, typecode } = parts;
+function arrayProxy(parts: RemoteArrayParts, length: number): Contents {
+  const { contents, typecode, lock } = parts;
   const mirror = codec!.allocate(typecode, length);
   const cell = codec!.allocate(typecode, 1);
   const refresh = (): void => mirror.set(contents.read() as never);
-  decorate(mirror, parts);
+  decorateArray(mirror, { typecode, lock, raw: () => arrayProxy({ ...parts, lock: null }, length) });
   // util.inspect (console.log) looks at the target of a proxy, not through it: show the contents.
   Object.defineProperty(mirror, inspect.custom, { value: (_depth: number, options: object) => (refresh(), inspect(mirror.slice(), options)) });
   const proxy = new Proxy(mirror, {
@@ -174,24 +174,14 @@ function arrayProxy(parts: RemoteArrayParts, length: number, decorate: (mirror: 
 
 let decorateArray: (mirror: Contents, parts: { typecode: string; lock: Lock | RLock | null; raw: () => Contents }) => void = () => {};
 
-function makeRemoteArray(parts: RemoteArrayParts, length: number): Contents {
-  return arrayProxy(parts, length, (mirror) =>
-    decorateArray(mirror, { typecode: parts.typecode, lock: parts.lock, raw: () => makeRemoteArray({ ...parts, lock: null }, length) }),
-  );
-}
-
-/**
- * A new Array on the sync server holding `initial` (its length and
- * elements); `decorate` gives the mirror what the public Array adds to a
- * typed array (`getLock`, `getObj`, a 'c' array's `value`).
- */
+/** A new Array on the sync server holding `initial` (its length and elements). */
 export function remoteArray(typecode: string, initial: Contents, lock: Lock | RLock | null): Contents {
   const contents = new ArrayContents(newCarried('Array', { init: initial.length, typecode }));
   contents.write(initial);
-  return makeRemoteArray({ contents, typecode, lock }, initial.length);
+  return arrayProxy({ contents, typecode, lock }, initial.length);
 }
 
-/** Registers how the public Array decorates its typed arrays (./sharedctypes.ts). */
+/** Registers what the public Array adds to a typed array (`getLock`, `getObj`, a 'c' array's `value`: ./sharedctypes.ts). */
 export function registerRemoteArray(decorate: typeof decorateArray): void {
   decorateArray = decorate;
 }
@@ -206,6 +196,6 @@ registerReducer<Contents>({
   },
   rebuild: (state) => {
     const { contents, typecode, length, lock } = state as { contents: Carried; typecode: string; length: number; lock: unknown };
-    return makeRemoteArray({ contents: new ArrayContents(contents), typecode, lock: lock === null ? null : fromCarried<Lock | RLock>(lock) }, length);
+    return arrayProxy({ contents: new ArrayContents(contents), typecode, lock: lock === null ? null : fromCarried<Lock | RLock>(lock) }, length);
   },
 });

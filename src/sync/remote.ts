@@ -50,14 +50,13 @@ export abstract class RemotePrimitive {
     return lock === undefined ? {} : { lock: lock.ref };
   }
 
-  protected async ask(op: 'acquire' | 'wait', timeoutMs: number | null | undefined, what: string): Promise<boolean> {
-    const timeout = validateWaitTimeout(timeoutMs);
-    return unwrap(await linkTo(this[BRAND].address).call(this.ref, op, timeout, this.extra), what);
+  /** A yes-or-no request (a bad timeout rejects). */
+  protected async ask(op: 'acquire' | 'wait', timeoutMs: number | null | undefined): Promise<boolean> {
+    return (await this.result(op, validateWaitTimeout(timeoutMs), this.extra)) === true;
   }
 
   protected askSync(op: 'acquire' | 'wait' | 'release' | 'set' | 'clear' | 'notify', timeoutMs?: number | null, n?: number): boolean {
-    const timeout = validateWaitTimeout(timeoutMs);
-    return unwrap(linkTo(this[BRAND].address).callSync(this.ref, op, timeout, n === undefined ? this.extra : { ...this.extra, n }), this.ref.kind);
+    return this.resultSync(op, validateWaitTimeout(timeoutMs), n === undefined ? this.extra : { ...this.extra, n }) === true;
   }
 
   /** A request whose answer is more than a yes or no (a Barrier's index, contents): its result. */
@@ -79,9 +78,7 @@ export abstract class RemotePrimitive {
   }
 
   protected state(): RemoteState {
-    const reply = linkTo(this[BRAND].address).callSync(this.ref, 'state', null, this.extra);
-    unwrap(reply, this.ref.kind);
-    return reply.result as RemoteState;
+    return this.resultSync('state', null, this.extra) as RemoteState;
   }
 }
 
@@ -92,7 +89,7 @@ function holderName(holder: string): string {
 /** What locks and semaphores share: taking and giving back. */
 abstract class RemoteAcquirable extends RemotePrimitive {
   acquire(timeoutMs?: number | null): Promise<boolean> {
-    return this.ask('acquire', timeoutMs, this.ref.kind);
+    return this.ask('acquire', timeoutMs);
   }
 
   acquireSync(timeoutMs?: number | null): boolean {
@@ -145,7 +142,7 @@ class RemoteEvent extends RemotePrimitive {
   }
 
   wait(timeoutMs?: number | null): Promise<boolean> {
-    return this.ask('wait', timeoutMs, 'Event');
+    return this.ask('wait', timeoutMs);
   }
 
   waitSync(timeoutMs?: number | null): boolean {
@@ -187,7 +184,7 @@ class RemoteCondition extends RemotePrimitive {
   }
 
   wait(timeoutMs?: number | null): Promise<boolean> {
-    return this.ask('wait', timeoutMs, 'Condition');
+    return this.ask('wait', timeoutMs);
   }
 
   waitSync(timeoutMs?: number | null): boolean {

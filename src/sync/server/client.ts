@@ -51,8 +51,8 @@ class ServerLink {
   readonly #dir: string;
   readonly #fifos: Fifos;
   /** Until set up: the readers the server's writers need (non-blocking, so opening them does not wait). */
-  #syncEarly: number;
-  #asyncEarly: number;
+  readonly #syncEarly: number;
+  readonly #asyncEarly: number;
   #requestFd = -1;
   #syncFd = -1;
   #asyncSocket: Socket | null = null;
