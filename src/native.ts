@@ -72,8 +72,9 @@ export function nativeUnavailableReason(): string | null {
 
 function load(): { native: Native | null; reason: string | null } {
   if (loaded) return loaded;
-  // For testing the paths taken where the addon cannot load.
-  if (process.env.MULTIPROC_NO_NATIVE === '1') return (loaded = { native: null, reason: 'disabled by MULTIPROC_NO_NATIVE=1' });
+  // For running the paths taken where the addon cannot load, on purpose or in tests.
+  const disabled = process.env.MULTIPROC_NO_NATIVE;
+  if (disabled !== undefined && isTruthy(disabled)) return (loaded = { native: null, reason: `disabled by MULTIPROC_NO_NATIVE=${disabled}` });
   try {
     const addon = nodeGypBuild()(packageRoot());
     if (!isNative(addon)) {
@@ -81,9 +82,15 @@ function load(): { native: Native | null; reason: string | null } {
     }
     loaded = { native: addon, reason: null };
   } catch (error) {
-    loaded = { native: null, reason: error instanceof Error ? error.message : String(error) };
+    // On one line: it is quoted in one-line messages (node-gyp-build's spans two).
+    loaded = { native: null, reason: (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ').trim() };
   }
   return loaded;
+}
+
+/** An environment switch is on unless empty or one of the usual words for off (as 1/true/yes/on are on). */
+function isTruthy(value: string): boolean {
+  return !['', '0', 'false', 'no', 'off'].includes(value.trim().toLowerCase());
 }
 
 // Required here rather than imported, so that it loads only with the addon.
