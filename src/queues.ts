@@ -1,10 +1,13 @@
 import { closeSync, readSync } from 'node:fs';
 import { decode, encode } from './codec.js';
-import { EOFError, invalidArgType, ValueError } from './errors.js';
+import { EOFError, invalidArgType, OSError, ValueError } from './errors.js';
 import { requireNative } from './native.js';
+import { QueueLock } from './queue-lock.js';
+import { PipeEnd } from './queue-pipe.js';
 import { registerReducer } from './reduction.js';
 import { waitAsync, wake } from './shared/futex.js';
 import { SharedRegion } from './shared/region.js';
+import { POLL_MS } from './sync/sleep.js';
 import { validateTimeout } from './validate.js';
 
 /** Raised by `get` on an empty queue (Python's `queue.Empty`). */
@@ -18,7 +21,7 @@ export class Full extends Error {
 }
 
 // The queue's shared words (Int32, in one SharedRegion that every holder maps).
-const READ_LOCK = 0; // Drepper's futex mutex: 0 free, 1 held, 2 held with waiters
+const READ_LOCK = 0; // a QueueLock: the holder's pid, 0 when free
 const WRITE_LOCK = 1;
 const STARTED = 2; // frames whose writing has begun, in pipe order (wrapping)
 const TAKEN = 3; // frames taken out by getters (wrapping)
@@ -26,7 +29,13 @@ const FREE = 4; // free slots when bounded: a semaphore
 const UNFINISHED = 5; // JoinableQueue: puts not yet matched by taskDone
 const COMPLETE = 6; // frames wholly in the pipe: writers finish in order, under the write lock
 const NEXT_LENGTH = 7; // the next frame's length when a reader already read its header, else -1
-const WORDS = 8;
+// What a process that dies holding a lock leaves for the next holder to repair:
+const FRAME_LENGTH = 8; // the writer's frame number COMPLETE: its length as readers will parse it, or -1 if not begun
+const FRAME_WRITTEN = 9; // ... and how many of its bytes (header included) are in the pipe
+const READ_LEFT = 10; // the reader's frame: bytes of its body still in the pipe (0 between frames)
+const TORN_FROM = 11; // frames [TORN_FROM, TORN_TO), numbered as STARTED counts, were completed with
+const TORN_TO = 12; // zeros after their writer died: lost, and reported as such to their getter
+const WORDS = 13;
 // The feeder writes what is pending in one go, up to this much: half a Linux
 // pipe (64 KiB), so that a batch lands whole at once and getters can read it
 // without waiting (a bigger write would sit half-written until someone reads).
@@ -38,66 +47,6 @@ export const READINESS = Symbol('multiproc.queue.readiness');
 
 /** Where a queue keeps the parts a child needs to rebuild it (not public). */
 const PARTS = Symbol('multiproc.queue.parts');
-
-/**
- * A lock for this queue across processes: a futex mutex on a shared word.
- * Within one process, callers line up in a promise chain first, so that at
- * most one of them sleeps on the futex (each sleeper holds a threadpool thread).
- */
-class SharedLock {
-  readonly #view: Int32Array;
-  readonly #index: number;
-  #line: Promise<unknown> = Promise.resolve();
-  #waiting = 0;
-
-  constructor(view: Int32Array, index: number) {
-    this.#view = view;
-    this.#index = index;
-  }
-
-  /** No caller of this process is lined up for the lock (a fast path must not overtake them). */
-  get idle(): boolean {
-    return this.#waiting === 0;
-  }
-
-  tryAcquire(): boolean {
-    return Atomics.compareExchange(this.#view, this.#index, 0, 1) === 0;
-  }
-
-  /** Runs `work` holding the lock; resolves false without running it if `deadline` passes first. */
-  async with<T>(deadline: number | null, work: () => Promise<T> | T): Promise<{ ok: true; value: T } | { ok: false }> {
-    this.#waiting += 1;
-    const turn = this.#line.then(async () => {
-      if (!(await this.#acquire(deadline))) return { ok: false as const };
-      try {
-        return { ok: true as const, value: await work() };
-      } finally {
-        this.release();
-      }
-    });
-    this.#line = turn.catch(() => undefined);
-    return turn.finally(() => {
-      this.#waiting -= 1;
-    });
-  }
-
-  release(): void {
-    if (Atomics.sub(this.#view, this.#index, 1) !== 1) {
-      Atomics.store(this.#view, this.#index, 0);
-      wake(this.#view, this.#index, 1);
-    }
-  }
-
-  async #acquire(deadline: number | null): Promise<boolean> {
-    if (this.tryAcquire()) return true;
-    for (;;) {
-      if (Atomics.exchange(this.#view, this.#index, 2) === 0) return true;
-      const remaining = deadline === null ? -1 : deadline - Date.now();
-      if (deadline !== null && remaining <= 0) return false;
-      await waitAsync(this.#view, this.#index, 2, remaining);
-    }
-  }
-}
 
 interface QueueParts {
   region: SharedRegion;
@@ -114,6 +63,12 @@ function readFully(fd: number, buffer: Buffer): Buffer {
     at += n;
   }
   return buffer;
+}
+
+/** A frame taken out of the pipe, and its number (as STARTED and TAKEN count). */
+interface Taken {
+  body: Buffer;
+  number: number;
 }
 
 /** The parts of a queue received by a child: the internal constructor argument. */
@@ -145,8 +100,10 @@ export class Queue<T = unknown> {
   readonly #readFd: number;
   readonly #writeFd: number;
   readonly #maxsize: number;
-  readonly #readLock: SharedLock;
-  readonly #writeLock: SharedLock;
+  readonly #readLock: QueueLock;
+  readonly #writeLock: QueueLock;
+  readonly #reader: PipeEnd;
+  readonly #writer: PipeEnd;
   #pending: Buffer[] = [];
   #feeding: Promise<void> | null = null;
   #closed = false;
@@ -162,13 +119,21 @@ export class Queue<T = unknown> {
       if (typeof maxsize !== 'number' || !Number.isInteger(maxsize)) throw invalidArgType('"maxsize" argument', 'an integer (0 or less: unbounded)', maxsize);
       this.#maxsize = maxsize <= 0 ? 0 : Math.min(maxsize, MAX_SEMAPHORE);
       this.#region = SharedRegion.create(WORDS * 4);
-      [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
+      try {
+        [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
+      } catch (error) {
+        this.#region.close();
+        throw error;
+      }
       Atomics.store(this.#region.int32(), FREE, this.#maxsize);
       Atomics.store(this.#region.int32(), NEXT_LENGTH, -1);
+      Atomics.store(this.#region.int32(), FRAME_LENGTH, -1);
     }
     this.#words = this.#region.int32();
-    this.#readLock = new SharedLock(this.#words, READ_LOCK);
-    this.#writeLock = new SharedLock(this.#words, WRITE_LOCK);
+    this.#reader = new PipeEnd(this.#readFd, false);
+    this.#writer = new PipeEnd(this.#writeFd, true);
+    this.#readLock = new QueueLock(this.#words, READ_LOCK, () => this.#repairRead());
+    this.#writeLock = new QueueLock(this.#words, WRITE_LOCK, () => this.#repairWrite());
   }
 
   /**
@@ -200,34 +165,38 @@ export class Queue<T = unknown> {
     this.#checkOpen();
     // The fast path: a whole frame is waiting and no one else reads.
     if (this.#readLock.idle && this.#complete() > 0 && this.#readLock.tryAcquire()) {
+      let taken: Taken | null = null;
       try {
-        if (this.#complete() > 0) return this.#took(this.#readFrame(true));
+        if (this.#complete() > 0) taken = this.#readWhole();
       } finally {
         this.#readLock.release();
       }
+      if (taken !== null) return this.#took(taken);
     }
     const deadline = !block ? Date.now() : timeout === null ? null : Date.now() + timeout;
-    const result = await this.#readLock.with(deadline, async () => {
-      if (!(await this.#waitForItem(deadline))) return null;
-      return this.#complete() > 0 ? this.#readFrame(true) : this.#readFrame(false);
-    });
-    if (!result.ok || result.value === null) throw new Empty('the queue is empty');
-    return this.#took(await result.value);
+    // Waiting for an item holds no lock: a getter killed while it waits leaves the queue as it was.
+    for (;;) {
+      if (!(await this.#waitForItem(deadline))) throw new Empty('the queue is empty');
+      const result = await this.#readLock.with(deadline, () => (this.#available() <= 0 ? null : this.#complete() > 0 ? this.#readWhole() : this.#readStreaming()));
+      if (!result.ok) throw new Empty('the queue is empty');
+      // null: another getter took the item first.
+      if (result.value !== null) return this.#took(result.value);
+    }
   }
 
   /** Takes the oldest item without waiting: `Empty` at once if there is none (or another process is reading). */
   getNowait(): T {
     this.#checkOpen();
     if (!this.#readLock.tryAcquire()) throw new Empty('the queue is empty');
-    let body: Buffer;
+    let taken: Taken;
     try {
       // Only a frame that is wholly in the pipe: reading one still being written would wait.
       if (this.#complete() <= 0) throw new Empty('the queue is empty');
-      body = this.#readFrame(true);
+      taken = this.#readWhole();
     } finally {
       this.#readLock.release();
     }
-    return this.#took(body);
+    return this.#took(taken);
   }
 
   /** The approximate number of items (others may put and get at the same moment). */
@@ -278,6 +247,9 @@ export class Queue<T = unknown> {
   /** @internal Hook for JoinableQueue: a put is about to reach the pipe. */
   protected onPut(): void {}
 
+  /** @internal Hook for JoinableQueue: `count` items were lost (see #repairRead), so no one can mark them done. */
+  protected onLost(_count: number): void {}
+
   /** @internal Shared words, for JoinableQueue. */
   protected get words(): Int32Array {
     return this.#words;
@@ -325,7 +297,6 @@ export class Queue<T = unknown> {
 
   /** The feeder (Python's feeder thread): writes queued frames in order, under the write lock. */
   async #feed(): Promise<void> {
-    const addon = requireNative('Queue');
     while (this.#pending.length > 0) {
       await this.#writeLock.with(null, async () => {
         // Counted by qsize() until here as pending, from here on as started.
@@ -335,10 +306,110 @@ export class Queue<T = unknown> {
         const batch = this.#pending.splice(0, count);
         Atomics.add(this.#words, STARTED, count);
         wake(this.#words, STARTED);
-        await addon.writeAllAsync(this.#writeFd, count === 1 ? batch[0]! : Buffer.concat(batch, bytes));
-        Atomics.add(this.#words, COMPLETE, count);
+        await this.#writeFrames(batch, bytes);
       });
     }
+  }
+
+  /**
+   * Writes whole frames without blocking, waiting for room from the event
+   * loop. After every write the shared words say how far the stream got
+   * (frames complete, and the bytes in the pipe of the next one), so that if
+   * this process dies here, whoever takes the write lock over can complete
+   * the stream (#repairWrite). Only a kill between a write and the few
+   * instructions after it escapes this.
+   */
+  async #writeFrames(frames: Buffer[], bytes: number): Promise<void> {
+    const data = frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes);
+    let next = 0; // the first frame not wholly written
+    let start = 0; // where it starts in data
+    Atomics.store(this.#words, FRAME_WRITTEN, 0);
+    Atomics.store(this.#words, FRAME_LENGTH, frames[0]!.length - 4);
+    for (let at = 0; at < data.length; ) {
+      const n = this.#writer.writeSome(data, at);
+      if (n === 0) {
+        await this.#writer.ready(null);
+        continue;
+      }
+      at += n;
+      let done = 0;
+      while (next < frames.length && start + frames[next]!.length <= at) {
+        start += frames[next++]!.length;
+        done += 1;
+      }
+      if (next < frames.length) {
+        Atomics.store(this.#words, FRAME_WRITTEN, at - start);
+        if (done > 0) Atomics.store(this.#words, FRAME_LENGTH, frames[next]!.length - 4);
+      } else {
+        Atomics.store(this.#words, FRAME_LENGTH, -1);
+      }
+      if (done > 0) Atomics.add(this.#words, COMPLETE, done);
+    }
+  }
+
+  /**
+   * Holding the write lock taken over from a writer that died mid-batch:
+   * completes its frames with zeros, as readers will parse them (a header cut
+   * short reads as its bytes so far and zeros after; a frame not begun becomes
+   * an empty one), and marks them torn, so that their getters learn they are
+   * lost instead of decoding garbage, and the stream goes on in step.
+   */
+  async #repairWrite(): Promise<void> {
+    const w = this.#words;
+    if (((Atomics.load(w, STARTED) - Atomics.load(w, COMPLETE)) | 0) <= 0) return;
+    let from = Atomics.load(w, COMPLETE);
+    const length = Atomics.load(w, FRAME_LENGTH);
+    if (length >= 0 && Atomics.load(w, FRAME_WRITTEN) === length + 4) from = (from + 1) | 0; // whole: killed just after the write
+    // Ranges not yet all taken merge (a second death before a getter caught up).
+    if (((Atomics.load(w, TAKEN) - Atomics.load(w, TORN_TO)) | 0) >= 0) Atomics.store(w, TORN_FROM, from);
+    Atomics.store(w, TORN_TO, Atomics.load(w, STARTED));
+    const zeros = Buffer.alloc(64 * 1024);
+    while (((Atomics.load(w, STARTED) - Atomics.load(w, COMPLETE)) | 0) > 0) {
+      let frameLength = Atomics.load(w, FRAME_LENGTH);
+      let written = Atomics.load(w, FRAME_WRITTEN);
+      if (frameLength < 0) written = 0;
+      if (written < 4) {
+        const head = Buffer.alloc(4);
+        head.writeUInt32BE(Math.max(frameLength, 0) >>> 0);
+        head.fill(0, written);
+        frameLength = head.readUInt32BE(0);
+        Atomics.store(w, FRAME_WRITTEN, written);
+        Atomics.store(w, FRAME_LENGTH, frameLength);
+      }
+      for (let left = frameLength + 4 - written; left > 0; ) {
+        const n = this.#writer.writeSome(zeros, 0, Math.min(left, zeros.length));
+        if (n === 0) {
+          await this.#writer.ready(null);
+          continue;
+        }
+        left -= n;
+        Atomics.add(w, FRAME_WRITTEN, n);
+      }
+      Atomics.store(w, FRAME_LENGTH, -1);
+      Atomics.store(w, FRAME_WRITTEN, 0);
+      Atomics.add(w, COMPLETE, 1);
+    }
+  }
+
+  /**
+   * Holding the read lock taken over from a getter that died mid-frame: takes
+   * the rest of its frame out of the pipe (the item is lost: its getter is gone).
+   */
+  async #repairRead(): Promise<void> {
+    const left = Atomics.load(this.#words, READ_LEFT);
+    Atomics.store(this.#words, NEXT_LENGTH, -1);
+    if (left <= 0) return;
+    await this.#readBytes(Buffer.allocUnsafe(Math.min(left, 64 * 1024)), left, false);
+    this.#lost(1);
+  }
+
+  /** Gives back what `count` lost items held: their slots of a bounded queue, and JoinableQueue's count. */
+  #lost(count: number): void {
+    if (this.#maxsize > 0) {
+      Atomics.add(this.#words, FREE, count);
+      wake(this.#words, FREE, count);
+    }
+    this.onLost(count);
   }
 
   async #waitForItem(deadline: number | null): Promise<boolean> {
@@ -352,32 +423,97 @@ export class Queue<T = unknown> {
   }
 
   /**
-   * One whole frame, holding the read lock. The sync form reads a frame that
-   * is wholly in the pipe (so the read returns at once) and, when the frame
-   * after it is complete too, that frame's header with it: one system call per
-   * item; the header's length waits in shared memory for whichever process
-   * reads next. The async form reads a frame still being written, on the threadpool.
+   * A frame wholly in the pipe, holding the read lock: the read returns at
+   * once. When the frame after it is complete too, its header comes along:
+   * one system call per item; the header's length waits in shared memory for
+   * whichever process reads next.
    */
-  #readFrame(sync: true): Buffer;
-  #readFrame(sync: false): Promise<Buffer>;
-  #readFrame(sync: boolean): Buffer | Promise<Buffer> {
+  #readWhole(): Taken {
+    const number = Atomics.load(this.#words, TAKEN);
     const known = Atomics.load(this.#words, NEXT_LENGTH);
     Atomics.store(this.#words, NEXT_LENGTH, -1);
-    if (sync) {
-      const length = known >= 0 ? known : readFully(this.#readFd, Buffer.allocUnsafe(4)).readUInt32BE(0);
-      const prefetch = this.#complete() >= 2;
-      const body = readFully(this.#readFd, Buffer.allocUnsafe(length + (prefetch ? 4 : 0)));
-      if (prefetch) Atomics.store(this.#words, NEXT_LENGTH, body.readUInt32BE(length));
-      Atomics.add(this.#words, TAKEN, 1);
-      return body.subarray(0, length);
-    }
-    const addon = requireNative('Queue');
+    const length = known >= 0 ? known : readFully(this.#readFd, Buffer.allocUnsafe(4)).readUInt32BE(0);
+    const prefetch = this.#complete() >= 2;
+    const body = readFully(this.#readFd, Buffer.allocUnsafe(length + (prefetch ? 4 : 0)));
+    if (prefetch) Atomics.store(this.#words, NEXT_LENGTH, body.readUInt32BE(length));
     Atomics.add(this.#words, TAKEN, 1);
-    const length = known >= 0 ? Promise.resolve(known) : addon.readExactAsync(this.#readFd, 4).then((head) => head.readUInt32BE(0));
-    return length.then((n) => addon.readExactAsync(this.#readFd, n));
+    return { body: body.subarray(0, length), number };
   }
 
-  #took(body: Buffer): T {
+  /** A frame still being written, holding the read lock: read as it comes, from the event loop. */
+  async #readStreaming(): Promise<Taken> {
+    const number = Atomics.load(this.#words, TAKEN);
+    Atomics.add(this.#words, TAKEN, 1);
+    const known = Atomics.load(this.#words, NEXT_LENGTH);
+    Atomics.store(this.#words, NEXT_LENGTH, -1);
+    const length = known >= 0 ? known : (await this.#readBytes(Buffer.allocUnsafe(4), 4, false)).readUInt32BE(0);
+    Atomics.store(this.#words, READ_LEFT, length);
+    const body = await this.#readBytes(Buffer.allocUnsafe(length), length, true);
+    return { body, number };
+  }
+
+  /**
+   * Reads `total` bytes into `buffer` (wrapping around it when it is shorter:
+   * for bytes that are only skipped), waiting for them from the event loop.
+   * `counted`: the bytes are the read lock's frame, and READ_LEFT follows them.
+   * A writer that died with the write lock leaves nothing more to wait for:
+   * then this takes its lock over, drops what is left of its batch, and
+   * throws an OSError that says the items were lost.
+   */
+  async #readBytes(buffer: Buffer, total: number, counted: boolean): Promise<Buffer> {
+    // Whether the writer lives is asked only after a silence of POLL_MS.
+    let silent = false;
+    for (let done = 0; done < total; ) {
+      const at = done % buffer.length;
+      const n = this.#reader.readSome(buffer, at, Math.min(total - done, buffer.length - at));
+      if (n > 0) {
+        done += n;
+        if (counted) Atomics.sub(this.#words, READ_LEFT, n);
+        continue;
+      }
+      const dead = silent ? this.#writeLock.deadHolder() : 0;
+      if (dead > 0 && this.#writeLock.takeOver(dead)) {
+        try {
+          this.#dropTornBatch();
+        } finally {
+          this.#writeLock.release();
+        }
+        throw new OSError(`an item was lost: the process that was putting it (pid ${dead}) died while writing it; the queue goes on with the items after it`);
+      }
+      silent = !(await this.#reader.ready(POLL_MS));
+    }
+    return buffer;
+  }
+
+  /**
+   * Holding both locks, with the writer dead and its bytes read up to the
+   * end of the pipe: every frame of its batch is lost; the stream resumes in step.
+   */
+  #dropTornBatch(): void {
+    const w = this.#words;
+    const drain = Buffer.allocUnsafe(64 * 1024);
+    while (this.#reader.readSome(drain, 0, drain.length) > 0);
+    const started = Atomics.load(w, STARTED);
+    const unread = (started - Atomics.load(w, TAKEN)) | 0;
+    Atomics.store(w, COMPLETE, started);
+    Atomics.store(w, TAKEN, started);
+    Atomics.store(w, FRAME_LENGTH, -1);
+    Atomics.store(w, FRAME_WRITTEN, 0);
+    Atomics.store(w, READ_LEFT, 0);
+    Atomics.store(w, NEXT_LENGTH, -1);
+    // The frame being read, and those after it that no getter will see.
+    this.#lost(1 + Math.max(0, unread));
+  }
+
+  #isTorn(number: number): boolean {
+    return ((number - Atomics.load(this.#words, TORN_FROM)) | 0) >= 0 && ((Atomics.load(this.#words, TORN_TO) - number) | 0) > 0;
+  }
+
+  #took({ body, number }: Taken): T {
+    if (this.#isTorn(number)) {
+      this.#lost(1);
+      throw new OSError('an item was lost: the process that was putting it died while writing it; the queue goes on with the items after it');
+    }
     if (this.#maxsize > 0) {
       Atomics.add(this.#words, FREE, 1);
       wake(this.#words, FREE, 1);
@@ -388,6 +524,8 @@ export class Queue<T = unknown> {
   #closeFds(): void {
     if (this.#fdsClosed) return;
     this.#fdsClosed = true;
+    this.#reader.close();
+    this.#writer.close();
     closeSync(this.#readFd);
     closeSync(this.#writeFd);
     this.#region.close();
@@ -402,6 +540,17 @@ export class Queue<T = unknown> {
 export class JoinableQueue<T = unknown> extends Queue<T> {
   protected override onPut(): void {
     Atomics.add(this.words, UNFINISHED, 1);
+  }
+
+  // A lost item can never be marked done: it counts as done, or join() would never return.
+  protected override onLost(count: number): void {
+    for (let i = 0; i < count; i++) {
+      try {
+        this.taskDone();
+      } catch {
+        return; // already all done
+      }
+    }
   }
 
   /** Marks one item taken with get() as done. */
