@@ -90,9 +90,10 @@ function frame(body: Uint8Array): Buffer {
  * travel fails there and then (Python drops it later, from a thread).
  *
  * Underneath: an OS pipe that no event loop reads, guarded by a read lock and
- * a write lock (futexes in shared memory), so each get takes exactly one whole
- * message; `put` hands frames to a feeder that writes them from the
- * threadpool, so a full pipe never blocks the event loop.
+ * a write lock (robust futex locks in shared memory), so each get takes
+ * exactly one whole message; `put` hands frames to a feeder that writes them
+ * without blocking, when the event loop says there is room, so a full pipe
+ * never blocks the event loop. A get waits for an item holding no lock.
  */
 export class Queue<T = unknown> {
   readonly #region: SharedRegion;
