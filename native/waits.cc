@@ -25,12 +25,13 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #ifdef __linux__
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #ifndef SYS_futex_waitv
@@ -232,6 +233,27 @@ void ThreadMain() {
   }
 }
 
+// Detached: exit never joins it, and it touches only memory that is never
+// freed. Its signals are blocked, so that they go to the JS thread. An errno on failure.
+int StartThread() {
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attributes, 256 * 1024);
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_t thread;
+  int err = pthread_create(&thread, &attributes, [](void*) -> void* {
+    ThreadMain();
+    return nullptr;
+  }, nullptr);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  pthread_attr_destroy(&attributes);
+  return err;
+}
+
 // On the JS thread: resolves the waits the thread settled for this environment.
 void Deliver(napi_env env, napi_value /*callback*/, void* context, void* /*data*/) {
   auto* state = static_cast<EnvState*>(context);
@@ -324,18 +346,19 @@ Napi::Value FutexWaitAsync(Napi::Env env, int32_t* address, int32_t expected, do
     return Napi::Value(env, promise);
   }
   int64_t deadline = timeout_ms < 0 ? -1 : MonotonicNs() + static_cast<int64_t>(timeout_ms * 1e6);
-  auto* wait = new Pending{address, expected, deadline, deferred, state, release, release_data, WaitResult::kError};
-  // A pending wait keeps the event loop alive, as a pending socket read does.
-  if (state->pending++ == 0) napi_ref_threadsafe_function(env, state->tsfn);
   {
     std::lock_guard<std::mutex> lock(mutex);
-    waits.push_back(wait);
-    if (!thread_started) {
-      // Detached: exit never joins it, and it touches only memory that is never freed.
-      std::thread(ThreadMain).detach();
-      thread_started = true;
+    int err = thread_started ? 0 : StartThread();
+    if (err != 0) {
+      release(release_data);
+      napi_reject_deferred(env, deferred, Napi::Error::New(env, std::string("futexWaitAsync: could not start the waiting thread: ") + std::strerror(err)).Value());
+      return Napi::Value(env, promise);
     }
+    thread_started = true;
+    waits.push_back(new Pending{address, expected, deadline, deferred, state, release, release_data, WaitResult::kError});
   }
+  // A pending wait keeps the event loop alive, as a pending socket read does.
+  if (state->pending++ == 0) napi_ref_threadsafe_function(env, state->tsfn);
   BumpControl();
   return Napi::Value(env, promise);
 }

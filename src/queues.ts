@@ -177,7 +177,7 @@ export class Queue<T = unknown> {
     const deadline = !block ? Date.now() : timeout === null ? null : Date.now() + timeout;
     // Waiting for an item holds no lock: a getter killed while it waits leaves the queue as it was.
     for (;;) {
-      if (!(await this.#waitForItem(deadline))) throw new Empty('the queue is empty');
+      if (!(await this.#waitForItem(deadline, true))) throw new Empty('the queue is empty');
       const result = await this.#readLock.with(deadline, () => (this.#available() <= 0 ? null : this.#complete() > 0 ? this.#readWhole() : this.#readStreaming()));
       if (!result.ok) throw new Empty('the queue is empty');
       // null: another getter took the item first.
@@ -413,13 +413,21 @@ export class Queue<T = unknown> {
     this.onLost(count);
   }
 
-  async #waitForItem(deadline: number | null): Promise<boolean> {
+  /**
+   * Waits until an item has started into the pipe (true), or the deadline
+   * passed (false). `forGet`: also true when a getter died holding the read
+   * lock, so that the caller takes the lock over and repairs: a putter may be
+   * stuck behind the rest of the dead getter's item, with no item started.
+   */
+  async #waitForItem(deadline: number | null, forGet = false): Promise<boolean> {
     for (;;) {
       const started = Atomics.load(this.#words, STARTED);
       if (((started - Atomics.load(this.#words, TAKEN)) | 0) > 0) return true;
-      const remaining = deadline === null ? -1 : deadline - Date.now();
+      let remaining = deadline === null ? -1 : deadline - Date.now();
       if (deadline !== null && remaining <= 0) return false;
-      await waitAsync(this.#words, STARTED, started, remaining);
+      if (forGet && (remaining < 0 || remaining > POLL_MS)) remaining = POLL_MS;
+      const result = await waitAsync(this.#words, STARTED, started, remaining);
+      if (forGet && result === 'timed-out' && this.#readLock.deadHolder() > 0) return true;
     }
   }
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, test } from 'node:test';
 import { Event, OSError, Queue } from 'multiproc';
 import { make } from './fixtures/make.js';
+import { PROGRAMS, run } from './helpers/run.js';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { getForever, putBig, putSome } from './fixtures/queues.js';
 
@@ -55,4 +56,58 @@ for (const putterFirst of [false, true]) {
     q.close();
     await q.joinThread();
   });
+}
+
+test('new Queue() that cannot make its pipe fails with the reason and leaves no descriptor behind', async () => {
+  const outcome = await run(['--import', 'tsx', `${PROGRAMS}queue-fds.ts`], { timeoutMs: 30_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.deepEqual(outcome.lines, [{ error: 'pipe2: Too many open files', leaked: 0 }]);
+});
+
+test('a getter killed in the middle of reading a 4 MiB item: the next getter skips the rest of it and gets the item after', async () => {
+  const q = new Queue<unknown>();
+  const put = new Event();
+  const putter = make({ target: putBig, args: [q, 4 << 20, put] });
+  const waiting = new Event();
+  const getter = make({ target: getForever, args: [q, waiting] });
+  putter.start();
+  try {
+    assert.equal(await put.wait(10_000), true);
+    await until(() => q.qsize() === 1);
+    // Its feeder fills the pipe and waits for room; stopped, it writes no more until SIGCONT.
+    await sleep(200);
+    process.kill(putter.pid!, 'SIGSTOP');
+    getter.start();
+    assert.equal(await waiting.wait(10_000), true);
+    // The getter has taken the item (it counts no more) and reads it: 64 KiB, then it waits for the rest.
+    await until(() => q.qsize() === 0);
+    await sleep(200);
+    getter.kill();
+    await getter.join();
+    process.kill(putter.pid!, 'SIGCONT');
+    await q.put(7);
+    assert.equal(await q.get({ timeout: 10_000 }), 7);
+    await putter.join(10_000);
+    assert.equal(putter.exitCode, 0);
+  } finally {
+    // A failure above must not leave the putter stopped, or stuck writing what no one reads.
+    for (const p of [putter, getter]) {
+      if (p.pid !== undefined && p.exitCode === null) {
+        process.kill(p.pid, 'SIGCONT');
+        p.kill();
+        await p.join();
+      }
+    }
+  }
+  for (const p of [putter, getter]) p.close();
+  q.close();
+  await q.joinThread();
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`still not so after 10 s: ${condition}`);
+    await sleep(10);
+  }
 }
