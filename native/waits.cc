@@ -15,6 +15,8 @@
 
 #include <uv.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -139,31 +141,41 @@ void Settle(Pending* wait, WaitResult result, std::vector<EnvState*>* to_signal)
   }
 }
 
+// Whether some wait on `address` has an entry of its own in `entries` (past the control word).
+bool HasEntry(const std::vector<WaitvEntry>& entries, uint64_t address) {
+  for (size_t i = 1; i < entries.size(); i++) {
+    if (entries[i].address == address) return true;
+  }
+  return false;
+}
+
+// Under the mutex: settles as `result` the waits that `settle` picks.
+template <typename Pick>
+void SettleWhere(Pick settle, WaitResult result, std::vector<EnvState*>* to_signal) {
+  std::vector<Pending*> kept;
+  kept.reserve(waits.size());
+  for (Pending* wait : waits) {
+    if (settle(wait)) {
+      Settle(wait, result, to_signal);
+    } else {
+      kept.push_back(wait);
+    }
+  }
+  waits.swap(kept);
+}
+
 void ThreadMain() {
   bool waitv = WaitvUsable();
   size_t capacity = waitv ? kCapacity : 0;
   std::vector<WaitvEntry> entries;
   std::vector<EnvState*> to_signal;
+  int64_t next_tick = -1;  // when the words without an entry are next reported as woken (-1: none)
   std::unique_lock<std::mutex> lock(mutex);
   for (;;) {
     // Settle what is decided already: a word that moved, a deadline passed.
     int64_t now = MonotonicNs();
-    int64_t earliest = -1;
-    std::vector<Pending*> kept;
-    kept.reserve(waits.size());
-    for (Pending* wait : waits) {
-      if (__atomic_load_n(wait->address, __ATOMIC_SEQ_CST) != wait->expected) {
-        Settle(wait, WaitResult::kNotEqual, &to_signal);
-      } else if (wait->deadline >= 0 && wait->deadline <= now) {
-        Settle(wait, WaitResult::kTimedOut, &to_signal);
-      } else {
-        if (wait->deadline >= 0 && (earliest < 0 || wait->deadline < earliest)) earliest = wait->deadline;
-        kept.push_back(wait);
-      }
-    }
-    waits.swap(kept);
-    for (EnvState* env : to_signal) napi_call_threadsafe_function(env->tsfn, nullptr, napi_tsfn_nonblocking);
-    to_signal.clear();
+    SettleWhere([](Pending* wait) { return __atomic_load_n(wait->address, __ATOMIC_SEQ_CST) != wait->expected; }, WaitResult::kNotEqual, &to_signal);
+    SettleWhere([now](Pending* wait) { return wait->deadline >= 0 && wait->deadline <= now; }, WaitResult::kTimedOut, &to_signal);
 
     // One entry per distinct word (waiters on the same word share it).
     int32_t generation = control.load(std::memory_order_seq_cst);
@@ -172,16 +184,30 @@ void ThreadMain() {
     bool overflow = false;
     for (Pending* wait : waits) {
       uint64_t address = reinterpret_cast<uintptr_t>(wait->address);
-      bool seen = false;
-      for (size_t i = 1; i < entries.size() && !seen; i++) seen = entries[i].address == address;
-      if (seen) continue;
+      if (HasEntry(entries, address)) continue;
       if (entries.size() - 1 >= capacity) {
         overflow = true;
-        continue;
+      } else {
+        entries.push_back({static_cast<uint32_t>(wait->expected), address, kFutexSize32, 0});
       }
-      entries.push_back({static_cast<uint32_t>(wait->expected), address, kFutexSize32, 0});
     }
-    if (overflow && (earliest < 0 || earliest > now + kPollNs)) earliest = now + kPollNs;
+    // The words past capacity are polled: every kPollNs they report a
+    // (possibly spurious) wake-up, which every caller re-checks.
+    if (!overflow) {
+      next_tick = -1;
+    } else if (next_tick < 0) {
+      next_tick = now + kPollNs;
+    } else if (next_tick <= now) {
+      SettleWhere([&entries](Pending* wait) { return !HasEntry(entries, reinterpret_cast<uintptr_t>(wait->address)); }, WaitResult::kOk, &to_signal);
+      next_tick = now + kPollNs;
+      continue;
+    }
+    for (EnvState* env : to_signal) napi_call_threadsafe_function(env->tsfn, nullptr, napi_tsfn_nonblocking);
+    to_signal.clear();
+    int64_t earliest = next_tick;
+    for (Pending* wait : waits) {
+      if (wait->deadline >= 0 && (earliest < 0 || wait->deadline < earliest)) earliest = wait->deadline;
+    }
     lock.unlock();
 
     struct timespec until;
@@ -193,7 +219,6 @@ void ThreadMain() {
       // No futex_waitv: sleep on the control word alone, with an absolute deadline.
       woken = syscall(SYS_futex, reinterpret_cast<int32_t*>(&control), FUTEX_WAIT_BITSET_PRIVATE, generation,
                       earliest >= 0 ? &until : nullptr, nullptr, FUTEX_BITSET_MATCH_ANY);
-      if (woken == 0) woken = -1;  // the control word: no shared word has an entry
     }
     int err = woken == -1 ? errno : 0;
     if (waitv && woken == -1 && err != EAGAIN && err != ETIMEDOUT && err != EINTR) {
@@ -202,34 +227,12 @@ void ThreadMain() {
       capacity = 0;
     }
     lock.lock();
-    if (woken >= 1 && static_cast<size_t>(woken) < entries.size()) {
+    if (waitv && woken >= 1 && static_cast<size_t>(woken) < entries.size()) {
       uint64_t address = entries[static_cast<size_t>(woken)].address;
-      std::vector<Pending*> kept_after;
-      for (Pending* wait : waits) {
-        if (reinterpret_cast<uintptr_t>(wait->address) == address) {
-          Settle(wait, WaitResult::kOk, &to_signal);
-        } else {
-          kept_after.push_back(wait);
-        }
-      }
-      waits.swap(kept_after);
-    } else if (woken == -1 && err == ETIMEDOUT && overflow) {
-      // A poll tick: the words without an entry report a (possibly spurious) wake-up.
-      std::vector<Pending*> kept_after;
-      for (Pending* wait : waits) {
-        uint64_t address = reinterpret_cast<uintptr_t>(wait->address);
-        bool has_entry = false;
-        for (size_t i = 1; i < entries.size() && !has_entry; i++) has_entry = entries[i].address == address;
-        if (has_entry || (wait->deadline >= 0 && wait->deadline <= MonotonicNs())) {
-          kept_after.push_back(wait);  // deadlines are settled at the top of the loop
-        } else {
-          Settle(wait, WaitResult::kOk, &to_signal);
-        }
-      }
-      waits.swap(kept_after);
+      SettleWhere([address](Pending* wait) { return reinterpret_cast<uintptr_t>(wait->address) == address; }, WaitResult::kOk, &to_signal);
     }
-    // EAGAIN (a word moved before the sleep), EINTR, a control bump, a
-    // deadline: the top of the loop looks again.
+    // Else EAGAIN (a word moved before the sleep), EINTR, a control bump, a
+    // deadline or a poll tick: the top of the loop looks again.
   }
 }
 
@@ -521,8 +524,30 @@ Napi::Value PollFd(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// growPipe(fd, bytes): asks for a pipe of at least `bytes` (Linux's
+// F_SETPIPE_SZ; unprivileged, up to /proc/sys/fs/pipe-max-size) and returns
+// the capacity it has, which stays as it was when the kernel refuses: a
+// larger pipe is only faster (whole items of a Queue fit in it), never needed.
+Napi::Value GrowPipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "growPipe(fd, bytes): fd and bytes must be numbers").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+#if defined(__linux__) && defined(F_SETPIPE_SZ)
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int bytes = info[1].As<Napi::Number>().Int32Value();
+  int capacity = fcntl(fd, F_SETPIPE_SZ, bytes);
+  if (capacity == -1) capacity = fcntl(fd, F_GETPIPE_SZ);
+  return Napi::Number::New(env, capacity);
+#else
+  return Napi::Number::New(env, -1);
+#endif
+}
+
 void InitWaits(Napi::Env env, Napi::Object exports) {
   exports.Set("pollFd", Napi::Function::New(env, PollFd, "pollFd"));
+  exports.Set("growPipe", Napi::Function::New(env, GrowPipe, "growPipe"));
 }
 
 

@@ -45,6 +45,8 @@ export interface Native {
    * pending watch keeps the event loop alive.
    */
   pollFd(fd: number, writable: boolean, onReady: () => void): () => void;
+  /** Asks for a pipe of at least `bytes` (Linux: up to /proc/sys/fs/pipe-max-size unless privileged); returns its capacity then (-1: unknown). */
+  growPipe(fd: number, bytes: number): number;
 }
 
 const FUNCTIONS = [
@@ -58,6 +60,7 @@ const FUNCTIONS = [
   'sendFds',
   'recvFds',
   'pollFd',
+  'growPipe',
 ] as const satisfies readonly (keyof Native)[];
 
 let loaded: { native: Native | null; reason: string | null } | undefined;

@@ -4,6 +4,7 @@ import { EOFError, invalidArgType, OSError, ValueError } from './errors.js';
 import { requireNative } from './native.js';
 import { QueueLock } from './queue-lock.js';
 import { PipeEnd } from './queue-pipe.js';
+import { COMPLETE, completeTornBatch, dropTornBatch, FRAME_LENGTH, FREE, isTorn, NEXT_LENGTH, READ_LEFT, READ_LOCK, STARTED, TAKEN, UNFINISHED, WORDS, WRITE_LOCK, writeFrames } from './queue-stream.js';
 import { registerReducer } from './reduction.js';
 import { waitAsync, wake } from './shared/futex.js';
 import { SharedRegion } from './shared/region.js';
@@ -20,26 +21,12 @@ export class Full extends Error {
   override name = 'Full';
 }
 
-// The queue's shared words (Int32, in one SharedRegion that every holder maps).
-const READ_LOCK = 0; // a QueueLock: the holder's pid, 0 when free
-const WRITE_LOCK = 1;
-const STARTED = 2; // frames whose writing has begun, in pipe order (wrapping)
-const TAKEN = 3; // frames taken out by getters (wrapping)
-const FREE = 4; // free slots when bounded: a semaphore
-const UNFINISHED = 5; // JoinableQueue: puts not yet matched by taskDone
-const COMPLETE = 6; // frames wholly in the pipe: writers finish in order, under the write lock
-const NEXT_LENGTH = 7; // the next frame's length when a reader already read its header, else -1
-// What a process that dies holding a lock leaves for the next holder to repair:
-const FRAME_LENGTH = 8; // the writer's frame number COMPLETE: its length as readers will parse it, or -1 if not begun
-const FRAME_WRITTEN = 9; // ... and how many of its bytes (header included) are in the pipe
-const READ_LEFT = 10; // the reader's frame: bytes of its body still in the pipe (0 between frames)
-const TORN_FROM = 11; // frames [TORN_FROM, TORN_TO), numbered as STARTED counts, were completed with
-const TORN_TO = 12; // zeros after their writer died: lost, and reported as such to their getter
-const WORDS = 13;
 // The feeder writes what is pending in one go, up to this much: half a Linux
 // pipe (64 KiB), so that a batch lands whole at once and getters can read it
 // without waiting (a bigger write would sit half-written until someone reads).
 const BATCH_BYTES = 32 * 1024;
+/** The pipe a queue asks for: Linux's limit for an unprivileged process (16 times the default). */
+const PIPE_BYTES = 1024 * 1024;
 const MAX_SEMAPHORE = 2147483647;
 
 /** How wait() asks a queue whether it has an item (not public). */
@@ -126,6 +113,9 @@ export class Queue<T = unknown> {
         this.#region.close();
         throw error;
       }
+      // Large items then go through in one write and one read, rather than
+      // 64 KiB at a time with a trip through the event loop for each.
+      requireNative('Queue').growPipe(this.#writeFd, PIPE_BYTES);
       Atomics.store(this.#region.int32(), FREE, this.#maxsize);
       Atomics.store(this.#region.int32(), NEXT_LENGTH, -1);
       Atomics.store(this.#region.int32(), FRAME_LENGTH, -1);
@@ -134,7 +124,7 @@ export class Queue<T = unknown> {
     this.#reader = new PipeEnd(this.#readFd, false);
     this.#writer = new PipeEnd(this.#writeFd, true);
     this.#readLock = new QueueLock(this.#words, READ_LOCK, () => this.#repairRead());
-    this.#writeLock = new QueueLock(this.#words, WRITE_LOCK, () => this.#repairWrite());
+    this.#writeLock = new QueueLock(this.#words, WRITE_LOCK, () => completeTornBatch(this.#words, this.#writer));
   }
 
   /**
@@ -307,88 +297,8 @@ export class Queue<T = unknown> {
         const batch = this.#pending.splice(0, count);
         Atomics.add(this.#words, STARTED, count);
         wake(this.#words, STARTED);
-        await this.#writeFrames(batch, bytes);
+        await writeFrames(this.#words, this.#writer, batch, bytes);
       });
-    }
-  }
-
-  /**
-   * Writes whole frames without blocking, waiting for room from the event
-   * loop. After every write the shared words say how far the stream got
-   * (frames complete, and the bytes in the pipe of the next one), so that if
-   * this process dies here, whoever takes the write lock over can complete
-   * the stream (#repairWrite). Only a kill between a write and the few
-   * instructions after it escapes this.
-   */
-  async #writeFrames(frames: Buffer[], bytes: number): Promise<void> {
-    const data = frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes);
-    let next = 0; // the first frame not wholly written
-    let start = 0; // where it starts in data
-    Atomics.store(this.#words, FRAME_WRITTEN, 0);
-    Atomics.store(this.#words, FRAME_LENGTH, frames[0]!.length - 4);
-    for (let at = 0; at < data.length; ) {
-      const n = this.#writer.writeSome(data, at);
-      if (n === 0) {
-        await this.#writer.ready(null);
-        continue;
-      }
-      at += n;
-      let done = 0;
-      while (next < frames.length && start + frames[next]!.length <= at) {
-        start += frames[next++]!.length;
-        done += 1;
-      }
-      if (next < frames.length) {
-        Atomics.store(this.#words, FRAME_WRITTEN, at - start);
-        if (done > 0) Atomics.store(this.#words, FRAME_LENGTH, frames[next]!.length - 4);
-      } else {
-        Atomics.store(this.#words, FRAME_LENGTH, -1);
-      }
-      if (done > 0) Atomics.add(this.#words, COMPLETE, done);
-    }
-  }
-
-  /**
-   * Holding the write lock taken over from a writer that died mid-batch:
-   * completes its frames with zeros, as readers will parse them (a header cut
-   * short reads as its bytes so far and zeros after; a frame not begun becomes
-   * an empty one), and marks them torn, so that their getters learn they are
-   * lost instead of decoding garbage, and the stream goes on in step.
-   */
-  async #repairWrite(): Promise<void> {
-    const w = this.#words;
-    if (((Atomics.load(w, STARTED) - Atomics.load(w, COMPLETE)) | 0) <= 0) return;
-    let from = Atomics.load(w, COMPLETE);
-    const length = Atomics.load(w, FRAME_LENGTH);
-    if (length >= 0 && Atomics.load(w, FRAME_WRITTEN) === length + 4) from = (from + 1) | 0; // whole: killed just after the write
-    // Ranges not yet all taken merge (a second death before a getter caught up).
-    if (((Atomics.load(w, TAKEN) - Atomics.load(w, TORN_TO)) | 0) >= 0) Atomics.store(w, TORN_FROM, from);
-    Atomics.store(w, TORN_TO, Atomics.load(w, STARTED));
-    const zeros = Buffer.alloc(64 * 1024);
-    while (((Atomics.load(w, STARTED) - Atomics.load(w, COMPLETE)) | 0) > 0) {
-      let frameLength = Atomics.load(w, FRAME_LENGTH);
-      let written = Atomics.load(w, FRAME_WRITTEN);
-      if (frameLength < 0) written = 0;
-      if (written < 4) {
-        const head = Buffer.alloc(4);
-        head.writeUInt32BE(Math.max(frameLength, 0) >>> 0);
-        head.fill(0, written);
-        frameLength = head.readUInt32BE(0);
-        Atomics.store(w, FRAME_WRITTEN, written);
-        Atomics.store(w, FRAME_LENGTH, frameLength);
-      }
-      for (let left = frameLength + 4 - written; left > 0; ) {
-        const n = this.#writer.writeSome(zeros, 0, Math.min(left, zeros.length));
-        if (n === 0) {
-          await this.#writer.ready(null);
-          continue;
-        }
-        left -= n;
-        Atomics.add(w, FRAME_WRITTEN, n);
-      }
-      Atomics.store(w, FRAME_LENGTH, -1);
-      Atomics.store(w, FRAME_WRITTEN, 0);
-      Atomics.add(w, COMPLETE, 1);
     }
   }
 
@@ -483,7 +393,8 @@ export class Queue<T = unknown> {
       const dead = silent ? this.#writeLock.deadHolder() : 0;
       if (dead > 0 && this.#writeLock.takeOver(dead)) {
         try {
-          this.#dropTornBatch();
+          // The frame being read, and those after it that no getter will see.
+          this.#lost(dropTornBatch(this.#words, this.#reader));
         } finally {
           this.#writeLock.release();
         }
@@ -494,32 +405,8 @@ export class Queue<T = unknown> {
     return buffer;
   }
 
-  /**
-   * Holding both locks, with the writer dead and its bytes read up to the
-   * end of the pipe: every frame of its batch is lost; the stream resumes in step.
-   */
-  #dropTornBatch(): void {
-    const w = this.#words;
-    const drain = Buffer.allocUnsafe(64 * 1024);
-    while (this.#reader.readSome(drain, 0, drain.length) > 0);
-    const started = Atomics.load(w, STARTED);
-    const unread = (started - Atomics.load(w, TAKEN)) | 0;
-    Atomics.store(w, COMPLETE, started);
-    Atomics.store(w, TAKEN, started);
-    Atomics.store(w, FRAME_LENGTH, -1);
-    Atomics.store(w, FRAME_WRITTEN, 0);
-    Atomics.store(w, READ_LEFT, 0);
-    Atomics.store(w, NEXT_LENGTH, -1);
-    // The frame being read, and those after it that no getter will see.
-    this.#lost(1 + Math.max(0, unread));
-  }
-
-  #isTorn(number: number): boolean {
-    return ((number - Atomics.load(this.#words, TORN_FROM)) | 0) >= 0 && ((Atomics.load(this.#words, TORN_TO) - number) | 0) > 0;
-  }
-
   #took({ body, number }: Taken): T {
-    if (this.#isTorn(number)) {
+    if (isTorn(this.#words, number)) {
       this.#lost(1);
       throw new OSError('an item was lost: the process that was putting it died while writing it; the queue goes on with the items after it');
     }
