@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "multiproc_native",
-      "sources": ["native/multiproc.cc"],
+      "sources": ["native/multiproc.cc", "native/waits.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
       "cflags!": ["-O3"],

@@ -5,6 +5,8 @@
 
 #include <napi.h>
 
+#include "waits.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -323,26 +325,11 @@ bool ReadTimeout(const Napi::CallbackInfo& info, double* timeout_ms) {
   return true;
 }
 
-enum class WaitResult { kOk, kNotEqual, kTimedOut, kError };
-
-const char* WaitResultName(WaitResult result) {
-  switch (result) {
-    case WaitResult::kOk:
-      return "ok";
-    case WaitResult::kNotEqual:
-      return "not-equal";
-    default:
-      return "timed-out";
-  }
-}
+using multiproc::MonotonicNs;
+using multiproc::WaitResult;
+using multiproc::WaitResultName;
 
 #ifdef __linux__
-int64_t MonotonicNs() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
-
 // FUTEX_WAIT without FUTEX_PRIVATE_FLAG: the kernel keys a shared futex by
 // the page's backing file and offset, so a wake from any process that maps the
 // same memory reaches it. A signal (EINTR) resumes the wait for the time that
@@ -414,46 +401,6 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
 #endif
 }
 
-#ifdef __linux__
-// The same wait on a libuv threadpool thread, settling a Promise on the JS
-// thread. It holds the buffer (a reference) and its mapping until it is done.
-// Each pending wait occupies one threadpool thread (4 by default, shared with
-// fs, dns and crypto).
-class FutexWaitWorker : public Napi::AsyncWorker {
- public:
-  FutexWaitWorker(Napi::Env env, Napi::Object view, Word word, int32_t expected, double timeout_ms)
-      : Napi::AsyncWorker(env, "multiproc:futexWaitAsync"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        view_(Napi::Persistent(view)),
-        word_(word),
-        expected_(expected),
-        timeout_ms_(timeout_ms) {}
-
-  ~FutexWaitWorker() override { ReleaseMapping(word_.mapping); }
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    int err = 0;
-    result_ = FutexWaitBlocking(word_.address, expected_, timeout_ms_, &err);
-    if (result_ == WaitResult::kError) SetError(std::string("futex: ") + std::strerror(err));
-  }
-
-  void OnOK() override { deferred_.Resolve(Napi::String::New(Env(), WaitResultName(result_))); }
-
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference view_;
-  Word word_;
-  int32_t expected_;
-  double timeout_ms_;
-  WaitResult result_ = WaitResult::kError;
-};
-#endif
-
 // futexWaitAsync(view, index, expected, timeoutMs): a Promise of futexWait's result.
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -466,10 +413,9 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
     ReleaseMapping(word.mapping);
     return env.Undefined();
   }
-  auto* worker = new FutexWaitWorker(env, info[0].As<Napi::Object>(), word, static_cast<int32_t>(expected), timeout_ms);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  // Off the threadpool (native/waits.cc); the mapping is held until the wait ends.
+  return multiproc::FutexWaitAsync(env, word.address, static_cast<int32_t>(expected), timeout_ms,
+                                   [](void* mapping) { ReleaseMapping(static_cast<Mapping*>(mapping)); }, word.mapping);
 #else
   return ThrowNotSupported(env, "futexWaitAsync");
 #endif
@@ -547,91 +493,6 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// Exact reads and whole writes on a blocking fd (a Queue's pipe, which libuv
-// never owns), on a threadpool thread: a Queue takes exactly one message out
-// of a pipe that other processes read too, and a write into a full pipe waits
-// there instead of in the event loop.
-class FdWorker : public Napi::AsyncWorker {
- public:
-  FdWorker(Napi::Env env, int fd, size_t length, Napi::Buffer<uint8_t> buffer, bool writing)
-      : Napi::AsyncWorker(env), fd_(fd), length_(length), writing_(writing), deferred_(Napi::Promise::Deferred::New(env)) {
-    if (writing_) {
-      keep_ = Napi::Persistent(buffer);
-      data_ = buffer.Data();
-    } else {
-      out_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, length == 0 ? 1 : length));
-      data_ = out_.Value().Data();
-    }
-  }
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    size_t done = 0;
-    while (done < length_) {
-      ssize_t n = writing_ ? write(fd_, data_ + done, length_ - done) : read(fd_, data_ + done, length_ - done);
-      if (n == -1 && errno == EINTR) continue;
-      if (n == -1) {
-        error_ = errno;
-        return;
-      }
-      if (n == 0) {
-        error_ = -1;  // end of file before the message was complete
-        return;
-      }
-      done += static_cast<size_t>(n);
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (error_ == -1) {
-      Napi::Error err = Napi::Error::New(env, "got end of file during message");
-      err.Set("code", Napi::String::New(env, "EOF"));
-      deferred_.Reject(err.Value());
-    } else if (error_ != 0) {
-      Napi::Error err = Napi::Error::New(env, std::string(writing_ ? "write: " : "read: ") + std::strerror(error_));
-      err.Set("errno", Napi::Number::New(env, error_));
-      deferred_.Reject(err.Value());
-    } else if (writing_) {
-      deferred_.Resolve(env.Undefined());
-    } else {
-      deferred_.Resolve(Napi::Buffer<uint8_t>::Copy(env, data_, length_));
-    }
-  }
-
- private:
-  int fd_;
-  size_t length_;
-  bool writing_;
-  int error_ = 0;
-  uint8_t* data_ = nullptr;
-  Napi::Reference<Napi::Buffer<uint8_t>> keep_;
-  Napi::Reference<Napi::Buffer<uint8_t>> out_;
-  Napi::Promise::Deferred deferred_;
-};
-
-Napi::Value ReadExactAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowType(env, "readExactAsync(fd, length): fd and length must be numbers");
-  double length = info[1].As<Napi::Number>().DoubleValue();
-  if (!(length >= 0) || length > 4294967295.0 || std::floor(length) != length) return ThrowRange(env, "readExactAsync: length must be an integer from 0 to 2**32-1");
-  auto* worker = new FdWorker(env, info[0].As<Napi::Number>().Int32Value(), static_cast<size_t>(length), Napi::Buffer<uint8_t>(), false);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
-}
-
-Napi::Value WriteAllAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBuffer()) return ThrowType(env, "writeAllAsync(fd, buffer): fd must be a number and buffer a Buffer");
-  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
-  auto* worker = new FdWorker(env, info[0].As<Napi::Number>().Int32Value(), buffer.Length(), buffer, true);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
@@ -642,8 +503,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync, "futexWaitAsync"));
   exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
   exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
-  exports.Set("readExactAsync", Napi::Function::New(env, ReadExactAsync, "readExactAsync"));
-  exports.Set("writeAllAsync", Napi::Function::New(env, WriteAllAsync, "writeAllAsync"));
+  multiproc::InitWaits(env, exports);
   return exports;
 }
 

@@ -27,16 +27,26 @@ export interface Native {
   futexWait(view: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
   /** Wakes up to `count` (or `Infinity`) waiters on `view[index]` in any process; returns how many woke. */
   futexWake(view: Int32Array, index: number, count: number): number;
-  /** `futexWait` on a libuv threadpool thread: the event loop keeps running while it waits. */
+  /**
+   * `futexWait` without blocking: one thread of the addon's own sleeps on every
+   * pending word of the process at once (futex_waitv), never a libuv threadpool
+   * thread, and process.exit() never waits for it. A pending wait keeps the
+   * event loop alive, as a pending socket read does.
+   */
   futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number): Promise<FutexWaitResult>;
   /** Passes descriptors over a Unix socket (SCM_RIGHTS); the socket must not belong to libuv. Blocks until sent. */
   sendFds(socket: number, fds: readonly number[]): void;
   /** Receives one message of descriptors (close-on-exec); blocks until it arrives. */
   recvFds(socket: number): number[];
-  /** Reads exactly `length` bytes from a blocking fd on the threadpool; rejects on EOF before that. */
-  readExactAsync(fd: number, length: number): Promise<Buffer>;
-  /** Writes the whole buffer to a blocking fd on the threadpool. */
-  writeAllAsync(fd: number, buffer: Buffer): Promise<void>;
+  /**
+   * Calls `onReady` once, from the event loop, when `fd` is readable (or
+   * writable), or has an error or hang-up for the next read or write to
+   * report; no thread waits. Returns a function that cancels the watch. A
+   * pending watch keeps the event loop alive.
+   */
+  pollFd(fd: number, writable: boolean, onReady: () => void): () => void;
+  /** Asks for a pipe of at least `bytes` (Linux: up to /proc/sys/fs/pipe-max-size unless privileged); returns its capacity then (-1: unknown). */
+  growPipe(fd: number, bytes: number): number;
 }
 
 const FUNCTIONS = [
@@ -49,8 +59,8 @@ const FUNCTIONS = [
   'futexWaitAsync',
   'sendFds',
   'recvFds',
-  'readExactAsync',
-  'writeAllAsync',
+  'pollFd',
+  'growPipe',
 ] as const satisfies readonly (keyof Native)[];
 
 let loaded: { native: Native | null; reason: string | null } | undefined;

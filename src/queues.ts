@@ -1,10 +1,14 @@
 import { closeSync, readSync } from 'node:fs';
 import { decode, encode } from './codec.js';
-import { EOFError, invalidArgType, ValueError } from './errors.js';
+import { EOFError, invalidArgType, OSError, ValueError } from './errors.js';
 import { requireNative } from './native.js';
+import { QueueLock } from './queue-lock.js';
+import { PipeEnd } from './queue-pipe.js';
+import { COMPLETE, completeTornBatch, dropTornBatch, FRAME_LENGTH, FREE, isTorn, NEXT_LENGTH, READ_LEFT, READ_LOCK, STARTED, TAKEN, UNFINISHED, WORDS, WRITE_LOCK, writeFrames } from './queue-stream.js';
 import { registerReducer } from './reduction.js';
 import { waitAsync, wake } from './shared/futex.js';
 import { SharedRegion } from './shared/region.js';
+import { POLL_MS } from './sync/sleep.js';
 import { validateTimeout } from './validate.js';
 
 /** Raised by `get` on an empty queue (Python's `queue.Empty`). */
@@ -17,20 +21,12 @@ export class Full extends Error {
   override name = 'Full';
 }
 
-// The queue's shared words (Int32, in one SharedRegion that every holder maps).
-const READ_LOCK = 0; // Drepper's futex mutex: 0 free, 1 held, 2 held with waiters
-const WRITE_LOCK = 1;
-const STARTED = 2; // frames whose writing has begun, in pipe order (wrapping)
-const TAKEN = 3; // frames taken out by getters (wrapping)
-const FREE = 4; // free slots when bounded: a semaphore
-const UNFINISHED = 5; // JoinableQueue: puts not yet matched by taskDone
-const COMPLETE = 6; // frames wholly in the pipe: writers finish in order, under the write lock
-const NEXT_LENGTH = 7; // the next frame's length when a reader already read its header, else -1
-const WORDS = 8;
 // The feeder writes what is pending in one go, up to this much: half a Linux
 // pipe (64 KiB), so that a batch lands whole at once and getters can read it
 // without waiting (a bigger write would sit half-written until someone reads).
 const BATCH_BYTES = 32 * 1024;
+/** The pipe a queue asks for: Linux's limit for an unprivileged process (16 times the default). */
+const PIPE_BYTES = 1024 * 1024;
 const MAX_SEMAPHORE = 2147483647;
 
 /** How wait() asks a queue whether it has an item (not public). */
@@ -38,66 +34,6 @@ export const READINESS = Symbol('multiproc.queue.readiness');
 
 /** Where a queue keeps the parts a child needs to rebuild it (not public). */
 const PARTS = Symbol('multiproc.queue.parts');
-
-/**
- * A lock for this queue across processes: a futex mutex on a shared word.
- * Within one process, callers line up in a promise chain first, so that at
- * most one of them sleeps on the futex (each sleeper holds a threadpool thread).
- */
-class SharedLock {
-  readonly #view: Int32Array;
-  readonly #index: number;
-  #line: Promise<unknown> = Promise.resolve();
-  #waiting = 0;
-
-  constructor(view: Int32Array, index: number) {
-    this.#view = view;
-    this.#index = index;
-  }
-
-  /** No caller of this process is lined up for the lock (a fast path must not overtake them). */
-  get idle(): boolean {
-    return this.#waiting === 0;
-  }
-
-  tryAcquire(): boolean {
-    return Atomics.compareExchange(this.#view, this.#index, 0, 1) === 0;
-  }
-
-  /** Runs `work` holding the lock; resolves false without running it if `deadline` passes first. */
-  async with<T>(deadline: number | null, work: () => Promise<T> | T): Promise<{ ok: true; value: T } | { ok: false }> {
-    this.#waiting += 1;
-    const turn = this.#line.then(async () => {
-      if (!(await this.#acquire(deadline))) return { ok: false as const };
-      try {
-        return { ok: true as const, value: await work() };
-      } finally {
-        this.release();
-      }
-    });
-    this.#line = turn.catch(() => undefined);
-    return turn.finally(() => {
-      this.#waiting -= 1;
-    });
-  }
-
-  release(): void {
-    if (Atomics.sub(this.#view, this.#index, 1) !== 1) {
-      Atomics.store(this.#view, this.#index, 0);
-      wake(this.#view, this.#index, 1);
-    }
-  }
-
-  async #acquire(deadline: number | null): Promise<boolean> {
-    if (this.tryAcquire()) return true;
-    for (;;) {
-      if (Atomics.exchange(this.#view, this.#index, 2) === 0) return true;
-      const remaining = deadline === null ? -1 : deadline - Date.now();
-      if (deadline !== null && remaining <= 0) return false;
-      await waitAsync(this.#view, this.#index, 2, remaining);
-    }
-  }
-}
 
 interface QueueParts {
   region: SharedRegion;
@@ -114,6 +50,12 @@ function readFully(fd: number, buffer: Buffer): Buffer {
     at += n;
   }
   return buffer;
+}
+
+/** A frame taken out of the pipe, and its number (as STARTED and TAKEN count). */
+interface Taken {
+  body: Buffer;
+  number: number;
 }
 
 /** The parts of a queue received by a child: the internal constructor argument. */
@@ -135,9 +77,10 @@ function frame(body: Uint8Array): Buffer {
  * travel fails there and then (Python drops it later, from a thread).
  *
  * Underneath: an OS pipe that no event loop reads, guarded by a read lock and
- * a write lock (futexes in shared memory), so each get takes exactly one whole
- * message; `put` hands frames to a feeder that writes them from the
- * threadpool, so a full pipe never blocks the event loop.
+ * a write lock (robust futex locks in shared memory), so each get takes
+ * exactly one whole message; `put` hands frames to a feeder that writes them
+ * without blocking, when the event loop says there is room, so a full pipe
+ * never blocks the event loop. A get waits for an item holding no lock.
  */
 export class Queue<T = unknown> {
   readonly #region: SharedRegion;
@@ -145,8 +88,10 @@ export class Queue<T = unknown> {
   readonly #readFd: number;
   readonly #writeFd: number;
   readonly #maxsize: number;
-  readonly #readLock: SharedLock;
-  readonly #writeLock: SharedLock;
+  readonly #readLock: QueueLock;
+  readonly #writeLock: QueueLock;
+  readonly #reader: PipeEnd;
+  readonly #writer: PipeEnd;
   #pending: Buffer[] = [];
   #feeding: Promise<void> | null = null;
   #closed = false;
@@ -162,13 +107,24 @@ export class Queue<T = unknown> {
       if (typeof maxsize !== 'number' || !Number.isInteger(maxsize)) throw invalidArgType('"maxsize" argument', 'an integer (0 or less: unbounded)', maxsize);
       this.#maxsize = maxsize <= 0 ? 0 : Math.min(maxsize, MAX_SEMAPHORE);
       this.#region = SharedRegion.create(WORDS * 4);
-      [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
+      try {
+        [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
+      } catch (error) {
+        this.#region.close();
+        throw error;
+      }
+      // Large items then go through in one write and one read, rather than
+      // 64 KiB at a time with a trip through the event loop for each.
+      requireNative('Queue').growPipe(this.#writeFd, PIPE_BYTES);
       Atomics.store(this.#region.int32(), FREE, this.#maxsize);
       Atomics.store(this.#region.int32(), NEXT_LENGTH, -1);
+      Atomics.store(this.#region.int32(), FRAME_LENGTH, -1);
     }
     this.#words = this.#region.int32();
-    this.#readLock = new SharedLock(this.#words, READ_LOCK);
-    this.#writeLock = new SharedLock(this.#words, WRITE_LOCK);
+    this.#reader = new PipeEnd(this.#readFd, false);
+    this.#writer = new PipeEnd(this.#writeFd, true);
+    this.#readLock = new QueueLock(this.#words, READ_LOCK, () => this.#repairRead());
+    this.#writeLock = new QueueLock(this.#words, WRITE_LOCK, () => completeTornBatch(this.#words, this.#writer));
   }
 
   /**
@@ -200,34 +156,38 @@ export class Queue<T = unknown> {
     this.#checkOpen();
     // The fast path: a whole frame is waiting and no one else reads.
     if (this.#readLock.idle && this.#complete() > 0 && this.#readLock.tryAcquire()) {
+      let taken: Taken | null = null;
       try {
-        if (this.#complete() > 0) return this.#took(this.#readFrame(true));
+        if (this.#complete() > 0) taken = this.#readWhole();
       } finally {
         this.#readLock.release();
       }
+      if (taken !== null) return this.#took(taken);
     }
     const deadline = !block ? Date.now() : timeout === null ? null : Date.now() + timeout;
-    const result = await this.#readLock.with(deadline, async () => {
-      if (!(await this.#waitForItem(deadline))) return null;
-      return this.#complete() > 0 ? this.#readFrame(true) : this.#readFrame(false);
-    });
-    if (!result.ok || result.value === null) throw new Empty('the queue is empty');
-    return this.#took(await result.value);
+    // Waiting for an item holds no lock: a getter killed while it waits leaves the queue as it was.
+    for (;;) {
+      if (!(await this.#waitForItem(deadline, true))) throw new Empty('the queue is empty');
+      const result = await this.#readLock.with(deadline, () => (this.#available() <= 0 ? null : this.#complete() > 0 ? this.#readWhole() : this.#readStreaming()));
+      if (!result.ok) throw new Empty('the queue is empty');
+      // null: another getter took the item first.
+      if (result.value !== null) return this.#took(result.value);
+    }
   }
 
   /** Takes the oldest item without waiting: `Empty` at once if there is none (or another process is reading). */
   getNowait(): T {
     this.#checkOpen();
     if (!this.#readLock.tryAcquire()) throw new Empty('the queue is empty');
-    let body: Buffer;
+    let taken: Taken;
     try {
       // Only a frame that is wholly in the pipe: reading one still being written would wait.
       if (this.#complete() <= 0) throw new Empty('the queue is empty');
-      body = this.#readFrame(true);
+      taken = this.#readWhole();
     } finally {
       this.#readLock.release();
     }
-    return this.#took(body);
+    return this.#took(taken);
   }
 
   /** The approximate number of items (others may put and get at the same moment). */
@@ -278,6 +238,9 @@ export class Queue<T = unknown> {
   /** @internal Hook for JoinableQueue: a put is about to reach the pipe. */
   protected onPut(): void {}
 
+  /** @internal Hook for JoinableQueue: `count` items were lost (see #repairRead), so no one can mark them done. */
+  protected onLost(_count: number): void {}
+
   /** @internal Shared words, for JoinableQueue. */
   protected get words(): Int32Array {
     return this.#words;
@@ -325,8 +288,10 @@ export class Queue<T = unknown> {
 
   /** The feeder (Python's feeder thread): writes queued frames in order, under the write lock. */
   async #feed(): Promise<void> {
-    const addon = requireNative('Queue');
     while (this.#pending.length > 0) {
+      // One turn of the event loop first: the puts of this turn join the
+      // batch, one write and one wake-up for them all, instead of one each.
+      await new Promise(setImmediate);
       await this.#writeLock.with(null, async () => {
         // Counted by qsize() until here as pending, from here on as started.
         let count = 0;
@@ -335,49 +300,119 @@ export class Queue<T = unknown> {
         const batch = this.#pending.splice(0, count);
         Atomics.add(this.#words, STARTED, count);
         wake(this.#words, STARTED);
-        await addon.writeAllAsync(this.#writeFd, count === 1 ? batch[0]! : Buffer.concat(batch, bytes));
-        Atomics.add(this.#words, COMPLETE, count);
+        await writeFrames(this.#words, this.#writer, batch, bytes);
       });
     }
   }
 
-  async #waitForItem(deadline: number | null): Promise<boolean> {
+  /**
+   * Holding the read lock taken over from a getter that died mid-frame: takes
+   * the rest of its frame out of the pipe (the item is lost: its getter is gone).
+   */
+  async #repairRead(): Promise<void> {
+    const left = Atomics.load(this.#words, READ_LEFT);
+    Atomics.store(this.#words, NEXT_LENGTH, -1);
+    if (left <= 0) return;
+    await this.#readBytes(Buffer.allocUnsafe(Math.min(left, 64 * 1024)), left, false);
+    this.#lost(1);
+  }
+
+  /** Gives back what `count` lost items held: their slots of a bounded queue, and JoinableQueue's count. */
+  #lost(count: number): void {
+    if (this.#maxsize > 0) {
+      Atomics.add(this.#words, FREE, count);
+      wake(this.#words, FREE, count);
+    }
+    this.onLost(count);
+  }
+
+  /**
+   * Waits until an item has started into the pipe (true), or the deadline
+   * passed (false). `forGet`: also true when a getter died holding the read
+   * lock, so that the caller takes the lock over and repairs: a putter may be
+   * stuck behind the rest of the dead getter's item, with no item started.
+   */
+  async #waitForItem(deadline: number | null, forGet = false): Promise<boolean> {
     for (;;) {
       const started = Atomics.load(this.#words, STARTED);
       if (((started - Atomics.load(this.#words, TAKEN)) | 0) > 0) return true;
-      const remaining = deadline === null ? -1 : deadline - Date.now();
+      let remaining = deadline === null ? -1 : deadline - Date.now();
       if (deadline !== null && remaining <= 0) return false;
-      await waitAsync(this.#words, STARTED, started, remaining);
+      if (forGet && (remaining < 0 || remaining > POLL_MS)) remaining = POLL_MS;
+      const result = await waitAsync(this.#words, STARTED, started, remaining);
+      if (forGet && result === 'timed-out' && this.#readLock.deadHolder() > 0) return true;
     }
   }
 
   /**
-   * One whole frame, holding the read lock. The sync form reads a frame that
-   * is wholly in the pipe (so the read returns at once) and, when the frame
-   * after it is complete too, that frame's header with it: one system call per
-   * item; the header's length waits in shared memory for whichever process
-   * reads next. The async form reads a frame still being written, on the threadpool.
+   * A frame wholly in the pipe, holding the read lock: the read returns at
+   * once. When the frame after it is complete too, its header comes along:
+   * one system call per item; the header's length waits in shared memory for
+   * whichever process reads next.
    */
-  #readFrame(sync: true): Buffer;
-  #readFrame(sync: false): Promise<Buffer>;
-  #readFrame(sync: boolean): Buffer | Promise<Buffer> {
+  #readWhole(): Taken {
+    const number = Atomics.load(this.#words, TAKEN);
     const known = Atomics.load(this.#words, NEXT_LENGTH);
     Atomics.store(this.#words, NEXT_LENGTH, -1);
-    if (sync) {
-      const length = known >= 0 ? known : readFully(this.#readFd, Buffer.allocUnsafe(4)).readUInt32BE(0);
-      const prefetch = this.#complete() >= 2;
-      const body = readFully(this.#readFd, Buffer.allocUnsafe(length + (prefetch ? 4 : 0)));
-      if (prefetch) Atomics.store(this.#words, NEXT_LENGTH, body.readUInt32BE(length));
-      Atomics.add(this.#words, TAKEN, 1);
-      return body.subarray(0, length);
-    }
-    const addon = requireNative('Queue');
+    const length = known >= 0 ? known : readFully(this.#readFd, Buffer.allocUnsafe(4)).readUInt32BE(0);
+    const prefetch = this.#complete() >= 2;
+    const body = readFully(this.#readFd, Buffer.allocUnsafe(length + (prefetch ? 4 : 0)));
+    if (prefetch) Atomics.store(this.#words, NEXT_LENGTH, body.readUInt32BE(length));
     Atomics.add(this.#words, TAKEN, 1);
-    const length = known >= 0 ? Promise.resolve(known) : addon.readExactAsync(this.#readFd, 4).then((head) => head.readUInt32BE(0));
-    return length.then((n) => addon.readExactAsync(this.#readFd, n));
+    return { body: body.subarray(0, length), number };
   }
 
-  #took(body: Buffer): T {
+  /** A frame still being written, holding the read lock: read as it comes, from the event loop. */
+  async #readStreaming(): Promise<Taken> {
+    const number = Atomics.load(this.#words, TAKEN);
+    Atomics.add(this.#words, TAKEN, 1);
+    const known = Atomics.load(this.#words, NEXT_LENGTH);
+    Atomics.store(this.#words, NEXT_LENGTH, -1);
+    const length = known >= 0 ? known : (await this.#readBytes(Buffer.allocUnsafe(4), 4, false)).readUInt32BE(0);
+    Atomics.store(this.#words, READ_LEFT, length);
+    const body = await this.#readBytes(Buffer.allocUnsafe(length), length, true);
+    return { body, number };
+  }
+
+  /**
+   * Reads `total` bytes into `buffer` (wrapping around it when it is shorter:
+   * for bytes that are only skipped), waiting for them from the event loop.
+   * `counted`: the bytes are the read lock's frame, and READ_LEFT follows them.
+   * A writer that died with the write lock leaves nothing more to wait for:
+   * then this takes its lock over, drops what is left of its batch, and
+   * throws an OSError that says the items were lost.
+   */
+  async #readBytes(buffer: Buffer, total: number, counted: boolean): Promise<Buffer> {
+    // Whether the writer lives is asked only after a silence of POLL_MS.
+    let silent = false;
+    for (let done = 0; done < total; ) {
+      const at = done % buffer.length;
+      const n = this.#reader.readSome(buffer, at, Math.min(total - done, buffer.length - at));
+      if (n > 0) {
+        done += n;
+        if (counted) Atomics.sub(this.#words, READ_LEFT, n);
+        continue;
+      }
+      const dead = silent ? this.#writeLock.deadHolder() : 0;
+      if (dead > 0 && this.#writeLock.takeOver(dead)) {
+        try {
+          // The frame being read, and those after it that no getter will see.
+          this.#lost(dropTornBatch(this.#words, this.#reader));
+        } finally {
+          this.#writeLock.release();
+        }
+        throw new OSError(`an item was lost: the process that was putting it (pid ${dead}) died while writing it; the queue goes on with the items after it`);
+      }
+      silent = !(await this.#reader.ready(POLL_MS));
+    }
+    return buffer;
+  }
+
+  #took({ body, number }: Taken): T {
+    if (isTorn(this.#words, number)) {
+      this.#lost(1);
+      throw new OSError('an item was lost: the process that was putting it died while writing it; the queue goes on with the items after it');
+    }
     if (this.#maxsize > 0) {
       Atomics.add(this.#words, FREE, 1);
       wake(this.#words, FREE, 1);
@@ -388,6 +423,8 @@ export class Queue<T = unknown> {
   #closeFds(): void {
     if (this.#fdsClosed) return;
     this.#fdsClosed = true;
+    this.#reader.close();
+    this.#writer.close();
     closeSync(this.#readFd);
     closeSync(this.#writeFd);
     this.#region.close();
@@ -402,6 +439,17 @@ export class Queue<T = unknown> {
 export class JoinableQueue<T = unknown> extends Queue<T> {
   protected override onPut(): void {
     Atomics.add(this.words, UNFINISHED, 1);
+  }
+
+  // A lost item can never be marked done: it counts as done, or join() would never return.
+  protected override onLost(count: number): void {
+    for (let i = 0; i < count; i++) {
+      try {
+        this.taskDone();
+      } catch {
+        return; // already all done
+      }
+    }
   }
 
   /** Marks one item taken with get() as done. */

@@ -128,8 +128,8 @@ test('futexWaitAsync leaves the event loop running, and a wake from this process
     });
     const ranWhileWaiting = await new Promise<boolean>((resolve) => setTimeout(() => resolve(!settled), 20));
     assert.equal(ranWhileWaiting, true, 'a timer fired while the wait was pending');
-    // The threadpool thread may not sleep yet: wake (leaving the word at 0) until a wake finds it.
-    await until(() => wake(view, 0, 1) === 1, 'a wake reaches the threadpool waiter');
+    // The waiting thread may not sleep yet: wake (leaving the word at 0) until a wake finds it.
+    await until(() => wake(view, 0, 1) === 1, 'a wake reaches the waiting thread');
     assert.equal(await waiting, 'ok');
     assert.equal(await waitAsync(view, 0, 1, 10_000), 'not-equal');
     assert.equal(await waitAsync(view, 0, 0, 20), 'timed-out');

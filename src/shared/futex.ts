@@ -18,7 +18,7 @@ export function wait(view: Int32Array, index: number, expected: number, timeoutM
   return requireNative('futex wait').futexWait(view, index, expected, timeoutMs);
 }
 
-/** `wait` on a libuv threadpool thread, so the event loop keeps running; each pending wait occupies one of its (4) threads. */
+/** `wait` without blocking this thread: the addon's one waiting thread sleeps on every pending word of the process (never a libuv threadpool thread); a pending wait keeps the event loop alive. */
 export function waitAsync(view: Int32Array, index: number, expected: number, timeoutMs = -1): Promise<FutexWaitResult> {
   return requireNative('futex waitAsync').futexWaitAsync(view, index, expected, timeoutMs);
 }

@@ -44,7 +44,7 @@ export interface ConditionLock {
 /**
  * The shared core of Lock and RLock: a futex word that holds the taker's pid.
  * The uncontended path is one compare-and-swap on shared memory, with no
- * system call and, for `acquire()`, no threadpool trip.
+ * system call and, for `acquire()`, no trip to the waiting thread.
  */
 abstract class MutexBase {
   protected readonly region!: Block;

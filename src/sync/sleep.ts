@@ -80,11 +80,12 @@ interface Waiter {
 
 /**
  * The asynchronous side: however many callers of this process wait on one
- * word, a single threadpool thread sleeps on it for all of them (each
- * sleeper holds one of libuv's 4 threads), and hands out what it finds in
- * the callers' order. A caller with an earlier deadline than the current
- * sleep pokes the word (a futex wake, harmless to the other sleepers, who
- * look and sleep again) so that the thread comes back in time.
+ * word, one pending futexWaitAsync sleeps on it for all of them (the addon's
+ * one waiting thread sleeps for every word of the process at once), and
+ * hands out what it finds in the callers' order. A caller with an earlier
+ * deadline than the current sleep pokes the word (a futex wake, harmless to
+ * the other sleepers, who look and sleep again) so that the wait comes back
+ * in time.
  */
 export class AsyncSleeper {
   readonly #view: Int32Array;
