@@ -36,12 +36,13 @@ export interface ClientOptions {
  */
 const HANDSHAKE_MS = 10_000;
 /**
- * Connections a Listener holds that accept() has not taken (being
- * authenticated, or waiting): beyond, a new one is closed at once, so that a
- * flood of peers costs a bounded number of descriptors (as a full backlog
- * refuses them, where the kernel holds them).
+ * How many connections a Listener holds of each kind: being authenticated
+ * (past it, the oldest is dropped for the newcomer, so that a flood of
+ * silent peers costs a bounded number of descriptors and still lets a
+ * legitimate client in), and waiting for accept() (past it, newcomers are
+ * closed at once, as a full backlog refuses them where the kernel holds them).
  */
-const MIN_WAITING = 128;
+const MIN_HELD = 128;
 
 function checkAddress(address: unknown): Address {
   if (typeof address === 'string' && address.length > 0) return address;
@@ -106,7 +107,15 @@ function processTempDir(): string {
 }
 
 /** What accept() takes next: an authenticated connection, or the failure of a peer that answered the handshake wrong. */
-type Arrival = { connection: Connection; from: Address; stopWatching: () => void } | { error: Error };
+type Arrival = Held | { error: Error };
+
+/** A connection the Listener holds for accept(), watched: one whose peer goes having sent nothing is dropped. */
+interface Held {
+  connection: Connection;
+  from: Address;
+  dropped: boolean;
+  stopWatching: () => void;
+}
 
 /**
  * Accepts connections on a Unix socket or TCP, as Python's
@@ -123,10 +132,12 @@ export class Listener {
   readonly #server: Server;
   readonly #address: Address;
   readonly #authkey: Buffer | null;
-  readonly #maxWaiting: number;
-  /** Connections accept() has not taken: being authenticated, or in #arrivals. */
-  #waiting = 0;
+  readonly #maxHeld: number;
+  /** Peers being authenticated, oldest first. */
+  readonly #authenticating = new Set<Connection>();
+  /** What accept() takes next, in order; #waiting of them are connections. */
   readonly #arrivals: Arrival[] = [];
+  #waiting = 0;
   #waiters: Array<(arrival: Arrival | null) => void> = [];
   #error: Error | null = null;
   #closed = false;
@@ -137,7 +148,7 @@ export class Listener {
     this.#authkey = authkeyOf(options);
     const backlog = options?.backlog ?? 1;
     if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgType('backlog option', 'a non-negative integer', backlog);
-    this.#maxWaiting = Math.max(backlog, MIN_WAITING);
+    this.#maxHeld = Math.max(backlog, MIN_HELD);
     let where: Address;
     if (address === undefined || address === null) {
       defaultDir ??= processTempDir();
@@ -188,6 +199,7 @@ export class Listener {
     this.#closed = true;
     this.#server.close();
     for (const arrival of this.#arrivals.splice(0)) if ('connection' in arrival) arrival.connection.close();
+    for (const connection of this.#authenticating) connection.close();
     this.#wake(null);
     if (this.#ownDir !== null) rmSync(this.#ownDir, { recursive: true, force: true });
     else if (typeof this.#address === 'string' && !isAbstract(this.#address)) {
@@ -204,51 +216,68 @@ export class Listener {
   }
 
   #onConnection(socket: Socket): void {
-    if (this.#closed || this.#waiting >= this.#maxWaiting) return void socket.destroy();
-    this.#waiting += 1;
+    if (this.#closed || this.#waiting >= this.#maxHeld) return void socket.destroy();
     const from: Address = typeof this.#address === 'string' ? this.#address : { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     const connection = new Connection((onread) => withOnread(socket, onread), { readable: true, writable: true });
     // Until accept() takes it, a connection keeps no process alive (an accept() in progress does).
     connection[QUIET](true);
-    if (this.#authkey === null) this.#arrive({ connection, from, stopWatching: () => {} });
-    else void this.#authenticate(connection, from, this.#authkey);
+    if (this.#authkey === null) {
+      // With no handshake, a peer that connected and went at once is seen
+      // only by reading: its end, already in the kernel, is read within two
+      // turns of the event loop (the first ends before the next poll for I/O).
+      const held = this.#hold(connection, from);
+      setImmediate(() => setImmediate(() => held.dropped || this.#arrive(held)));
+    } else void this.#authenticate(connection, from, this.#authkey);
   }
 
   async #authenticate(connection: Connection, from: Address, authkey: Buffer): Promise<void> {
-    // Closing fails the handshake's pending read.
+    if (this.#authenticating.size >= this.#maxHeld) {
+      // Closing fails the handshake's pending read (as the deadline below does).
+      const [oldest] = this.#authenticating;
+      this.#authenticating.delete(oldest!);
+      oldest!.close();
+    }
+    this.#authenticating.add(connection);
     const timer = setTimeout(() => connection.close(), HANDSHAKE_MS).unref();
     try {
       await deliverChallenge(connection, authkey);
       await answerChallenge(connection, authkey);
     } catch (error) {
       connection.close();
-      this.#waiting -= 1;
       // A wrong answer is the caller's to hear, as in Python; a peer that went, or stayed silent, is simply dropped.
-      if (error instanceof AuthenticationError && this.#arrivals.length < this.#maxWaiting) this.#arrive({ error });
+      if (error instanceof AuthenticationError && this.#arrivals.length < this.#maxHeld) this.#arrive({ error });
       return;
     } finally {
       clearTimeout(timer);
+      this.#authenticating.delete(connection);
     }
-    this.#arrive({ connection, from, stopWatching: () => {} });
+    // Closed meanwhile (by close()): nothing to hand over.
+    if (connection.closed) return;
+    this.#arrive(this.#hold(connection, from));
+  }
+
+  /** Counts and watches a connection for accept(), until accept() takes it. */
+  #hold(connection: Connection, from: Address): Held {
+    this.#waiting += 1;
+    const held: Held = { connection, from, dropped: false, stopWatching: () => {} };
+    held.stopWatching = connection[WATCH_SILENT_END](() => {
+      held.dropped = true;
+      this.#waiting -= 1;
+      connection.close();
+      const at = this.#arrivals.indexOf(held);
+      if (at >= 0) this.#arrivals.splice(at, 1);
+    });
+    return held;
   }
 
   #arrive(arrival: Arrival): void {
+    if ('connection' in arrival && arrival.dropped) return;
     if (this.#closed) {
       if ('connection' in arrival) arrival.connection.close();
       return;
     }
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) return waiter(arrival);
-    if ('connection' in arrival) {
-      // A peer that goes before accept() takes it, having sent nothing, leaves nothing to accept.
-      arrival.stopWatching = arrival.connection[WATCH_SILENT_END](() => {
-        const at = this.#arrivals.indexOf(arrival);
-        if (at < 0) return;
-        this.#arrivals.splice(at, 1);
-        this.#waiting -= 1;
-        arrival.connection.close();
-      });
-    }
     this.#arrivals.push(arrival);
   }
 
