@@ -356,6 +356,12 @@ export class Connection<Send = unknown, Receive = Send> {
           this.#unreadable = true;
           closeAfter = !this.#writable;
           outcome = new OSError('bad message length');
+        } else if ((this.#inbox[0]?.length ?? 0) > this.#parser.limit) {
+          // Read before maxMessageSize was lowered: refused as its header would be now.
+          const length = this.#inbox[0]!.length;
+          this.#inbox.length = 0;
+          this.#refuse(`a message of ${length} bytes, over the maximum message size of ${this.#parser.limit} bytes`);
+          continue;
         } else if (this.#inbox.length > 0) outcome = this.#inbox.shift()!;
         else if (this.#failure !== null) outcome = this.#failure;
         else if (this.#ended) outcome = new EOFError('the other end of the connection was closed: no more messages will arrive');

@@ -225,7 +225,7 @@ export class Listener {
       // With no handshake, a peer that connected and went at once is seen
       // only by reading: its end, already in the kernel, is read within two
       // turns of the event loop (the first ends before the next poll for I/O).
-      const held = this.#hold(connection, from);
+      const held = this.#hold(connection, from, true);
       setImmediate(() => setImmediate(() => held.dropped || this.#arrive(held)));
     } else void this.#authenticate(connection, from, this.#authkey);
   }
@@ -253,13 +253,19 @@ export class Listener {
     }
     // Closed meanwhile (by close()): nothing to hand over.
     if (connection.closed) return;
-    this.#arrive(this.#hold(connection, from));
+    this.#arrive(this.#hold(connection, from, false));
   }
 
-  /** Counts and watches a connection for accept(), until accept() takes it. */
-  #hold(connection: Connection, from: Address): Held {
+  /**
+   * Counts a connection for accept(), until accept() takes it, and watches
+   * an unauthenticated one. Watching reads (only its end shows that a peer
+   * has gone): an authenticated peer's first message is left in the kernel,
+   * for whichever process the accepted end is passed to.
+   */
+  #hold(connection: Connection, from: Address, watch: boolean): Held {
     this.#waiting += 1;
     const held: Held = { connection, from, dropped: false, stopWatching: () => {} };
+    if (!watch) return held;
     held.stopWatching = connection[WATCH_SILENT_END](() => {
       held.dropped = true;
       this.#waiting -= 1;
