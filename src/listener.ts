@@ -125,8 +125,9 @@ interface Held {
  *
  * Unlike Python's, it authenticates each peer as it connects, all at once,
  * not one at a time in accept(): a peer that says nothing holds up no one,
- * and is dropped after HANDSHAKE_MS. Peers that close before accept() takes
- * them, having sent nothing, are dropped too.
+ * and is dropped after HANDSHAKE_MS. Peers that leave before accept() takes
+ * them are dropped too: during the handshake, or, without an authkey, having
+ * sent nothing.
  */
 export class Listener {
   readonly #server: Server;
