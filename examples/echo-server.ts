@@ -10,7 +10,8 @@ async function serve(report: Connection<Address>, clients: number): Promise<void
   report.send(listener.address);
   report.close();
   for (let i = 0; i < clients; i++) {
-    const conn = await listener.accept();
+    const conn = await listener.accept(60_000); // TimeoutError if no client comes within a minute
+    conn.maxMessageSize = 1024; // a longer message is refused as it is announced, before it is kept
     conn.sendBytes(Buffer.concat([Buffer.from('echo: '), await conn.recvBytes()]));
     conn.close();
   }
@@ -24,7 +25,7 @@ if (isMainModule(import.meta)) {
   writer.close();
   const address = await reader.recv();
   for (const text of ['first', 'second']) {
-    const conn = await Client(address, { authkey: AUTHKEY });
+    const conn = await Client(address, { authkey: AUTHKEY, timeout: 10_000 }); // connected and authenticated, or TimeoutError
     conn.sendBytes(Buffer.from(text));
     console.log(String(await conn.recvBytes()));
     conn.close();

@@ -2,7 +2,7 @@ import { writeSync, writevSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { decode, encodeV8, jsonText } from './codec.js';
 import { BrokenPipeError, BufferTooShort, EOFError, invalidArgType, OSError, ValueError } from './errors.js';
-import { FrameParser, header } from './framing.js';
+import { FrameParser, header, MAX_BODY } from './framing.js';
 import { validateTimeout } from './validate.js';
 
 // Small messages are joined to their header; a big body is written as it is,
@@ -13,6 +13,11 @@ const SCRATCH_SIZE = 256 * 1024;
 // A message with at least this much still to come is read into its own buffer.
 const DIRECT_MIN = 64 * 1024;
 let scratch: Buffer | undefined;
+
+/** @internal For the Listener: while a connection is being authenticated or waits for accept(), it keeps no process alive. */
+export const QUIET = Symbol('multiproc.connection.quiet');
+/** @internal For the Listener: calls back if the peer goes having sent nothing; returns a function that stops watching. */
+export const WATCH_SILENT_END = Symbol('multiproc.connection.watchSilentEnd');
 
 /** The `onread` option of a net.Socket: Node reads into the buffer we give it, and `pause()` then really stops reading. */
 export interface ReadInto {
@@ -65,6 +70,8 @@ export class Connection<Send = unknown, Receive = Send> {
   #flushing = false;
   /** The descriptor to write to directly; -1: none known, writing is left to the socket; -2: not looked up yet. */
   #fd = -2;
+  /** Reads, if someone waits, but never keeps the process alive (see QUIET). */
+  #quiet = false;
 
   /**
    * @internal Connections are made by Pipe(), Listener and Client. `socket`
@@ -76,8 +83,18 @@ export class Connection<Send = unknown, Receive = Send> {
     if (typeof socket === 'function') {
       socket = socket({
         // The rest of a big message is read straight into its own buffer; anything else into one scratch buffer.
-        buffer: () => this.#parser.directTarget(DIRECT_MIN) ?? (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE)),
+        buffer: () => {
+          try {
+            return this.#parser.directTarget(DIRECT_MIN) ?? scratchBuffer();
+          } catch (err) {
+            // No memory for a message the header allows: this end fails, the process does not.
+            this.#refuse(`cannot hold a message of ${this.#parser.announced} bytes (${(err as Error).message})`);
+            return scratchBuffer();
+          }
+        },
         callback: (bytesRead, buffer) => {
+          // After a refusal the socket is going: what still comes is dropped.
+          if (this.#failure !== null) return;
           // The scratch buffer is reused by the next read: keep a copy of what came.
           if (buffer.buffer === scratch?.buffer) this.#onData(Buffer.from(buffer.subarray(0, bytesRead)));
           else {
@@ -115,6 +132,22 @@ export class Connection<Send = unknown, Receive = Send> {
 
   get writable(): boolean {
     return this.#writable;
+  }
+
+  /**
+   * The longest message this end accepts (null: the most a Buffer can
+   * hold). A header that announces more is refused as soon as it arrives:
+   * the waiting and the next `recv*` reject with OSError("bad message
+   * length: ..."), and the connection closes, since the stream cannot be
+   * trusted past it. Set it on a connection from a peer you do not trust.
+   */
+  get maxMessageSize(): number | null {
+    return this.#parser.limit === MAX_BODY ? null : this.#parser.limit;
+  }
+
+  set maxMessageSize(size: number | null) {
+    if (size !== null && (!Number.isSafeInteger(size) || size < 0)) throw invalidArgType('maxMessageSize', 'a non-negative integer (bytes) or null', size);
+    this.#parser.limit = size === null ? MAX_BODY : Math.min(size, MAX_BODY);
   }
 
   /** The file descriptor of this end. */
@@ -232,6 +265,25 @@ export class Connection<Send = unknown, Receive = Send> {
     this.close();
   }
 
+  /** @internal */
+  [QUIET](quiet: boolean): void {
+    this.#quiet = quiet;
+    this.#applyRef();
+  }
+
+  /** @internal */
+  [WATCH_SILENT_END](onSilentEnd: () => void): () => void {
+    const check = (): void => {
+      if (this.#ended && this.#inbox.length === 0 && this.#failure === null && !this.#parser.partial) onSilentEnd();
+    };
+    this.#wakers.push(check);
+    this.#applyRef();
+    return () => {
+      this.#wakers = this.#wakers.filter((w) => w !== check);
+      this.#applyRef();
+    };
+  }
+
   toString(): string {
     const state = this.closed ? 'closed' : [this.readable && 'readable', this.writable && 'writable'].filter(Boolean).join(', ');
     return `<Connection ${state}>`;
@@ -242,16 +294,23 @@ export class Connection<Send = unknown, Receive = Send> {
   #onData(chunk: Buffer): void {
     this.#parser.push(chunk, (event) => {
       if (event.kind === 'message') this.#inbox.push(event.body);
-      else if (event.kind === 'invalid') {
-        // A header no sender of ours writes: garbage, or a peer out of step.
-        this.#failure ??= new OSError(`bad message length: ${event.reason}`);
-        this.#socket?.destroy();
-      }
+      // A header no sender of ours writes (garbage, a peer out of step), or one over the limit.
+      else if (event.kind === 'invalid') this.#refuse(event.reason);
     });
     // The fast path: a waiting recv() gets its message here, in the read
     // callback, with no queue of promises in between.
     this.#drain();
     if (this.#wakers.length > 0) this.#wake();
+  }
+
+  /** The stream is out of step, or too much for us: fail its readers, drop the rest. */
+  #refuse(reason: string): void {
+    this.#failure ??= new OSError(`bad message length: ${reason}`);
+    // Not from inside the read callback that found it: the socket finishes its turn first.
+    const socket = this.#socket;
+    process.nextTick(() => socket?.destroy());
+    this.#drain();
+    this.#wake();
   }
 
   #onError(err: NodeJS.ErrnoException): void {
@@ -297,6 +356,12 @@ export class Connection<Send = unknown, Receive = Send> {
           this.#unreadable = true;
           closeAfter = !this.#writable;
           outcome = new OSError('bad message length');
+        } else if ((this.#inbox[0]?.length ?? 0) > this.#parser.limit) {
+          // Read before maxMessageSize was lowered: refused as its header would be now.
+          const length = this.#inbox[0]!.length;
+          this.#inbox.length = 0;
+          this.#refuse(`a message of ${length} bytes, over the maximum message size of ${this.#parser.limit} bytes`);
+          continue;
         } else if (this.#inbox.length > 0) outcome = this.#inbox.shift()!;
         else if (this.#failure !== null) outcome = this.#failure;
         else if (this.#ended) outcome = new EOFError('the other end of the connection was closed: no more messages will arrive');
@@ -445,7 +510,7 @@ export class Connection<Send = unknown, Receive = Send> {
     }
     // Dropping the ref also waits for that turn: in a ping-pong the next
     // reader comes within it, and the ref would only come back.
-    const refed = readers > 0 || this.#pendingWrites > 0 || (this.#idleCheck && this.#refed);
+    const refed = !this.#quiet && (readers > 0 || this.#pendingWrites > 0 || (this.#idleCheck && this.#refed));
     if (refed !== this.#refed) {
       this.#refed = refed;
       if (refed) socket.ref();
@@ -471,6 +536,10 @@ export class Connection<Send = unknown, Receive = Send> {
     if (!this.#readable) throw new OSError('connection is write-only');
     if (this.#unreadable) throw new OSError('connection is not readable after a message that was too long');
   }
+}
+
+function scratchBuffer(): Buffer {
+  return (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_SIZE));
 }
 
 /** The descriptor under a socket, or -1 (none, or not known). */

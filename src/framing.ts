@@ -1,3 +1,5 @@
+import { constants as bufferConstants } from 'node:buffer';
+
 /**
  * Python's multiprocessing framing, so that bytes can cross to and from a
  * CPython peer: each message is a 4-byte big-endian signed length and the
@@ -5,6 +7,9 @@
  * followed by an 8-byte big-endian unsigned length.
  */
 export const MAX_SHORT = 0x7fffffff;
+
+/** The longest body a Buffer can hold here: a header announcing more is refused before a byte of it is kept. */
+export const MAX_BODY = bufferConstants.MAX_LENGTH;
 
 export function header(length: number): Buffer {
   if (length <= MAX_SHORT) {
@@ -35,6 +40,12 @@ export class FrameParser {
   #invalid = false;
   /** The whole body of a big message being gathered, once it may be allocated (see directTarget). */
   #direct: Buffer | null = null;
+  /**
+   * The longest body accepted: a header announcing more is invalid (the
+   * stream cannot be trusted past it), so no read callback ever tries to
+   * allocate what a Buffer cannot hold, or what the owner refused to hold.
+   */
+  limit: number = MAX_BODY;
 
   /** Bytes of a message that has begun but not finished (for "EOF during message"). */
   get partial(): boolean {
@@ -93,7 +104,7 @@ export class FrameParser {
       let at = 0;
       while (chunk.length - at >= 4) {
         const length = chunk.readInt32BE(at);
-        if (length < 0 || chunk.length - at - 4 < length) break;
+        if (length < 0 || length > this.limit || chunk.length - at - 4 < length) break;
         emit({ kind: 'announce', length });
         emit({ kind: 'message', body: chunk.subarray(at + 4, at + 4 + length) });
         at += 4 + length;
@@ -114,17 +125,15 @@ export class FrameParser {
         } else if (short === -1) {
           if (this.#buffered < 12) return;
           const long = first.readBigUInt64BE(4);
-          if (long > BigInt(Number.MAX_SAFE_INTEGER)) {
-            this.#invalid = true;
-            emit({ kind: 'invalid', reason: `a message header announces ${long} bytes` });
-            return;
-          }
+          if (long > BigInt(Number.MAX_SAFE_INTEGER)) return this.#refuse(`a message header announces ${long} bytes`, emit);
           this.#consume(12);
           this.#expected = Number(long);
         } else {
-          this.#invalid = true;
-          emit({ kind: 'invalid', reason: `a message header has the negative length ${short}` });
-          return;
+          return this.#refuse(`a message header has the negative length ${short}`, emit);
+        }
+        if (this.#expected > this.limit) {
+          const most = this.limit === MAX_BODY ? `the most a Buffer holds here (${MAX_BODY})` : `the maximum message size of ${this.limit} bytes`;
+          return this.#refuse(`a message header announces ${this.#expected} bytes, over ${most}`, emit);
         }
         emit({ kind: 'announce', length: this.#expected });
       }
@@ -133,6 +142,15 @@ export class FrameParser {
       this.#expected = -1;
       emit({ kind: 'message', body });
     }
+  }
+
+  /** The stream is out of step for good: what is buffered goes, and the rest will be ignored. */
+  #refuse(reason: string, emit: (event: FrameEvent) => void): void {
+    this.#invalid = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#expected = -1;
+    emit({ kind: 'invalid', reason });
   }
 
   #peek(n: number): Buffer {

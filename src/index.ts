@@ -22,7 +22,7 @@ export type { StartMethod } from './launch/index.js';
 export { Connection } from './connection.js';
 export { Pipe } from './pipe.js';
 export { Listener, Client } from './listener.js';
-export type { Address, ListenerOptions } from './listener.js';
+export type { Address, ClientOptions, ListenerOptions } from './listener.js';
 export { wait } from './wait.js';
 export { Queue, SimpleQueue, JoinableQueue, Empty, Full } from './queues.js';
 export type { Waitable } from './wait.js';

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { answerChallenge, checkAuthkey, deliverChallenge } from './auth.js';
-import { Connection, type ReadInto } from './connection.js';
+import { Connection, QUIET, WATCH_SILENT_END, type ReadInto } from './connection.js';
 import { current } from './current.js';
-import { invalidArgType, OSError } from './errors.js';
+import { AuthenticationError, invalidArgType, OSError, TimeoutError } from './errors.js';
+import { validateTimeout } from './validate.js';
 
 /**
  * Where a Listener listens: a Unix socket path (on Linux, a name that starts
@@ -18,8 +19,30 @@ export type Address = string | { host: string; port: number };
 export interface ListenerOptions {
   /** The key both sides must prove they hold; default `currentProcess().authkey`; null: no authentication. */
   authkey?: Uint8Array | null;
+  /** The kernel's queue of connections not yet taken; the Listener also holds up to max(backlog, 128) that accept() has not taken. */
   backlog?: number;
 }
+
+export interface ClientOptions {
+  /** As the Listener's: default `currentProcess().authkey`; null: no authentication. */
+  authkey?: Uint8Array | null;
+  /** Milliseconds to connect and pass the handshake; then TimeoutError. Default null: as long as it takes (a CPython Listener authenticates only in its accept()). */
+  timeout?: number | null;
+}
+
+/**
+ * A peer has this long to pass the handshake: a legitimate one needs a
+ * round trip or two; one that stays silent is dropped, with its descriptor.
+ */
+const HANDSHAKE_MS = 10_000;
+/**
+ * How many connections a Listener holds of each kind: being authenticated
+ * (past it, the oldest is dropped for the newcomer, so that a flood of
+ * silent peers costs a bounded number of descriptors and still lets a
+ * legitimate client in), and waiting for accept() (past it, newcomers are
+ * closed at once, as a full backlog refuses them where the kernel holds them).
+ */
+const MIN_HELD = 128;
 
 function checkAddress(address: unknown): Address {
   if (typeof address === 'string' && address.length > 0) return address;
@@ -83,18 +106,40 @@ function processTempDir(): string {
   return dir;
 }
 
+/** What accept() takes next: an authenticated connection, or the failure of a peer that answered the handshake wrong. */
+type Arrival = Held | { error: Error };
+
+/** A connection the Listener holds for accept(), watched: one whose peer goes having sent nothing is dropped. */
+interface Held {
+  connection: Connection;
+  from: Address;
+  dropped: boolean;
+  stopWatching: () => void;
+}
+
 /**
  * Accepts connections on a Unix socket or TCP, as Python's
  * `multiprocessing.connection.Listener`; with an authkey, each accepted
  * connection has passed the mutual handshake (Python-compatible). Without an
  * address it listens on a fresh Unix socket in a private temporary folder.
+ *
+ * Unlike Python's, it authenticates each peer as it connects, all at once,
+ * not one at a time in accept(): a peer that says nothing holds up no one,
+ * and is dropped after HANDSHAKE_MS. Peers that leave before accept() takes
+ * them are dropped too: during the handshake, or, without an authkey, having
+ * sent nothing.
  */
 export class Listener {
   readonly #server: Server;
   readonly #address: Address;
   readonly #authkey: Buffer | null;
-  readonly #pending: Socket[] = [];
-  #waiters: Array<(socket: Socket | null) => void> = [];
+  readonly #maxHeld: number;
+  /** Peers being authenticated, oldest first. */
+  readonly #authenticating = new Set<Connection>();
+  /** What accept() takes next, in order; #waiting of them are connections. */
+  readonly #arrivals: Arrival[] = [];
+  #waiting = 0;
+  #waiters: Array<(arrival: Arrival | null) => void> = [];
   #error: Error | null = null;
   #closed = false;
   #ownDir: string | null = null;
@@ -104,6 +149,7 @@ export class Listener {
     this.#authkey = authkeyOf(options);
     const backlog = options?.backlog ?? 1;
     if (!Number.isInteger(backlog) || backlog < 0) throw invalidArgType('backlog option', 'a non-negative integer', backlog);
+    this.#maxHeld = Math.max(backlog, MIN_HELD);
     let where: Address;
     if (address === undefined || address === null) {
       defaultDir ??= processTempDir();
@@ -132,28 +178,29 @@ export class Listener {
     return this.#address;
   }
 
-  /** Resolves with the next connection, authenticated when the Listener has an authkey. */
-  async accept(): Promise<Connection> {
-    for (;;) {
-      const socket = await this.#nextSocket();
-      const connection = new Connection((onread) => withOnread(socket, onread), { readable: true, writable: true });
-      if (this.#authkey === null) return connection;
-      try {
-        await deliverChallenge(connection, this.#authkey);
-        await answerChallenge(connection, this.#authkey);
-        return connection;
-      } catch (err) {
-        connection.close();
-        throw err;
-      }
-    }
+  /**
+   * Resolves with the next connection, authenticated when the Listener has
+   * an authkey; rejects with the AuthenticationError of a peer that answered
+   * the handshake wrong, as Python's does, and with TimeoutError when no
+   * connection came within `timeoutMs` (default null: wait as long as it takes).
+   */
+  async accept(timeoutMs: number | null = null): Promise<Connection> {
+    const timeout = validateTimeout(timeoutMs);
+    const arrival = await this.#next(timeout);
+    if ('error' in arrival) throw arrival.error;
+    arrival.stopWatching();
+    this.#waiting -= 1;
+    arrival.connection[QUIET](false);
+    this.lastAccepted = arrival.from;
+    return arrival.connection;
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#server.close();
-    for (const socket of this.#pending.splice(0)) socket.destroy();
+    for (const arrival of this.#arrivals.splice(0)) if ('connection' in arrival) arrival.connection.close();
+    for (const connection of this.#authenticating) connection.close();
     this.#wake(null);
     if (this.#ownDir !== null) rmSync(this.#ownDir, { recursive: true, force: true });
     else if (typeof this.#address === 'string' && !isAbstract(this.#address)) {
@@ -170,39 +217,112 @@ export class Listener {
   }
 
   #onConnection(socket: Socket): void {
-    if (this.#closed) return void socket.destroy();
-    const waiter = this.#waiters.shift();
-    if (waiter !== undefined) waiter(socket);
-    else this.#pending.push(socket);
+    if (this.#closed || this.#waiting >= this.#maxHeld) return void socket.destroy();
+    const from: Address = typeof this.#address === 'string' ? this.#address : { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    const connection = new Connection((onread) => withOnread(socket, onread), { readable: true, writable: true });
+    // Until accept() takes it, a connection keeps no process alive (an accept() in progress does).
+    connection[QUIET](true);
+    if (this.#authkey === null) {
+      // With no handshake, a peer that connected and went at once is seen
+      // only by reading: its end, already in the kernel, is read within two
+      // turns of the event loop (the first ends before the next poll for I/O).
+      const held = this.#hold(connection, from, true);
+      setImmediate(() => setImmediate(() => held.dropped || this.#arrive(held)));
+    } else void this.#authenticate(connection, from, this.#authkey);
   }
 
-  #nextSocket(): Promise<Socket> {
+  async #authenticate(connection: Connection, from: Address, authkey: Buffer): Promise<void> {
+    if (this.#authenticating.size >= this.#maxHeld) {
+      // Closing fails the handshake's pending read (as the deadline below does).
+      const [oldest] = this.#authenticating;
+      this.#authenticating.delete(oldest!);
+      oldest!.close();
+    }
+    this.#authenticating.add(connection);
+    const timer = setTimeout(() => connection.close(), HANDSHAKE_MS).unref();
+    try {
+      await deliverChallenge(connection, authkey);
+      await answerChallenge(connection, authkey);
+    } catch (error) {
+      connection.close();
+      // A wrong answer is the caller's to hear, as in Python; a peer that went, or stayed silent, is simply dropped.
+      if (error instanceof AuthenticationError && this.#arrivals.length < this.#maxHeld) this.#arrive({ error });
+      return;
+    } finally {
+      clearTimeout(timer);
+      this.#authenticating.delete(connection);
+    }
+    // Closed meanwhile (by close()): nothing to hand over.
+    if (connection.closed) return;
+    this.#arrive(this.#hold(connection, from, false));
+  }
+
+  /**
+   * Counts a connection for accept(), until accept() takes it, and watches
+   * an unauthenticated one. Watching reads (only its end shows that a peer
+   * has gone): an authenticated peer's first message is left in the kernel,
+   * for whichever process the accepted end is passed to.
+   */
+  #hold(connection: Connection, from: Address, watch: boolean): Held {
+    this.#waiting += 1;
+    const held: Held = { connection, from, dropped: false, stopWatching: () => {} };
+    if (!watch) return held;
+    held.stopWatching = connection[WATCH_SILENT_END](() => {
+      held.dropped = true;
+      this.#waiting -= 1;
+      connection.close();
+      const at = this.#arrivals.indexOf(held);
+      if (at >= 0) this.#arrivals.splice(at, 1);
+    });
+    return held;
+  }
+
+  #arrive(arrival: Arrival): void {
+    if ('connection' in arrival && arrival.dropped) return;
+    if (this.#closed) {
+      if ('connection' in arrival) arrival.connection.close();
+      return;
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter !== undefined) return waiter(arrival);
+    this.#arrivals.push(arrival);
+  }
+
+  #next(timeout: number | null): Promise<Arrival> {
     if (this.#closed) return Promise.reject(new OSError('listener is closed'));
     if (this.#error !== null) return Promise.reject(this.#error);
-    const ready = this.#pending.shift();
-    if (ready !== undefined) return Promise.resolve(this.#accepted(ready));
+    const ready = this.#arrivals.shift();
+    if (ready !== undefined) return Promise.resolve(ready);
+    if (timeout === 0) return Promise.reject(acceptTimedOut(timeout));
     this.#server.ref();
     return new Promise((resolve, reject) => {
-      this.#waiters.push((socket) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter = (arrival: Arrival | null): void => {
+        clearTimeout(timer);
         if (this.#waiters.length === 0) this.#server.unref();
-        if (socket === null) reject(this.#error ?? new OSError('listener is closed'));
-        else resolve(this.#accepted(socket));
-      });
+        if (arrival === null) reject(this.#error ?? new OSError('listener is closed'));
+        else resolve(arrival);
+      };
+      if (timeout !== null) {
+        timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          if (this.#waiters.length === 0) this.#server.unref();
+          reject(acceptTimedOut(timeout));
+        }, timeout);
+      }
+      this.#waiters.push(waiter);
     });
   }
 
-  #accepted(socket: Socket): Socket {
-    this.lastAccepted = typeof this.#address === 'string' ? this.#address : { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    return socket;
-  }
-
-  #wake(socket: Socket | null): void {
+  #wake(arrival: null): void {
     const waiters = this.#waiters;
     this.#waiters = [];
-    for (const waiter of waiters) waiter(socket);
+    for (const waiter of waiters) waiter(arrival);
     this.#server.unref();
   }
 }
+
+const acceptTimedOut = (timeout: number): TimeoutError => new TimeoutError(`accept() timed out: no connection came within ${timeout} ms`);
 
 /**
  * The same connected socket, rebuilt with Node's `onread` option, which a
@@ -219,10 +339,15 @@ function withOnread(accepted: Socket, onread: ReadInto): Socket {
   return new Socket({ handle, onread, readable: true, writable: true } as SocketConstructorOpts & { handle: object | null; onread: ReadInto });
 }
 
-/** Connects to a Listener (multiproc's or CPython's) and, with an authkey, authenticates both ways. */
-export async function Client(address: Address, options?: { authkey?: Uint8Array | null }): Promise<Connection> {
+/**
+ * Connects to a Listener (multiproc's or CPython's) and, with an authkey,
+ * authenticates both ways; with `timeout`, gives up (TimeoutError) when that
+ * has not been done within so many milliseconds.
+ */
+export async function Client(address: Address, options?: ClientOptions): Promise<Connection> {
   const where = checkAddress(address);
   const authkey = authkeyOf(options);
+  const timeout = validateTimeout(options?.timeout, 'timeout');
   let socket!: Socket;
   // With onread, as a Pipe's ends: the connection can be passed to a child.
   const connection = new Connection(
@@ -232,30 +357,43 @@ export async function Client(address: Address, options?: { authkey?: Uint8Array 
       )),
     { readable: true, writable: true },
   );
-  // An idle Connection lets the process exit; one that is connecting must not.
-  socket.ref();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const fail = (err: Error): void => reject(new OSError(err.message));
-      socket.once('connect', () => {
-        socket.off('error', fail);
-        resolve();
+  let stage = 'connect';
+  const setUp = async (): Promise<void> => {
+    // An idle Connection lets the process exit; one that is connecting must not.
+    socket.ref();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const fail = (err: Error): void => reject(new OSError(err.message));
+        socket.once('connect', () => {
+          socket.off('error', fail);
+          resolve();
+        });
+        socket.once('error', fail);
       });
-      socket.once('error', fail);
-    });
+    } finally {
+      socket.unref();
+    }
+    if (authkey === null) return;
+    stage = 'pass the authkey handshake';
+    await answerChallenge(connection, authkey);
+    await deliverChallenge(connection, authkey);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    if (timeout === null) await setUp();
+    else {
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new TimeoutError(`Client(): could not ${stage} with ${describe(where)} within ${timeout} ms`)), timeout);
+      });
+      await Promise.race([setUp(), expired]);
+    }
   } catch (err) {
     connection.close();
     throw err;
   } finally {
-    socket.unref();
-  }
-  if (authkey === null) return connection;
-  try {
-    await answerChallenge(connection, authkey);
-    await deliverChallenge(connection, authkey);
-  } catch (err) {
-    connection.close();
-    throw err;
+    clearTimeout(timer);
   }
   return connection;
 }
+
+const describe = (address: Address): string => (typeof address === 'string' ? address.replace(/^\0/, '@') : `${address.host}:${address.port}`);

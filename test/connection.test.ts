@@ -2,10 +2,11 @@
 // rows (tests 26-29, 41, 45 of the semantics doc), Connections passed to
 // children and grandchildren, and bad input on the wire.
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
+import { constants as bufferConstants } from 'node:buffer';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BrokenPipeError, BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, ValueError, wait } from 'multiproc';
+import { BrokenPipeError, BufferTooShort, Client, Connection, EOFError, Listener, OSError, Pipe, TimeoutError, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
 import { closeWhileGrandchildLives, countReceived, echoBytes, forwardToGrandchild, pingBack, sendThenClose, UpperEcho } from './fixtures/connections.js';
@@ -401,6 +402,41 @@ describe('Listener and Client (test_listener_client, _TestListener)', () => {
     client.close();
   });
 
+  test('accept(timeoutMs) and Client(address, { timeout }): TimeoutError at the deadline, nothing left open; in time, they work as without', async () => {
+    const listener = new Listener();
+    await assert.rejects(listener.accept(0), { name: 'TimeoutError', message: 'accept() timed out: no connection came within 0 ms' });
+    await assert.rejects(listener.accept(50), TimeoutError);
+    // A timed-out accept() takes nothing: the next connection goes to the next accept().
+    const [server, client] = await Promise.all([listener.accept(10_000), Client(listener.address, { timeout: 10_000 })]);
+    client.send('in time');
+    assert.equal(await server.recv(), 'in time');
+    server.close();
+    client.close();
+    listener.close();
+
+    // Something that accepts and never says a word: the Client gives up, and closes its end.
+    const ends: Socket[] = [];
+    const closed = new Promise<void>((resolve) => {
+      const silent = createServer((socket) => {
+        ends.push(socket);
+        socket.on('close', () => {
+          silent.close();
+          resolve();
+        });
+      }).listen(0, '127.0.0.1');
+      silent.once('listening', () => {
+        const { port } = silent.address() as { port: number };
+        void assert.rejects(Client({ host: '127.0.0.1', port }, { timeout: 200 }), {
+          name: 'TimeoutError',
+          message: `Client(): could not pass the authkey handshake with 127.0.0.1:${port} within 200 ms`,
+        });
+      });
+    });
+    await closed;
+    await assert.rejects(Client(listener.address, { timeout: 'soon' as never }), TypeError);
+    await assert.rejects(new Listener().accept('soon' as never), TypeError);
+  });
+
   test('bad addresses and keys are refused up front', () => {
     assert.throws(() => new Listener(42 as never), TypeError);
     assert.throws(() => new Listener({ host: 'example.com', port: 0 }), /must be an IP address/);
@@ -414,6 +450,8 @@ describe('bad input on the wire: clear errors, no crash, nothing lost that was a
     const listener = new Listener(null, { authkey: null });
     const accepted = listener.accept();
     const raw = createConnection({ path: listener.address as string });
+    // (Its writes fail once the other end refuses the stream.)
+    raw.on('error', () => {});
     await new Promise((resolve) => raw.once('connect', resolve));
     for (const b of bytes) raw.write(b);
     if (end) raw.end();
@@ -454,6 +492,39 @@ describe('bad input on the wire: clear errors, no crash, nothing lost that was a
     await assert.rejects(conn.recvBytes(-1), { name: 'ValueError', message: 'negative maxlength' });
     conn.close();
     listener.close();
+  });
+
+  test('a header announcing more than a Buffer can hold, then bytes: refused as a bad frame at once (no RangeError in the read callback), the messages before it delivered', async () => {
+    const huge = Buffer.alloc(12);
+    huge.writeInt32BE(-1);
+    huge.writeBigUInt64BE(BigInt(bufferConstants.MAX_LENGTH) + 1n, 4);
+    const { conn, listener } = await rawPeer([frame('kept'), huge, Buffer.alloc(1 << 20, 7)], false);
+    assert.equal(String(await conn.recvBytes()), 'kept');
+    await assert.rejects(conn.recv(), { name: 'OSError', message: `bad message length: a message header announces ${BigInt(bufferConstants.MAX_LENGTH) + 1n} bytes, over the most a Buffer holds here (${bufferConstants.MAX_LENGTH})` });
+    conn.close();
+    listener.close();
+  });
+
+  test('maxMessageSize: a longer message is refused when its header arrives, before its body is kept; shorter ones pass', async () => {
+    const { conn, listener } = await rawPeer([frame('x'.repeat(1000)), frame('y'.repeat(1025)), frame('after')], false);
+    assert.equal(conn.maxMessageSize, null);
+    conn.maxMessageSize = 1024;
+    assert.equal(conn.maxMessageSize, 1024);
+    assert.equal((await conn.recvBytes()).length, 1000);
+    // (Whether its header came before or after the limit was set.)
+    await assert.rejects(conn.recvBytes(), { name: 'OSError', message: /^bad message length: a message (header announces|of) 1025 bytes, over the maximum message size of 1024 bytes$/ });
+    assert.throws(() => (conn.maxMessageSize = -1), TypeError);
+    assert.throws(() => (conn.maxMessageSize = 1.5), TypeError);
+    conn.close();
+    listener.close();
+    const [a, b] = Pipe();
+    b.maxMessageSize = 16;
+    a.sendBytes(Buffer.alloc(16));
+    a.send('a string longer than sixteen bytes');
+    assert.equal((await b.recvBytes()).length, 16);
+    await assert.rejects(b.recv(), /over the maximum message size of 16 bytes/);
+    a.close();
+    b.close();
   });
 
   test('a value that is not a V8-serialized one: recv rejects, the process lives on', async () => {

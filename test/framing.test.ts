@@ -99,3 +99,38 @@ test('a big message is read into its own buffer only once half of it has arrived
   honest.push(Buffer.concat([header(2000), Buffer.alloc(1000)]), () => undefined);
   assert.equal(honest.directTarget(512)?.length, 1000);
 });
+
+test('lying lengths against a limit (maxMessageSize, or the most a Buffer holds): refused at the header, never allocated, nothing after', () => {
+  const before = process.memoryUsage().arrayBuffers;
+  for (let seed = 1; seed <= 300; seed++) {
+    const random = rng(seed * 104729);
+    const parser = new FrameParser();
+    parser.limit = 1 + Math.floor(random() * 5000);
+    const parts: Buffer[] = [];
+    for (let n = Math.floor(random() * 8); n > 0; n--) {
+      // Honest frames under the limit, headers that lie (over it, in either form, up to 2^64 - 1), and bodies cut short.
+      const kind = random();
+      const length = Math.floor(random() * parser.limit);
+      if (kind < 0.5) parts.push(header(length), Buffer.alloc(length, 1));
+      else if (kind < 0.7) parts.push(header(parser.limit + 1 + Math.floor(random() * 0x7fff0000)));
+      else if (kind < 0.9) {
+        const long = Buffer.alloc(12);
+        long.writeInt32BE(-1);
+        long.writeBigUInt64BE((BigInt(Math.floor(random() * 2 ** 53)) * BigInt(1 + Math.floor(random() * 2048))) % 2n ** 64n, 4);
+        parts.push(long);
+      } else parts.push(header(length), Buffer.alloc(Math.floor(length / 2)));
+      parts.push(Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256))));
+    }
+    const events = feed(parser, Buffer.concat(parts), random);
+    for (const event of events) if (event.kind === 'message') assert.ok(event.body.length <= parser.limit, `seed ${seed}`);
+    for (const event of events) if (event.kind === 'announce') assert.ok(event.length <= parser.limit, `seed ${seed}`);
+    // However it arrived, what is kept is only ever what came.
+    assert.ok(parser.directTarget(0) === null || parser.announced <= parser.limit, `seed ${seed}`);
+    const invalid = events.findIndex((e) => e.kind === 'invalid');
+    if (invalid >= 0) {
+      assert.equal(events.slice(invalid + 1).length, 0, 'nothing is emitted after an invalid header');
+      assert.match((events[invalid] as { reason: string }).reason, /announces \d+ bytes|negative length/);
+    }
+  }
+  assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024);
+});

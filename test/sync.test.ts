@@ -70,7 +70,7 @@ test('without the native addon, where worker threads cannot start, every call fa
     return JSON.parse(out.stdout) as string[];
   };
   // An async call learns of the thread's failure at once; the calls after it fail at once too.
-  const broken = /^OSError: multiproc: this process's link to the sync server at @multiproc-sync-\d+-[0-9a-f]+ is broken: its thread failed: worker threads are broken in this process$/;
+  const broken = /^OSError: multiproc: this process's link to the sync server at \/\S+\/multiproc-sync-\d+-\w+\/socket is broken: its thread failed: worker threads are broken in this process$/;
   const [first, second, ...rest] = runIt('async');
   assert.match(first!, broken);
   assert.equal(second, first);

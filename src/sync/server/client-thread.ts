@@ -39,7 +39,8 @@ async function connect(): Promise<Connection<Registration, boolean>> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      return (await Client(address, { authkey })) as Connection<Registration, boolean>;
+      // A server that accepts and never answers must not hold this link (and every call waiting on it) forever.
+      return (await Client(address, { authkey, timeout: Math.max(0, deadline - Date.now()) })) as Connection<Registration, boolean>;
     } catch (error) {
       const code = /ENOENT|ECONNREFUSED/.exec((error as Error).message);
       if (code === null || Date.now() > deadline) throw error;

@@ -20,6 +20,9 @@ export function threadScript(name: string): string {
   return join(__dirname, name + extname(__filename));
 }
 
+/** The prefix of a link's FIFO folder, then the pid of its process (see removeLeftovers in ./server.ts). */
+export const LINK_DIR_PREFIX = 'multiproc-link-';
+
 /** How long the link may take to be set up before calls give up on it. */
 const START_MS = 10_000;
 const START_CHECK_MS = 100;
@@ -59,8 +62,8 @@ class ServerLink {
   readonly #parser = new FrameParser();
   /** Async calls waiting for their reply, by seq. */
   readonly #pending = new Map<number, (reply: Reply) => void>();
-  /** Requests made before the link was set up, in order. */
-  #queued: Request[] = [];
+  /** Requests made before the link was set up, in order, with the time their wait must end (null: none). */
+  #queued: Array<{ request: Request; deadline: number | null }> = [];
   /** Why the link is broken, once it is: every call fails with it. */
   #failure: string | null = null;
   #seq = 0;
@@ -68,7 +71,7 @@ class ServerLink {
   constructor(address: string) {
     this.#address = address;
     // The FIFOs live in a private folder only until the server has opened them.
-    this.#dir = mkdtempSync(join(tmpdir(), 'multiproc-link-'));
+    this.#dir = mkdtempSync(join(tmpdir(), `${LINK_DIR_PREFIX}${process.pid}-`));
     this.#fifos = { requests: join(this.#dir, 'requests'), syncReplies: join(this.#dir, 'sync'), asyncReplies: join(this.#dir, 'async') };
     try {
       execFileSync('mkfifo', ['-m', '600', this.#fifos.requests, this.#fifos.syncReplies, this.#fifos.asyncReplies], { stdio: 'ignore' });
@@ -97,14 +100,30 @@ class ServerLink {
     return new Promise((settle) => {
       this.#pending.set(seq, settle);
       this.#hold();
-      this.#send({ seq, ref, op, owner: OWNER, timeoutMs, ...extra });
+      const request: Request = { seq, ref, op, owner: OWNER, timeoutMs, ...extra };
+      if (this.#requestFd >= 0 || timeoutMs === null) return this.#send(request);
+      // The call's deadline runs from now, not from when the link is up: still queued then, it times out here.
+      const queued = { request, deadline: Date.now() + timeoutMs };
+      this.#queued.push(queued);
+      setTimeout(() => {
+        const at = this.#queued.indexOf(queued);
+        if (at < 0) return;
+        this.#queued.splice(at, 1);
+        this.#deliver(this.#timedOut(request));
+      }, timeoutMs).unref();
     });
   }
 
   /** Blocks this thread until the answer comes (a negative seq routes it to the blocking FIFO). */
   callSync(ref: RemoteRef, op: RemoteOp, timeoutMs: number | null = null, extra: Extra = {}): Reply {
     const seq = -++this.#seq;
-    if (this.#failure === null && this.#requestFd < 0) this.#awaitSetUp();
+    if (this.#failure === null && this.#requestFd < 0) {
+      const deadline = timeoutMs === null ? null : Date.now() + timeoutMs;
+      this.#awaitSetUp(deadline);
+      // Not up by the call's own deadline: it times out, as it would have waiting on the server.
+      if (this.#failure === null && this.#requestFd < 0) return this.#timedOut({ seq, ref, op, owner: OWNER, timeoutMs, ...extra });
+      if (deadline !== null) timeoutMs = Math.max(0, deadline - Date.now());
+    }
     if (this.#failure !== null) return this.#failed(seq);
     this.#send({ seq, ref, op, owner: OWNER, timeoutMs, ...extra });
     if (this.#failure !== null) return this.#failed(seq);
@@ -119,7 +138,7 @@ class ServerLink {
 
   #send(request: Request): void {
     if (this.#requestFd < 0) {
-      this.#queued.push(request);
+      this.#queued.push({ request, deadline: null });
       return;
     }
     const body = encode(request, 'a request to the sync server');
@@ -149,15 +168,29 @@ class ServerLink {
     return buffer;
   }
 
-  /** Blocks until the link thread has set the link up (or failed, or is late). */
-  #awaitSetUp(): void {
+  /** Blocks until the link thread has set the link up (or failed, or is late), or until `callDeadline`. */
+  #awaitSetUp(callDeadline: number | null): void {
     while (Atomics.load(this.#flag, READY) === PENDING) {
-      if (Atomics.wait(this.#flag, READY, PENDING, START_CHECK_MS) === 'timed-out' && Date.now() > this.#deadline) {
+      const now = Date.now();
+      if (callDeadline !== null && now >= callDeadline) return;
+      const slice = callDeadline === null ? START_CHECK_MS : Math.min(START_CHECK_MS, callDeadline - now);
+      if (Atomics.wait(this.#flag, READY, PENDING, slice) === 'timed-out' && Date.now() > this.#deadline) {
         this.#fail(`it was not set up within ${START_MS / 1000} s (its thread, ${threadScript('client-thread')}, could not run)`);
         return;
       }
     }
     this.#settle();
+  }
+
+  /**
+   * The answer to a wait whose time ran out before the link was up: false
+   * (not acquired, not set); a Barrier's wait breaks the barrier, as a
+   * timeout does on the server, so it is broken for the others too.
+   */
+  #timedOut(request: Request): Reply {
+    if (request.ref.kind !== 'Barrier') return { seq: request.seq, result: false };
+    this.#send({ seq: ++this.#seq, ref: request.ref, op: 'abort', owner: OWNER, timeoutMs: null });
+    return { seq: request.seq, error: { name: 'BrokenBarrierError', message: '' } };
   }
 
   /** Acts on the link thread's verdict: opens this side's ends, or fails every call. */
@@ -184,7 +217,9 @@ class ServerLink {
     if (this.#pending.size === 0) socket.unref();
     const queued = this.#queued;
     this.#queued = [];
-    for (const request of queued) this.#send(request);
+    const now = Date.now();
+    // What is left of each wait's time goes with it.
+    for (const { request, deadline } of queued) this.#send(deadline === null ? request : { ...request, timeoutMs: Math.max(0, deadline - now) });
   }
 
   readonly #removeFolder = (): void => {
@@ -195,7 +230,8 @@ class ServerLink {
   #deliver(reply: Reply): void {
     const settle = this.#pending.get(reply.seq);
     this.#pending.delete(reply.seq);
-    if (this.#pending.size === 0) this.#asyncSocket?.unref();
+    // No call waits for an answer: nothing keeps the process alive for the link, set up or not.
+    if (this.#pending.size === 0) (this.#asyncSocket ?? this.#outcome).unref();
     settle?.(reply);
   }
 

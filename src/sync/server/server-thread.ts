@@ -92,7 +92,8 @@ async function acceptLoop(): Promise<void> {
     try {
       connection = await listener.accept();
     } catch (error) {
-      // A client that failed the handshake is refused; anything else ends the server.
+      // A peer that failed the handshake is refused (one that went, or said nothing, never
+      // reaches accept()); only the Listener's own failure ends the server.
       if ((error as Error).name === 'AuthenticationError') continue;
       throw error;
     }

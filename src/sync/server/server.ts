@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { current } from '../../current.js';
 import { nativeUnavailableReason } from '../../native.js';
-import { threadScript } from './client.js';
+import { LINK_DIR_PREFIX, threadScript } from './client.js';
 import type { ServerData } from './server-thread.js';
 
 /**
@@ -18,29 +17,75 @@ import type { ServerData } from './server-thread.js';
  * the root gets an OSError from its next call.
  */
 
+/** The prefix of the server's folder, then the pid of the process it belongs to. */
+export const SERVER_DIR_PREFIX = 'multiproc-sync-';
+
 /** Children inherit the address here; only a multiproc child (which has the tree's authkey) uses it. */
 const ENV = 'MULTIPROC_SYNC_SERVER';
 
 let address: string | null = null;
 
 /**
- * On Linux, a name in the abstract namespace: no file, so nothing is left
- * behind even when the root is killed with SIGKILL (the authkey handshake,
- * not file permissions, keeps others out). Elsewhere, a socket in a private
- * folder, removed at exit.
+ * A socket in a folder only this user can enter (0700, as mkdtemp makes
+ * it): the kernel keeps every other user out before a byte is read, which
+ * the authkey handshake alone cannot (a peer that connects can still cost a
+ * descriptor, a handshake, a thread's error). Not Linux's abstract
+ * namespace, which any local user can reach (the name shows in
+ * /proc/net/unix), and not SO_PEERCRED: this server runs exactly where the
+ * native addon, the only way to getsockopt from Node, cannot load.
+ *
+ * The folder is removed as the process exits; one that a SIGKILL left
+ * behind (the reason the abstract namespace was once chosen) is removed by
+ * the next server started by this user, since its name carries the pid of
+ * its owner, which is gone: an empty folder and a dead socket file until then.
  */
 function privateAddress(): string {
-  if (process.platform === 'linux') return `\0multiproc-sync-${process.pid}-${randomBytes(8).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), 'multiproc-sync-'));
+  removeLeftovers(SERVER_DIR_PREFIX);
+  removeLeftovers(LINK_DIR_PREFIX);
+  const dir = mkdtempSync(join(tmpdir(), `${SERVER_DIR_PREFIX}${process.pid}-`));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   return join(dir, 'socket');
+}
+
+/**
+ * Removes this user's folders named `<prefix><pid>-...` in the temporary
+ * folder whose process has gone. (A pid reused since then keeps its folder
+ * until that process goes in turn: nothing worse than an empty folder.)
+ */
+export function removeLeftovers(prefix: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]) : NaN;
+    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    const path = join(tmpdir(), name);
+    try {
+      if (statSync(path).uid === uid) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function serverAddress(): string {
   if (address !== null) return address;
   const inherited = process.env[ENV];
-  // An abstract name's NUL cannot be in the environment: '@' stands for it there, as ss(8) shows it.
-  if (inherited !== undefined && current.parent !== null) return (address = inherited.replace(/^@/, '\0'));
+  if (inherited !== undefined && current.parent !== null) return (address = inherited);
   process.stderr.write(
     `multiproc: the native addon could not be loaded (${nativeUnavailableReason()}); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server\n`,
   );
@@ -53,6 +98,6 @@ export function serverAddress(): string {
   worker.unref();
   // Its clients then fail with an OSError (they cannot connect): say why, rather than crash this process.
   worker.on('error', (error) => process.stderr.write(`multiproc: the sync server's thread failed: ${error.message}\n`));
-  process.env[ENV] = address.replace(/^\0/, '@');
+  process.env[ENV] = address;
   return address;
 }
