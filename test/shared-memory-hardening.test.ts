@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { kMaxLength } from 'node:buffer';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,9 @@ function runToClose(env: Record<string, string>, program: string): Promise<{ cod
     child.on('close', (c, s) => resolve({ code: c, signal: s, stdout: out, stderr: err }));
   });
 }
+
+/** The native trackers' log folders in the temporary directory: each is removed when its tracker is done with it. */
+const trackerLogs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('multiproc-tracker-') && existsSync(join(tmpdir(), name, 'log')));
 
 const byCase = (lines: Record<string, unknown>[], key: string, value: string): Record<string, unknown> => {
   const found = lines.find((line) => line[key] === value);
@@ -202,6 +205,7 @@ test('the resource tracker killed with SIGKILL is started again, knowing every s
 
 test('the tracker killed after the process that started it is gone: the next process to need it starts its own, registers again what it made, and warns as Python does', async () => {
   // Native only: without the addon a process writes the tracker's journal, a file, and cannot tell the tracker is gone.
+  const before = new Set(trackerLogs());
   const { signal, stdout, stderr } = await runToClose({}, 'shm-tracker-orphaned.ts');
   assert.equal(signal, 'SIGKILL', stderr);
   const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { names?: string[]; own?: string[] });
@@ -213,6 +217,8 @@ test('the tracker killed after the process that started it is gone: the next pro
     assert.match(stderr, /UserWarning: resource_tracker: process died unexpectedly, relaunching\. {2}Some resources might leak\./);
     assert.match(stderr, /resource_tracker: There appear to be 2 leaked shared_memory objects to clean up at shutdown/);
     for (const name of own) assert.ok(stderr.includes(`/${name}`));
+    // The killed tracker's log, which no one could start a tracker on any more, is removed with it; the new one removes its own.
+    assert.deepEqual(trackerLogs().filter((dir) => !before.has(dir)), []);
   } finally {
     // Only the killed tracker knew of the first process's segment: Python's "might leak".
     if (existsSync(`/dev/shm/${first}`)) unlinkSync(`/dev/shm/${first}`);

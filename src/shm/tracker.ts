@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { native, type Native } from '../native.js';
 import type { HandleSink, HandleSource } from '../reduction.js';
 import { TRACKER_PROGRAM } from './trackerProgram.js';
@@ -30,11 +30,12 @@ import { TRACKER_PROGRAM } from './trackerProgram.js';
  */
 
 /** What travels to a child with a segment, so that the tracker waits for the child too. */
-export type CarriedTracker = { fd: number } | { journal: string; token: string };
+export type CarriedTracker = { fd: number; log: string } | { journal: string; token: string };
 let tokens = 0;
 
-/** The tracker's pipe this process writes to (native), once there is one. */
+/** The tracker's pipe this process writes to (native), once there is one, and where that tracker logs what it reads. */
 let trackerFd: number | null = null;
+let trackerLog: string | null = null;
 /** Write ends received from parents: held open (never written) so their trackers wait for this process. */
 const held: number[] = [];
 /** Without the addon: a tracker's journal, and this process's descriptor for it (opened to append on first use). */
@@ -79,6 +80,7 @@ function nativeTracker(pipe: () => [number, number]): number {
   // end-of-file once every write end is closed, whoever holds a read end.
   startTracker(['pipe', log], readFd);
   trackerFd = writeFd;
+  trackerLog = log;
   return writeFd;
 }
 
@@ -141,6 +143,8 @@ function send(fd: number, op: 'register' | 'unregister', name: string): boolean 
 function replaceTracker(addon: Native): number {
   process.emitWarning('resource_tracker: process died unexpectedly, relaunching.  Some resources might leak.', 'UserWarning');
   if (trackerFd !== null) closeSync(trackerFd);
+  // No one is left to start a tracker on the old log.
+  if (trackerLog !== null) rmSync(dirname(trackerLog), { recursive: true, force: true });
   trackerFd = null;
   const fd = nativeTracker(() => addon.pipe());
   // (Another process may have unlinked one since: only those still there.)
@@ -191,7 +195,8 @@ export function carryTracker(handles: HandleSink): CarriedTracker {
     note(journal, { op: 'expect', token: carried.token });
     return carried;
   }
-  return { fd: handles.pass(liveTracker(addon)) };
+  const fd = liveTracker(addon);
+  return { fd: handles.pass(fd), log: trackerLog! };
 }
 
 /** In a child: the parent's tracker becomes this process's (it also tracks what this process creates) and waits for it. */
@@ -212,6 +217,9 @@ export function adoptCarriedTracker(carried: CarriedTracker, handles: HandleSour
     return;
   }
   const fd = handles.fd(carried.fd);
-  if (trackerFd === null) trackerFd = fd;
+  if (trackerFd === null) {
+    trackerFd = fd;
+    trackerLog = carried.log;
+  }
   else if (fd !== trackerFd) held.push(fd);
 }
