@@ -1,7 +1,7 @@
 import { kMaxLength } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { constants as osConstants } from 'node:os';
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { invalidArgType, OSError, ValueError } from '../errors.js';
 import { native, type Native } from '../native.js';
 import { registerReducer } from '../reduction.js';
@@ -152,9 +152,9 @@ function createSegment(chosen: string | null, size: number, addon: Native | null
       if ((error as NodeJS.ErrnoException).code === 'EEXIST' && chosen === null) continue; // a generated name taken: another
       throw translate(error, name);
     }
-    // Registered at once, so that a process killed while reserving leaves nothing behind.
-    register(name);
     try {
+      // Registered at once, so that a process killed while reserving leaves nothing behind.
+      register(name);
       ftruncateSync(fd, size);
       reserve(fd, size, addon);
     } catch (error) {
@@ -201,7 +201,8 @@ function attachSegment(name: string): { fd: number; name: string; size: number }
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) {
-      throw Object.assign(new OSError(`[Errno 19] '/${name}' is not a shared memory segment: /dev/shm/${name} is ${kindOf(stat)}, not a regular file`), { errno: 19, code: 'ENODEV' });
+      const errno = osConstants.errno.ENODEV;
+      throw Object.assign(new OSError(`[Errno ${errno}] '/${name}' is not a shared memory segment: /dev/shm/${name} is ${kindOf(stat)}, not a regular file`), { errno, code: 'ENODEV' });
     }
     if (stat.size === 0) throw new ValueError(`cannot attach to the shared memory segment '${name}': it is empty (size 0)`);
     checkFits(stat.size);
@@ -217,7 +218,7 @@ function kindOf(stat: Stats): string {
   if (stat.isFIFO()) return 'a FIFO';
   if (stat.isSocket()) return 'a socket';
   if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
-  return 'not a regular file';
+  return 'something else';
 }
 
 /** buf is one Buffer: a segment larger than a Buffer may be here cannot be created or attached to. */
