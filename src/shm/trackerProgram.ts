@@ -102,9 +102,12 @@ function finish() {
 
 let logFd = null;
 if (log !== undefined) {
-  // What a predecessor read before it was killed.
-  logFd = openSync(log, 'a+');
-  take(readFileSync(log, 'latin1'));
+  // What a predecessor read before it was killed. (No log, say a cleaner
+  // emptied the temporary directory: this tracker still does its work.)
+  try {
+    logFd = openSync(log, 'a+');
+    take(readFileSync(log, 'latin1'));
+  } catch {}
 }
 process.stdin.setEncoding('latin1');
 process.stdin.on('data', (chunk) => {
