@@ -252,7 +252,10 @@ Napi::Value MapFd(const Napi::CallbackInfo& info) {
   }
   void* start = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (start == MAP_FAILED) return ThrowErrno(env, "mmap", errno);
-  auto* mapping = new Mapping{static_cast<char*>(start), size, 1};
+  // Two holders while the buffer is made: the buffer's, released by its
+  // finaliser, and this call's, so that the mapping outlives a finaliser that
+  // runs before napi_create_external_arraybuffer returns.
+  auto* mapping = new Mapping{static_cast<char*>(start), size, 2};
   {
     std::lock_guard<std::mutex> lock(mappings_mutex);
     (*mappings)[reinterpret_cast<uintptr_t>(start)] = mapping;
@@ -260,13 +263,47 @@ Napi::Value MapFd(const Napi::CallbackInfo& info) {
   napi_value buffer;
   napi_status status = napi_create_external_arraybuffer(env, start, size, ReleaseMappingOfBuffer, mapping, &buffer);
   if (status != napi_ok) {
-    // A runtime that forbids external buffers (the V8 sandbox) ends up here.
+    // Node refuses a buffer over buffer.constants.MAX_LENGTH with a pending
+    // RangeError, and has already run the finaliser (the buffer's hold is
+    // gone). A runtime that forbids external buffers (the V8 sandbox) never
+    // runs it, so its hold is released here; any other failure leaves it to
+    // the runtime, which owns the data once it was handed over: a mapping
+    // left behind is better than one unmapped twice.
+    if (status == napi_no_external_buffers_allowed) ReleaseMapping(mapping);
     ReleaseMapping(mapping);
     Napi::Error error = Napi::Error::New(env);
+    // Node's own error for the size is a plain Error: a size out of range is a RangeError.
+    Napi::Value code = error.Value().Get("code");
+    if (code.IsString() && code.As<Napi::String>().Utf8Value() == "ERR_BUFFER_TOO_LARGE") {
+      Napi::Error range = Napi::RangeError::New(env, "mapFd: size " + std::to_string(size) + ": " + error.Message());
+      range.Set("code", code);
+      range.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
     error.ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  ReleaseMapping(mapping);
   return Napi::Value(env, buffer);
+}
+
+// fallocate(fd, size): reserves the file's first `size` bytes. On tmpfs
+// (/dev/shm) ftruncate alone makes a sparse file, and a page that cannot be
+// found when first touched kills the process with SIGBUS; reserved pages
+// fail here instead, with ENOSPC, while the caller can still say no.
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double fd_value;
+  double size_value;
+  if (!ReadInteger(info, 0, "fd", 0, INT_MAX, &fd_value)) return env.Undefined();
+  if (!ReadInteger(info, 1, "size", 1, kMaxSafeInteger, &size_value)) return env.Undefined();
+  int err;
+  // posix_fallocate returns its error rather than setting errno; a signal may interrupt it.
+  do {
+    err = posix_fallocate(static_cast<int>(fd_value), 0, static_cast<off_t>(size_value));
+  } while (err == EINTR);
+  if (err != 0) return ThrowErrno(env, "posix_fallocate", err);
+  return env.Undefined();
 }
 
 // A futex word given as (view, index): its address, and the mapping it lies
@@ -498,6 +535,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
   exports.Set("mapFd", Napi::Function::New(env, MapFd, "mapFd"));
+  exports.Set("fallocate", Napi::Function::New(env, Fallocate, "fallocate"));
   exports.Set("futexWait", Napi::Function::New(env, FutexWait, "futexWait"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWake, "futexWake"));
   exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync, "futexWaitAsync"));

@@ -19,6 +19,8 @@ export interface Native {
   memfdCreate(name: string, size: number): number;
   /** The first `size` bytes of `fd` mapped shared and writable; unmapped when the buffer is collected. Leaves the fd open. */
   mapFd(fd: number, size: number): ArrayBuffer;
+  /** Reserves the first `size` bytes of a file (posix_fallocate), so that touching them later cannot fail: ENOSPC now rather than SIGBUS then. */
+  fallocate(fd: number, size: number): void;
   /**
    * Blocks this thread while `view[index] === expected`, until a `futexWake`
    * from any process or the timeout (negative: none). `view` must lie in memory
@@ -54,6 +56,7 @@ const FUNCTIONS = [
   'pipe',
   'memfdCreate',
   'mapFd',
+  'fallocate',
   'futexWait',
   'futexWake',
   'futexWaitAsync',

@@ -1,3 +1,4 @@
+import { kMaxLength } from 'node:buffer';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import type { Block } from './sync/shared.js';
 import { Lock, RLock } from './sync/lock.js';
@@ -217,6 +218,7 @@ function fill(typecode: TypeCode, sizeOrInit: unknown): { length: number; init: 
 
 function makeArray(typecode: TypeCode, sizeOrInit: unknown, lock: Lock | RLock | null): AnyTypedArray {
   const { length, init } = fill(typecode, sizeOrInit);
+  checkFits(typecode, length);
   // Without the addon, the same typed array's contents on the sync server (./sharedctypes-remote.ts).
   if (native() === null) {
     const initial = new TYPES[typecode](length) as AnyTypedArray;
@@ -227,6 +229,19 @@ function makeArray(typecode: TypeCode, sizeOrInit: unknown, lock: Lock | RLock |
   if (init !== null) (array as Float64Array).set(init as ArrayLike<number>);
   finish(array, region, typecode, lock);
   return array;
+}
+
+/** An Array is one typed array over shared memory: it cannot be larger than Node.js lets an external buffer be. */
+function checkFits(typecode: TypeCode, length: number): void {
+  const bytes = length * TYPES[typecode].BYTES_PER_ELEMENT;
+  if (bytes <= kMaxLength) return;
+  throw Object.assign(
+    new RangeError(
+      `an Array of ${length} '${typecode}' elements takes ${bytes} bytes, more than a buffer may hold in Node.js ${process.version} (buffer.constants.MAX_LENGTH is ${kMaxLength} bytes). ` +
+        'Split it into several Arrays, or use a Node.js whose buffer.constants.MAX_LENGTH is larger (Node.js 24 allows any safe integer)',
+    ),
+    { code: 'ERR_BUFFER_TOO_LARGE' },
+  );
 }
 
 function finish(array: AnyTypedArray, region: Block, typecode: TypeCode, lock: Lock | RLock | null): void {

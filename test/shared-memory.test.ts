@@ -145,10 +145,13 @@ test('test_invalid_shared_memory_creation and bad names: each gets its error', (
   assert.throws(() => new SharedMemory(null as unknown as object), TypeError);
   assert.throws(() => new SharedMemory({ name: 'psm_surely_missing_here' }), FileNotFoundError);
   // (Where a Buffer may be as long as any safe integer, as on Node 24, there is no such size to ask for.)
-  if (FALLBACK && kMaxLength < Number.MAX_SAFE_INTEGER) {
-    // buf is a Buffer over the file: no larger than a Buffer can be; the segment made for it is unlinked again.
+  if (kMaxLength < Number.MAX_SAFE_INTEGER) {
+    // buf is one Buffer (mapped, or over the file): no larger than a Buffer can be; no segment is made for it.
     const name = `mp_test_big_${process.pid}`;
-    assert.throws(() => new SharedMemory({ name, create: true, size: kMaxLength + 1 }), (e: Error) => e instanceof ValueError && /too large without the native addon/.test(e.message) && /npm ci/.test(e.message));
+    assert.throws(
+      () => new SharedMemory({ name, create: true, size: kMaxLength + 1 }),
+      (e: Error) => e instanceof RangeError && (e as RangeError & { code: string }).code === 'ERR_BUFFER_TOO_LARGE' && /buffer\.constants\.MAX_LENGTH/.test(e.message),
+    );
     assert.equal(existsSync(`/dev/shm/${name}`), false);
   }
 });

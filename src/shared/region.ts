@@ -1,3 +1,4 @@
+import { kMaxLength } from 'node:buffer';
 import { closeSync } from 'node:fs';
 import { invalidArgType, invalidArgValue, ValueError } from '../errors.js';
 import { requireNative } from '../native.js';
@@ -72,6 +73,12 @@ export class SharedRegion {
 function validateSize(size: unknown): asserts size is number {
   if (typeof size !== 'number') throw invalidArgType('"size" argument', 'a number of bytes', size);
   if (!Number.isSafeInteger(size) || size < 1) throw invalidArgValue('"size" argument', 'a positive integer', size);
+  // The mapping is an external buffer, which Node.js refuses past this length.
+  if (size > kMaxLength) {
+    throw Object.assign(new RangeError(`a SharedRegion of ${size} bytes is larger than a buffer may be in Node.js ${process.version} (buffer.constants.MAX_LENGTH is ${kMaxLength} bytes)`), {
+      code: 'ERR_BUFFER_TOO_LARGE',
+    });
+  }
 }
 
 // A SharedRegion travels to a child as its fd, which the child inherits and maps.

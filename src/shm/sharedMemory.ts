@@ -1,10 +1,11 @@
 import { kMaxLength } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, type Stats, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { invalidArgType, OSError, ValueError } from '../errors.js';
-import { native } from '../native.js';
+import { native, type Native } from '../native.js';
 import { registerReducer } from '../reduction.js';
-import { FileExistsError, FileNotFoundError } from './errors.js';
+import { FileExistsError, FileNotFoundError, osError } from './errors.js';
 import { fileBuffer, SegmentFile } from './fileBuffer.js';
 import { adoptCarriedTracker, carryTracker, type CarriedTracker, register, unregister } from './tracker.js';
 
@@ -48,61 +49,32 @@ export class SharedMemory {
     if (create && size === 0) throw new ValueError("'size' must be a positive number different from zero");
     if ((options.name === undefined || options.name === null) && !create) throw new ValueError("'name' can only be null if create is true");
     const addon = native();
-    let name = options.name === undefined || options.name === null ? null : validateName(options.name);
-    let fd: number;
-    if (create) {
-      for (;;) {
-        const tryName = name ?? `psm_${randomBytes(4).toString('hex')}`;
-        try {
-          fd = openSync(SHM_DIR + tryName, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
-          name = tryName;
-          break;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'EEXIST' && name === null) continue; // a generated name taken: another
-          throw translate(error, tryName);
-        }
-      }
-      try {
-        ftruncateSync(fd, size);
-      } catch (error) {
-        closeSync(fd);
-        unlinkSync(SHM_DIR + name);
-        throw translate(error, name);
-      }
-      register(name);
-      this.size = size;
-    } else {
-      try {
-        fd = openSync(SHM_DIR + name, constants.O_RDWR);
-      } catch (error) {
-        throw translate(error, name!);
-      }
-      this.size = fstatSync(fd).size;
-      if (this.size === 0) {
-        closeSync(fd);
-        throw new ValueError(`cannot attach to the shared memory segment '${name}': it is empty (size 0)`);
-      }
-    }
-    this.name = name!;
-    if (addon === null) {
-      if (this.size > kMaxLength) {
-        closeSync(fd);
-        if (create) this.unlink();
-        throw new ValueError(
-          `a SharedMemory of ${this.size} bytes is too large without the native addon: its buf is a Buffer, at most ${kMaxLength} bytes here. ` +
-            "Use a smaller segment, or build the addon (npm ci where a C++ compiler and Node's headers are available)",
-        );
-      }
-      // Every access to buf goes through this descriptor, so it stays open until close().
-      this.#file = new SegmentFile(fd, this.name);
-      this.#buf = fileBuffer(this.#file, this.size);
-      return;
-    }
+    const name = options.name === undefined || options.name === null ? null : validateName(options.name);
+    if (create) checkFits(size);
+    const opened = create ? createSegment(name, size, addon) : attachSegment(name!);
+    this.name = opened.name;
+    this.size = opened.size;
+    let keepFd = false;
     try {
-      // The mapping outlives the descriptor, which we need no longer.
-      this.#buf = Buffer.from(addon.mapFd(fd, this.size));
+      if (addon === null) {
+        // Every access to buf goes through this descriptor, so it stays open until close().
+        this.#file = new SegmentFile(opened.fd, this.name);
+        this.#buf = fileBuffer(this.#file, this.size);
+        keepFd = true;
+      } else {
+        // The mapping outlives the descriptor, which we need no longer.
+        this.#buf = Buffer.from(addon.mapFd(opened.fd, this.size));
+      }
+    } catch (error) {
+      // A segment made for this constructor is not left behind when it fails.
+      if (create) destroy(this.name);
+      throw error;
     } finally {
-      closeSync(fd);
+      if (!keepFd) {
+        if (this.#file === null) closeSync(opened.fd);
+        this.#file?.close();
+        this.#file = null;
+      }
     }
   }
 
@@ -165,11 +137,117 @@ function validateName(name: unknown): string {
   return bare;
 }
 
+/**
+ * Opens a new segment, exclusively (O_EXCL: never an existing file, nor a
+ * symlink), sized and with its pages reserved, and registers it with the
+ * resource tracker. A generated name that happens to be taken is drawn again.
+ */
+function createSegment(chosen: string | null, size: number, addon: Native | null): { fd: number; name: string; size: number } {
+  for (;;) {
+    const name = chosen ?? `psm_${randomBytes(4).toString('hex')}`;
+    let fd: number;
+    try {
+      fd = openSync(SHM_DIR + name, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' && chosen === null) continue; // a generated name taken: another
+      throw translate(error, name);
+    }
+    try {
+      // Registered at once, so that a process killed while reserving leaves nothing behind.
+      register(name);
+      ftruncateSync(fd, size);
+      reserve(fd, size, addon);
+    } catch (error) {
+      closeSync(fd);
+      destroy(name);
+      throw translate(error, name);
+    }
+    return { fd, name, size };
+  }
+}
+
+/**
+ * Reserves the segment's pages, so that a /dev/shm too full for it fails
+ * here with ENOSPC, catchable, and never later with a SIGBUS at the first
+ * write to a page tmpfs cannot find. Without the addon there is no
+ * fallocate: writing zeros reserves the same pages.
+ */
+function reserve(fd: number, size: number, addon: Native | null): void {
+  // Past the free space it would fail anyway, after taking all of it for a
+  // moment from every other user of /dev/shm: refused without trying.
+  const { bavail, bsize } = statfsSync(SHM_DIR);
+  if (size > bavail * bsize) throw Object.assign(new Error('no space left on device'), { errno: -osConstants.errno.ENOSPC, code: 'ENOSPC', syscall: 'posix_fallocate' });
+  if (addon !== null) {
+    addon.fallocate(fd, size);
+    return;
+  }
+  const zeros = Buffer.alloc(Math.min(size, 1 << 20));
+  for (let at = 0; at < size; ) at += writeSync(fd, zeros, 0, Math.min(zeros.length, size - at), at);
+}
+
+/**
+ * Opens an existing segment by name, as shm_open does: never through a
+ * symlink (O_NOFOLLOW: another user may plant one in /dev/shm, pointing at a
+ * file of ours), and only a regular file. libuv opens every file
+ * close-on-exec, so the descriptor reaches no child.
+ */
+function attachSegment(name: string): { fd: number; name: string; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(SHM_DIR + name, constants.O_RDWR | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw translate(error, name);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      const errno = osConstants.errno.ENODEV;
+      throw Object.assign(new OSError(`[Errno ${errno}] '/${name}' is not a shared memory segment: /dev/shm/${name} is ${kindOf(stat)}, not a regular file`), { errno, code: 'ENODEV' });
+    }
+    if (stat.size === 0) throw new ValueError(`cannot attach to the shared memory segment '${name}': it is empty (size 0)`);
+    checkFits(stat.size);
+    return { fd, name, size: stat.size };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+function kindOf(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
+  return 'something else';
+}
+
+/** buf is one Buffer: a segment larger than a Buffer may be here cannot be created or attached to. */
+function checkFits(size: number): void {
+  if (size <= kMaxLength) return;
+  throw Object.assign(
+    new RangeError(
+      `a SharedMemory of ${size} bytes is larger than a Buffer may be in Node.js ${process.version} (buffer.constants.MAX_LENGTH is ${kMaxLength} bytes), and its buf is one Buffer. ` +
+        'Use several smaller segments, or a Node.js whose buffer.constants.MAX_LENGTH is larger (Node.js 24 allows any safe integer)',
+    ),
+    { code: 'ERR_BUFFER_TOO_LARGE' },
+  );
+}
+
+/** Unlinks and unregisters a segment this process made for a constructor that then failed. */
+function destroy(name: string): void {
+  try {
+    unlinkSync(SHM_DIR + name);
+  } catch {
+    // Someone unlinked it already.
+  }
+  unregister(name);
+}
+
 function translate(error: unknown, name: string): Error {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EEXIST') return new FileExistsError(`[Errno 17] File exists: '/${name}'`);
   if (code === 'ENOENT') return new FileNotFoundError(`[Errno 2] No such file or directory: '/${name}'`);
-  return error instanceof Error ? error : new OSError(String(error));
+  return osError(error, `'/${name}'`);
 }
 
 /** The internal attach used when a segment arrives in a child. */

@@ -1,20 +1,30 @@
 /**
  * The resource tracker's own program, plain CommonJS run with `node -e`: no
- * file to find, whatever runs the caller (tsx, dist...).
+ * file to find, whatever runs the caller (tsx, dist...). Its arguments: a
+ * mode and a path.
  *
- * It reads register/unregister lines (JSON) on its stdin, a pipe whose write
- * end the tree's processes hold. Without the native addon no descriptor can
- * reach a child, so the tree's processes append their lines to a journal
- * file instead (its path is the program's argument), each naming its process
- * (pid and start time, which tells a reused pid apart); the tracker reads it
- * every POLL_MS, and waits for every process named there as well as for its
- * pipe. A parent also notes each child it sends a segment to, before the
- * child exists ('expect', with a token the child's 'attach' repeats), so
- * that a tree whose other processes all die while that child is still
- * starting does not lose the segment under it: the tracker waits for such a
- * child up to EXPECT_MS from the note. Either way, once all are gone,
- * however they died (SIGKILL included), it unlinks the segments left
- * registered, with Python's warning.
+ * 'pipe' (with the native addon): it reads register/unregister lines (JSON)
+ * on its stdin, a pipe whose write end the tree's processes hold, and appends
+ * every chunk it reads to the log at the path before acting on it. Should it
+ * be killed, the process that started it (which keeps the pipe's read end)
+ * starts another on the same pipe and log: the log replayed and the pipe read
+ * on, the new one knows all the old one did, and still ends when the last
+ * write end closes.
+ *
+ * 'journal' (without the addon, where no descriptor can reach a child): the
+ * tree's processes append their lines to a journal file at the path instead,
+ * each naming its process (pid and start time, which tells a reused pid
+ * apart); the tracker reads it every POLL_MS, and waits for every process
+ * named there as well as for its pipe (from the process that started it). A
+ * parent also notes each child it sends a segment to, before the child exists
+ * ('expect', with a token the child's 'attach' repeats), so that a tree whose
+ * other processes all die while that child is still starting does not lose
+ * the segment under it: the tracker waits for such a child up to EXPECT_MS
+ * from the note. A tracker started again on the same journal reads it from
+ * the start, so it too knows everything.
+ *
+ * Either way, once all are gone, however they died (SIGKILL included), it
+ * unlinks the segments left registered, with Python's warning.
  */
 export const TRACKER_POLL_MS = 150;
 export const TRACKER_EXPECT_MS = 10_000;
@@ -22,9 +32,11 @@ export const TRACKER_EXPECT_MS = 10_000;
 export const TRACKER_PROGRAM = `
 process.title = 'node multiproc: resource_tracker';
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
-const { closeSync, openSync, readFileSync, readSync, rmSync, unlinkSync } = require('node:fs');
+const { closeSync, openSync, readFileSync, readSync, rmSync, unlinkSync, writeSync } = require('node:fs');
 const path = require('node:path');
-const journal = process.argv[1];
+const mode = process.argv[1];
+const journal = mode === 'journal' ? process.argv[2] : undefined;
+const log = mode === 'pipe' ? process.argv[2] : undefined;
 const names = new Set();
 /** 'pid:start' of each process of the tree named in the journal. */
 const holders = new Map();
@@ -35,7 +47,8 @@ let pipeClosed = false;
 
 function apply(line) {
   try {
-    const { op, name, pid, start, token } = JSON.parse(line);
+    // Read as latin1 (a chunk may end inside a character); the lines are UTF-8.
+    const { op, name, pid, start, token } = JSON.parse(Buffer.from(line, 'latin1').toString('utf8'));
     if (op === 'register') names.add(name);
     else if (op === 'unregister') names.delete(name);
     else if (op === 'expect') expected.set(token, Date.now());
@@ -79,15 +92,30 @@ function finish() {
       try { unlinkSync('/dev/shm/' + name); } catch (error) { process.stderr.write('resource_tracker: /' + name + ': ' + error.message + '\\n'); }
     }
   }
-  if (journal !== undefined) {
-    try { closeSync(journalFd); } catch {}
-    rmSync(path.dirname(journal), { recursive: true, force: true });
+  const dir = journal ?? log;
+  if (dir !== undefined) {
+    try { closeSync(journalFd ?? logFd); } catch {}
+    rmSync(path.dirname(dir), { recursive: true, force: true });
   }
   process.exit(0);
 }
 
+let logFd = null;
+if (log !== undefined) {
+  // What a predecessor read before it was killed. (No log, say a cleaner
+  // emptied the temporary directory: this tracker still does its work.)
+  try {
+    logFd = openSync(log, 'a+');
+    take(readFileSync(log, 'latin1'));
+  } catch {}
+}
 process.stdin.setEncoding('latin1');
-process.stdin.on('data', take);
+process.stdin.on('data', (chunk) => {
+  if (logFd !== null) {
+    try { writeSync(logFd, chunk, null, 'latin1'); } catch {}
+  }
+  take(chunk);
+});
 process.stdin.on('end', () => {
   pipeClosed = true;
   if (journal === undefined) finish();
