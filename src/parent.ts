@@ -27,7 +27,8 @@ export class ParentProcess {
   }
 
   isAlive(): boolean {
-    return process.ppid === this.pid;
+    // A child forked by a zygote has the zygote for its ppid: there, its channel to the parent says it.
+    return forked ? !channelClosed : process.ppid === this.pid;
   }
 
   /** Resolves when the parent has ended, or after `timeoutMs`. */
@@ -55,10 +56,18 @@ export class ParentProcess {
 }
 
 const gone = new EventEmitter();
+let forked = false;
+let channelClosed = false;
 
 /** Called by a child's bootstrap when its control channel to the parent closes. */
 export function noteParentGone(): void {
+  channelClosed = true;
   gone.emit('gone');
+}
+
+/** Called by the bootstrap of a child forked from a zygote. */
+export function noteForked(): void {
+  forked = true;
 }
 
 let parent: ParentProcess | null | undefined;
