@@ -16,7 +16,7 @@ import { PROGRAMS, run } from './helpers/run.js';
 afterEach(() => assertNoneLeftBehind());
 
 const forks = Number(process.versions.node.split('.')[0]) >= 24 && process.platform === 'linux';
-const [SEQUENTIAL, BURSTS] = forks ? [120, 15] : [8, 1];
+const [SEQUENTIAL, BURSTS] = forks ? [96, 13] : [8, 1];
 
 test(`${SEQUENTIAL} forked children in sequence and ${BURSTS * 8} in bursts of 8: no hang, no crash, every output and exit code right`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'multiproc-torture-'));

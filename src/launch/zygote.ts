@@ -23,8 +23,10 @@ import { handOver } from './spawn.js';
 const FORK_FROM_MAJOR = 24;
 
 export function forkAvailable(): boolean {
+  // For measuring and testing: MULTIPROC_FORK=0 keeps warm spares, =1 forks on any Node version.
+  const forced = process.env.MULTIPROC_FORK;
   const major = Number(process.versions.node.split('.')[0]);
-  return major >= FORK_FROM_MAJOR && zygoteNative() !== null;
+  return (forced === undefined ? major >= FORK_FROM_MAJOR : forced === '1') && zygoteNative() !== null;
 }
 
 /** Flags a zygote needs beyond the parent's own. */
