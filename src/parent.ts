@@ -65,9 +65,22 @@ export function noteParentGone(): void {
   gone.emit('gone');
 }
 
-/** Called by the bootstrap of a child forked from a zygote. */
+/**
+ * Called by the bootstrap of a child forked from a zygote. Its kernel parent
+ * is the zygote; `process.ppid` answers with the process that started it, as
+ * for any other child, until that one is gone (then, with the kernel's answer:
+ * whoever adopted it).
+ */
 export function noteForked(): void {
   forked = true;
+  const owner = [process, Object.getPrototypeOf(process) as object].find((o) => Object.getOwnPropertyDescriptor(o, 'ppid') !== undefined);
+  const kernels = owner === undefined ? undefined : Object.getOwnPropertyDescriptor(owner, 'ppid');
+  const kernelPpid = (): number => (kernels?.get !== undefined ? (kernels.get.call(process) as number) : (kernels?.value as number));
+  Object.defineProperty(process, 'ppid', {
+    configurable: true,
+    enumerable: true,
+    get: () => (!channelClosed && current.parent !== null ? current.parent.pid : kernelPpid()),
+  });
 }
 
 let parent: ParentProcess | null | undefined;

@@ -15,7 +15,13 @@ import { PROGRAMS, run } from './helpers/run.js';
 
 afterEach(() => assertNoneLeftBehind());
 
-const forks = Number(process.versions.node.split('.')[0]) >= 24 && process.platform === 'linux';
+// As the library decides (src/launch/zygote.ts): Linux, Node 24+ or 22.15+, unless MULTIPROC_FORK says otherwise.
+const forks = process.env.MULTIPROC_FORK === '1' || (process.env.MULTIPROC_FORK !== '0' && process.platform === 'linux' && forkingNode());
+
+function forkingNode(): boolean {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  return major >= 24 || (major === 22 && minor >= 15);
+}
 const [SEQUENTIAL, BURSTS] = forks ? [96, 13] : [8, 1];
 
 test(`${SEQUENTIAL} forked children in sequence and ${BURSTS * 8} in bursts of 8: no hang, no crash, every output and exit code right`, async () => {

@@ -11,11 +11,13 @@
  */
 import { writeSync } from 'node:fs';
 import { inspect } from 'node:util';
+import { runAfterForkHooks } from '../afterfork.js';
 import type { ZygoteNative } from '../native.js';
 
 export function becomeForkedChild(addon: ZygoteNative): void {
   Object.defineProperty(process, 'pid', { value: addon.getpid(), configurable: true, enumerable: true, writable: false });
   Math.random = seededRandom(addon.getpid());
+  runAfterForkHooks();
   takeTheExitPath(addon);
 }
 

@@ -1,4 +1,5 @@
 import { closeSync, readSync } from 'node:fs';
+import Module from 'node:module';
 import { Socket } from 'node:net';
 import { native, zygoteNative } from '../native.js';
 import { ControlChannel } from './channel.js';
@@ -17,16 +18,21 @@ import { handOver } from './spawn.js';
  * does. The zygote reaps its children and reports their exit codes here.
  *
  * Fork is enabled where the torture test passes (test/zygote-torture.test.ts):
- * Linux, Node 24 and later. On Node 20, V8 still posts work to its dead helper
- * threads (full GCs, WebAssembly) and forked children hang.
+ * Linux, Node 24 and later, and Node 22 from 22.15 on. On Node 20, V8 still
+ * posts work to its dead helper threads (full GCs, WebAssembly) and forked
+ * children hang. Node 22 before 22.15 has no in-thread module hooks: a loader
+ * such as tsx would run on a thread of the zygote that its children lack.
  */
-const FORK_FROM_MAJOR = 24;
+function forkTested(): boolean {
+  const major = Number(process.versions.node.split('.')[0]);
+  const inThreadHooks = typeof (Module as unknown as { registerHooks?: unknown }).registerHooks === 'function';
+  return major >= 24 || (major === 22 && inThreadHooks);
+}
 
 export function forkAvailable(): boolean {
   // For measuring and testing: MULTIPROC_FORK=0 keeps warm spares, =1 forks on any Node version.
   const forced = process.env.MULTIPROC_FORK;
-  const major = Number(process.versions.node.split('.')[0]);
-  return (forced === undefined ? major >= FORK_FROM_MAJOR : forced === '1') && zygoteNative() !== null;
+  return (forced === undefined ? forkTested() : forced === '1') && zygoteNative() !== null;
 }
 
 /** Flags a zygote needs beyond the parent's own. */
