@@ -9,7 +9,7 @@ import { benchSync, benchSyncFallback } from './sync.js';
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
   if (only === undefined || only === 'process') await benchProcess();
-  if (only === undefined || only === 'process') await benchBursts();
+  if (only === undefined || only === 'process' || only === 'bursts') await benchBursts();
   if (only === undefined || only === 'process' || only === 'single-threaded') await benchSingleThreaded();
   if (only === undefined || only === 'pipe') await benchPipe();
   if (only === 'pipe-rt') await benchPipeRoundTrips(process.argv[3]);

@@ -115,7 +115,7 @@ async function bursts(P: typeof Process): Promise<Row> {
 }
 
 /** Wall time of a whole program, median of a few runs. */
-function wall(command: string, args: string[], runs = 5): number {
+function wall(command: string, args: string[], runs = Math.min(5, ROUNDS)): number {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
@@ -156,16 +156,19 @@ export async function benchBursts(): Promise<void> {
   const tsx = wall(process.execPath, ['--import', 'tsx', eightTs]);
   const python = wall('python3', [eightPy]);
   const bare = wall('npx', ['tsx', '-e', '0']);
-  console.log(`\n## The eight-process program, whole (median of 5 runs, ms; ${process.version})\n`);
+  console.log(`\n## The eight-process program, whole (median of ${Math.min(5, ROUNDS)} runs, ms; ${process.version})\n`);
   console.log('| npx tsx eight.ts | node --import tsx eight.ts | python3 eight.py | npx tsx -e 0 (its floor) |');
   console.log('|---|---|---|---|');
   console.log(`| ${f(npx)} | ${f(tsx)} | ${f(python)} | ${f(bare)} |`);
   console.log(`\nnpx tsx eight.ts / python3 eight.py: ${f(npx / python)}x (goal < 2x)`);
 }
 
+/** What the forkserver is on this Node (as src/launch/zygote.ts decides it). */
 function forkserverKind(): string {
-  const major = Number(process.versions.node.split('.')[0]);
-  return major >= 24 && process.platform === 'linux' ? 'fork from a zygote' : 'warm spares';
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  const forced = process.env.MULTIPROC_FORK;
+  const forks = forced === undefined ? process.platform === 'linux' && (major >= 24 || (major === 22 && minor >= 15)) : forced === '1';
+  return forks ? 'fork from a zygote' : 'warm spares';
 }
 
 /** The price of `--single-threaded`: the same CPU-bound tasks in a forked child and in a fresh node. */
@@ -241,7 +244,8 @@ export async function benchProcess(): Promise<void> {
   // Paired: each round measured both back to back, so a slow moment of the shared machine hits both.
   const paired = median(samples['spawn.start_join']!.map((x, i) => x / samples['node.start_join']![i]!));
   console.log(`| spawn start+join / node -e 0 (median of per-round ratios) | ${f(paired)}x | <= 1.6x (aim 1.3x) |`);
-  console.log(`| idle warm spare / bare idle node, private memory | ${f(memory.spare.private)} / ${f(memory.bare.private)} MiB | spare <= bare |`);
-  console.log(`| idle warm spare / bare idle node, RSS (incl. shared node binary) | ${f(memory.spare.rss)} / ${f(memory.bare.rss)} MiB | |`);
+  const idle = forkserverKind() === 'warm spares' ? 'idle warm spare' : 'idle zygote';
+  console.log(`| ${idle} / bare idle node, private memory | ${f(memory.spare.private)} / ${f(memory.bare.private)} MiB | spare <= bare |`);
+  console.log(`| ${idle} / bare idle node, RSS (incl. shared node binary) | ${f(memory.spare.rss)} / ${f(memory.bare.rss)} MiB | |`);
 }
 
