@@ -9,6 +9,14 @@
       "cflags_cc!": ["-O3"],
       "cflags": ["-O2"],
       "xcode_settings": { "GCC_OPTIMIZATION_LEVEL": "2" }
+    },
+    {
+      "target_name": "multiproc_zygote",
+      "sources": ["native/zygote.cc"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags!": ["-O3"],
+      "cflags_cc!": ["-O3"],
+      "cflags": ["-O2"]
     }
   ]
 }

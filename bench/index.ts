@@ -1,7 +1,7 @@
 // `npm run bench`: every table, measured in one run, side by side with Python.
 import { isMainModule } from 'multiproc';
 import { benchPipe, benchPipeRoundTrips } from './pipe.js';
-import { benchProcess } from './process.js';
+import { benchBursts, benchProcess, benchSingleThreaded } from './process.js';
 import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
 import { benchSync, benchSyncFallback } from './sync.js';
@@ -9,6 +9,8 @@ import { benchSync, benchSyncFallback } from './sync.js';
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
   if (only === undefined || only === 'process') await benchProcess();
+  if (only === undefined || only === 'process' || only === 'bursts') await benchBursts();
+  if (only === undefined || only === 'process' || only === 'single-threaded') await benchSingleThreaded();
   if (only === undefined || only === 'pipe') await benchPipe();
   if (only === 'pipe-rt') await benchPipeRoundTrips(process.argv[3]);
   if (only === undefined || only === 'queue') await benchQueue();

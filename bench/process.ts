@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { getContext, type Process } from 'multiproc';
-import { empty, stamp } from './targets.js';
+import { bigHeapTimed, empty, jsonTimed, primesTimed, stamp } from './targets.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -88,6 +88,117 @@ async function idleMemory(): Promise<{ spare: Memory; bare: Memory }> {
 
 type Row = Record<string, number>;
 
+const BURSTS = [1, 2, 4, 8] as const;
+
+/** Starts k processes, then joins them all: the everyday `for ... start()` then `join()`. */
+async function burst(P: typeof Process, k: number): Promise<number> {
+  const t = performance.now();
+  const ps = Array.from({ length: k }, () => new P({ target: empty }));
+  for (const p of ps) p.start();
+  for (const p of ps) await p.join();
+  return performance.now() - t;
+}
+
+/** Rounds of each burst size back to back, no pause between them: the program's own pace. */
+async function bursts(P: typeof Process): Promise<Row> {
+  const row: Row = {};
+  await burst(P, 1); // the first start boots the forkserver
+  for (const k of BURSTS) {
+    const times: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) times.push(await burst(P, k));
+    row[k] = median(times);
+  }
+  const times: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) times.push(await startJoin(P));
+  row.backToBack = median(times);
+  return row;
+}
+
+/** Wall time of a whole program, median of a few runs. */
+function wall(command: string, args: string[], runs = Math.min(5, ROUNDS)): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    execFileSync(command, args, { stdio: 'ignore' });
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+/** How the parent runs: the forkserver's zygote loads the same hooks (tsx) as the parent. */
+const runtime = process.execArgv.some((a) => a.includes('tsx')) ? 'tsx' : 'node';
+
+/** Burst table, side by side with Python, and the issue's eight-process program timed whole. */
+export async function benchBursts(): Promise<void> {
+  const py = JSON.parse(
+    execFileSync('python3', [fileURLToPath(new URL('../../bench/python/process_bench.py', import.meta.url)), String(ROUNDS)], { encoding: 'utf8' }),
+  ) as Record<string, { start_join: number; bursts: Record<string, number> }>;
+  const fs = await bursts(getContext('forkserver').Process);
+  const sp = await bursts(getContext('spawn').Process);
+  const f = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(x < 10 ? 2 : 1));
+  const how = forkserverKind();
+  console.log(`\n## Bursts: start k processes, then join all (median of ${ROUNDS} back-to-back rounds, ms; ${process.version} under ${runtime}, forkserver = ${how}; python3 in the same run)\n`);
+  console.log('| burst of | multiproc forkserver | multiproc spawn | Python fork | Python forkserver | Python spawn |');
+  console.log('|---|---|---|---|---|---|');
+  for (const k of BURSTS) {
+    console.log(`| ${k} | ${f(fs[k])} | ${f(sp[k])} | ${f(py.fork!.bursts[k])} | ${f(py.forkserver!.bursts[k])} | ${f(py.spawn!.bursts[k])} |`);
+  }
+  console.log(`| back to back, start+join | ${f(fs.backToBack)} | ${f(sp.backToBack)} | ${f(py.fork!.start_join)} | ${f(py.forkserver!.start_join)} | ${f(py.spawn!.start_join)} |`);
+  console.log(`\n| target | measured | goal |\n|---|---|---|`);
+  console.log(`| burst of 8 / Python fork | ${f(fs[8]! / py.fork!.bursts[8]!)}x | <= 1.5x (and < Python forkserver: ${f(fs[8]! / py.forkserver!.bursts[8]!)}x) |`);
+  console.log(`| burst of 2 / Python forkserver | ${f(fs[2]! / py.forkserver!.bursts[2]!)}x | <= 1.5x |`);
+  console.log(`| back to back / Python forkserver | ${f(fs.backToBack! / py.forkserver!.start_join)}x | <= 1.5x |`);
+
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const eightTs = join(root, 'bench/programs/eight.ts');
+  const eightPy = join(root, 'bench/python/eight.py');
+  const npx = wall('npx', ['tsx', eightTs]);
+  const tsx = wall(process.execPath, ['--import', 'tsx', eightTs]);
+  const python = wall('python3', [eightPy]);
+  const bare = wall('npx', ['tsx', '-e', '0']);
+  console.log(`\n## The eight-process program, whole (median of ${Math.min(5, ROUNDS)} runs, ms; ${process.version})\n`);
+  console.log('| npx tsx eight.ts | node --import tsx eight.ts | python3 eight.py | npx tsx -e 0 (its floor) |');
+  console.log('|---|---|---|---|');
+  console.log(`| ${f(npx)} | ${f(tsx)} | ${f(python)} | ${f(bare)} |`);
+  console.log(`\nnpx tsx eight.ts / python3 eight.py: ${f(npx / python)}x (goal < 2x)`);
+}
+
+/** What the forkserver is on this Node (as src/launch/zygote.ts decides it). */
+function forkserverKind(): string {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  const forced = process.env.MULTIPROC_FORK;
+  const forks = forced === undefined ? process.platform === 'linux' && (major >= 24 || (major === 22 && minor >= 15)) : forced === '1';
+  return forks ? 'fork from a zygote' : 'warm spares';
+}
+
+/** The price of `--single-threaded`: the same CPU-bound tasks in a forked child and in a fresh node. */
+export async function benchSingleThreaded(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'multiproc-bench-'));
+  const tasks = { 'prime count (the Pool example)': primesTimed, 'JSON round trips (allocation-heavy)': jsonTimed, 'big heap (~150 MB live, churning)': bigHeapTimed };
+  const runs = Math.max(3, Math.min(ROUNDS, 5));
+  const timeIn = async (P: typeof Process, task: (file: string) => void): Promise<number> => {
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const file = join(dir, `t-${Math.random()}`);
+      const p = new P({ target: task, args: [file] });
+      p.start();
+      await p.join();
+      times.push(Number(readFileSync(file, 'utf8')));
+    }
+    return median(times);
+  };
+  const f = (x: number): string => x.toFixed(x < 10 ? 2 : 1);
+  console.log(`\n## The price of --single-threaded: task time inside the child (median of ${runs}, ms; ${process.version}, forkserver = ${forkserverKind()})\n`);
+  console.log('| task | forkserver child | spawned node | ratio |');
+  console.log('|---|---|---|---|');
+  for (const [name, task] of Object.entries(tasks)) {
+    const forked = await timeIn(getContext('forkserver').Process, task);
+    const spawned = await timeIn(getContext('spawn').Process, task);
+    console.log(`| ${name} | ${f(forked)} | ${f(spawned)} | ${f(forked / spawned)}x |`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 export async function benchProcess(): Promise<void> {
   const py = JSON.parse(
     execFileSync('python3', [fileURLToPath(new URL('../../bench/python/process_bench.py', import.meta.url)), String(ROUNDS)], { encoding: 'utf8' }),
@@ -133,7 +244,8 @@ export async function benchProcess(): Promise<void> {
   // Paired: each round measured both back to back, so a slow moment of the shared machine hits both.
   const paired = median(samples['spawn.start_join']!.map((x, i) => x / samples['node.start_join']![i]!));
   console.log(`| spawn start+join / node -e 0 (median of per-round ratios) | ${f(paired)}x | <= 1.6x (aim 1.3x) |`);
-  console.log(`| idle warm spare / bare idle node, private memory | ${f(memory.spare.private)} / ${f(memory.bare.private)} MiB | spare <= bare |`);
-  console.log(`| idle warm spare / bare idle node, RSS (incl. shared node binary) | ${f(memory.spare.rss)} / ${f(memory.bare.rss)} MiB | |`);
+  const idle = forkserverKind() === 'warm spares' ? 'idle warm spare' : 'idle zygote';
+  console.log(`| ${idle} / bare idle node, private memory | ${f(memory.spare.private)} / ${f(memory.bare.private)} MiB | spare <= bare |`);
+  console.log(`| ${idle} / bare idle node, RSS (incl. shared node binary) | ${f(memory.spare.rss)} / ${f(memory.bare.rss)} MiB | |`);
 }
 

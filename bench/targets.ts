@@ -1,5 +1,6 @@
 // Targets for the benchmarks: a child finds them here by name.
 import { writeFileSync } from 'node:fs';
+import { countPrimes } from '../examples/pool.js';
 import { SharedMemory, type Barrier, type Connection, type Lock, type Queue, type Semaphore } from 'multiproc';
 
 export function empty(): void {}
@@ -75,4 +76,43 @@ export async function summer(conn: Connection): Promise<void> {
     conn.send(sum);
     shm?.close();
   }
+}
+
+// The price of a forked child's `--single-threaded` (no concurrent GC or
+// compilation): CPU-bound work timed inside the child, written to `file`.
+function timed(file: string, work: () => unknown): void {
+  const t = performance.now();
+  work();
+  writeFileSync(file, String(performance.now() - t));
+}
+
+/** The Pool example's task: count the primes below 1.6 million. */
+export function primesTimed(file: string): void {
+  timed(file, () => countPrimes([0, 1_600_000]));
+}
+
+/** Allocation-heavy: build, stringify and parse many small objects. */
+export function jsonTimed(file: string): void {
+  timed(file, () => {
+    let total = 0;
+    for (let round = 0; round < 40; round++) {
+      const rows = Array.from({ length: 5000 }, (_, i) => ({ id: i, name: `row-${i}`, tags: ['a', 'b', String(round)], score: i * 1.5 }));
+      total += (JSON.parse(JSON.stringify(rows)) as unknown[]).length;
+    }
+    return total;
+  });
+}
+
+/** A long task over a big heap: keeps ~150 MB live while churning through more. */
+export function bigHeapTimed(file: string): void {
+  timed(file, () => {
+    const kept: number[][] = [];
+    for (let i = 0; i < 300; i++) kept.push(Array.from({ length: 60_000 }, (_, j) => i + j));
+    let sum = 0;
+    for (let round = 0; round < 30; round++) {
+      for (let i = 0; i < 300; i += 3) kept[i] = Array.from({ length: 60_000 }, (_, j) => round + j);
+      sum += kept[round]![round]!;
+    }
+    return sum;
+  });
 }

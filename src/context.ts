@@ -2,6 +2,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { ValueError } from './errors.js';
 import { checkStartMethod, chooseStartMethod, defaultStartMethod, START_METHODS, type StartMethod } from './launch/index.js';
 import { parentProcess } from './parent.js';
+export { setForkserverPreload } from './launch/forkserver.js';
 import { activeChildren, currentProcess, libraryClasses, Process, type ProcessTarget } from './process.js';
 import { validateBoolean, validateObject } from './validate.js';
 import type { Pool, PoolOptions } from './pool/pool.js';

@@ -17,6 +17,7 @@ export {
   setStartMethod,
   getStartMethod,
   getAllStartMethods,
+  setForkserverPreload,
 } from './context.js';
 export type { StartMethod } from './launch/index.js';
 export { Connection } from './connection.js';

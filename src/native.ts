@@ -144,3 +144,32 @@ function missingFunctions(value: unknown): string[] {
 function isNative(value: unknown): value is Native {
   return missingFunctions(value).length === 0;
 }
+
+/** The forking forkserver's addon (native/zygote.cc), built beside the main one; Linux only. */
+export interface ZygoteNative {
+  /** In the zygote: the child's pid, 0 in the child, -errno on failure (-EBUSY while requests are in flight). */
+  fork(daemon: boolean): number;
+  /** In a forked child: the code a drained event loop exits with. */
+  setExitCode(code: number): void;
+  /** In a forked child: `_exit(code)`, after JavaScript flushed what it buffered. */
+  exit(code: number): never;
+  getpid(): number;
+  /** Waits (WNOHANG) for those of `pids` that ended: `[pid, code, pid, code, ...]`, code -N for signal N. */
+  reap(pids: readonly number[]): number[];
+}
+
+let zygoteLoaded: ZygoteNative | null | undefined;
+
+/** The zygote addon, or null where it cannot load (not built, not Linux, or the main addon is missing). */
+export function zygoteNative(): ZygoteNative | null {
+  if (zygoteLoaded !== undefined) return zygoteLoaded;
+  zygoteLoaded = null;
+  if (process.platform !== 'linux' || native() === null) return zygoteLoaded;
+  try {
+    const addon = require(path.join(packageRoot(), 'build', 'Release', 'multiproc_zygote.node')) as Partial<ZygoteNative>;
+    if (typeof addon.fork === 'function' && typeof addon.reap === 'function') zygoteLoaded = addon as ZygoteNative;
+  } catch {
+    // not built: warm spares serve instead
+  }
+  return zygoteLoaded;
+}

@@ -27,7 +27,8 @@ export class ParentProcess {
   }
 
   isAlive(): boolean {
-    return process.ppid === this.pid;
+    // A child forked by a zygote has the zygote for its ppid: there, its channel to the parent says it.
+    return forked ? !channelClosed : process.ppid === this.pid;
   }
 
   /** Resolves when the parent has ended, or after `timeoutMs`. */
@@ -55,10 +56,31 @@ export class ParentProcess {
 }
 
 const gone = new EventEmitter();
+let forked = false;
+let channelClosed = false;
 
 /** Called by a child's bootstrap when its control channel to the parent closes. */
 export function noteParentGone(): void {
+  channelClosed = true;
   gone.emit('gone');
+}
+
+/**
+ * Called by the bootstrap of a child forked from a zygote. Its kernel parent
+ * is the zygote; `process.ppid` answers with the process that started it, as
+ * for any other child, until that one is gone (then, with the kernel's answer:
+ * whoever adopted it).
+ */
+export function noteForked(): void {
+  forked = true;
+  const owner = [process, Object.getPrototypeOf(process) as object].find((o) => Object.getOwnPropertyDescriptor(o, 'ppid') !== undefined);
+  const kernels = owner === undefined ? undefined : Object.getOwnPropertyDescriptor(owner, 'ppid');
+  const kernelPpid = (): number => (kernels?.get !== undefined ? (kernels.get.call(process) as number) : (kernels?.value as number));
+  Object.defineProperty(process, 'ppid', {
+    configurable: true,
+    enumerable: true,
+    get: () => (!channelClosed && current.parent !== null ? current.parent.pid : kernelPpid()),
+  });
 }
 
 let parent: ParentProcess | null | undefined;

@@ -204,6 +204,18 @@ test('a Connection passed to a child is passed on to a grandchild', async () => 
 });
 
 test('a Process with a Connection in its args takes a warm spare: the descriptors reach it over its fd channel', async () => {
+  // Warm spares are the forkserver where it does not fork (Node 20); MULTIPROC_FORK=0 makes them so everywhere.
+  const forkSetting = process.env.MULTIPROC_FORK;
+  process.env.MULTIPROC_FORK = '0';
+  try {
+    await descriptorsReachASpare();
+  } finally {
+    if (forkSetting === undefined) delete process.env.MULTIPROC_FORK;
+    else process.env.MULTIPROC_FORK = forkSetting;
+  }
+});
+
+async function descriptorsReachASpare(): Promise<void> {
   const spareNow = (): number[] => descendants().filter((p) => p.ppid === process.pid && p.cmdline.startsWith('node multiproc: spare')).map((p) => p.pid);
   const before = new Set(spareNow());
   // This child's end starts the replacement spare of its kind (not daemonic, same main module).
@@ -228,7 +240,7 @@ test('a Process with a Connection in its args takes a warm spare: the descriptor
     await p.join();
   }
   assert.equal(p.exitCode, 0);
-});
+}
 
 test('a child\'s own children do not inherit its Connections: closing it there is seen at once', async () => {
   const [conn, childConn] = Pipe();

@@ -39,7 +39,23 @@ def measure(method, rounds):
         writer.close()
         reader.close()
         to_target.append((got - t0) / 1e6)
-    return {'start_join': statistics.median(start_join), 'to_target': statistics.median(to_target)}
+    bursts = {}
+    for k in BURSTS:
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            ps = [ctx.Process(target=empty) for _ in range(k)]
+            for p in ps:
+                p.start()
+            for p in ps:
+                p.join()
+            times.append((time.perf_counter() - t) * 1000)
+        bursts[str(k)] = statistics.median(times)
+    return {'start_join': statistics.median(start_join), 'to_target': statistics.median(to_target), 'bursts': bursts}
+
+
+# Start k processes, then join them all: the burst table of `npm run bench process`.
+BURSTS = (1, 2, 4, 8)
 
 
 if __name__ == '__main__':

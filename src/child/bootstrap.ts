@@ -16,14 +16,16 @@ import { Socket } from 'node:net';
 import { ControlChannel } from '../launch/channel.js';
 import type { FromChild, JobMessage, PrepareMessage, ToChild } from '../launch/protocol.js';
 import { libraryClasses, Process, REBUILD, setCurrentProcess } from '../process.js';
-import { noteParentGone } from '../parent.js';
+import { noteForked, noteParentGone } from '../parent.js';
 import { FD_CHANNEL_IN_CHILD } from '../launch/command.js';
-import { requireNative } from '../native.js';
+import { requireNative, zygoteNative } from '../native.js';
 import { loadsInChild, type HandleSource } from '../reduction.js';
 import type { ModuleRef } from '../targets.js';
 import { initialize, transform, type LoadResult } from './hooks.js';
 import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
 import { jobModules, resolveCode, type LoadedModule } from './resolve.js';
+import { becomeForkedChild } from './forked.js';
+import { serveForks, type ForkedChannels } from './zygote.js';
 
 
 const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
@@ -113,17 +115,19 @@ function report(name: string, error: unknown): void {
 }
 
 let hasFdChannel = false;
+/** fd 4 in a spawned child; wherever the zygote received it in a forked one. */
+let fdChannelFd = FD_CHANNEL_IN_CHILD;
 
 /** The descriptors the parent passed for this job, received from the fd channel, which is then closed. */
 function receivedHandles(count: number): HandleSource | null {
   if (!hasFdChannel) return null;
   hasFdChannel = false;
   try {
-    const fds = count > 0 ? requireNative('receiving file descriptors').recvFds(FD_CHANNEL_IN_CHILD) : [];
+    const fds = count > 0 ? requireNative('receiving file descriptors').recvFds(fdChannelFd) : [];
     if (fds.length !== count) throw new Error(`multiproc: expected ${count} file descriptors from the parent, received ${fds.length}`);
     return { fd: (index) => fds[index]! };
   } finally {
-    closeSync(FD_CHANNEL_IN_CHILD);
+    closeSync(fdChannelFd);
   }
 }
 
@@ -134,6 +138,22 @@ interface Prepared {
 }
 
 let job: JobMessage | null = null;
+
+/** `setForkserverPreload`: imported once by a forkserver; one that fails is skipped, as Python does. */
+async function preloadModules(specifiers: readonly string[]): Promise<void> {
+  current.bootstrapping = true;
+  try {
+    for (const specifier of specifiers) {
+      try {
+        await import(specifier);
+      } catch {
+        // as Python's forkserver, which ignores an ImportError here
+      }
+    }
+  } finally {
+    current.bootstrapping = false;
+  }
+}
 let parentGone = false;
 
 async function prepare(message: PrepareMessage): Promise<Prepared> {
@@ -156,6 +176,7 @@ async function prepare(message: PrepareMessage): Promise<Prepared> {
       current.bootstrapping = false;
     }
   }
+  if (!prepared.failed) await preloadModules(message.preload ?? []);
   if (!parentGone) channel.send({ t: 'ready', ok: !prepared.failed });
   return prepared;
 }
@@ -208,23 +229,46 @@ async function run(prepared: Prepared, message: JobMessage): Promise<void> {
 
 let prepared: Promise<Prepared> | undefined;
 
-const channel = new ControlChannel<ToChild, FromChild>(new Socket({ fd: 3, readable: true, writable: true }));
-
-channel.on('message', function onMessage(message: ToChild) {
-  if (message.t === 'prepare') prepared = prepare(message);
-  else if (message.t === 'job') {
+function onMessage(message: ToChild): void {
+  if (message.t === 'prepare') {
+    prepared = prepare(message);
+    if (message.zygote === true) {
+      channel.off('message', onMessage);
+      serveForks(channel, message.daemon, prepared, becomeForked);
+    }
+  } else if (message.t === 'job') {
     // Received is what counts: a parent may die while this child still imports.
     job = message;
     channel.off('message', onMessage);
     void prepared!.then((p) => run(p, message));
   }
-});
+}
 
 // The channel closes when the parent dies: a daemonic child goes with it, and
-// so does a spare that never got a job; any other child carries on, as in Python.
-channel.on('close', () => {
+// so does a spare (or a zygote) that never got a job; any other child carries on, as in Python.
+function onClose(): void {
   parentGone = true;
   noteParentGone();
   if (job === null) process.exit(0);
   if (job.self.daemon) process.kill(process.pid, 'SIGKILL');
-});
+}
+
+function listen(socket: Socket): ControlChannel<ToChild, FromChild> {
+  const opened = new ControlChannel<ToChild, FromChild>(socket);
+  opened.on('message', onMessage);
+  opened.on('close', onClose);
+  return opened;
+}
+
+let channel = listen(new Socket({ fd: 3, readable: true, writable: true }));
+
+/** In a child just forked from the zygote: drop the zygote's channels, take this child's own, wait for the job. */
+function becomeForked(channels: ForkedChannels): void {
+  channel.abandon();
+  closeSync(FD_CHANNEL_IN_CHILD);
+  becomeForkedChild(zygoteNative()!);
+  noteForked();
+  process.title = 'node multiproc: forked';
+  fdChannelFd = channels.fdChannel;
+  channel = listen(new Socket({ fd: channels.control, readable: true, writable: true }));
+}

@@ -35,6 +35,19 @@ export class ControlChannel<In, Out> extends EventEmitter<{ message: [In]; close
     this.#socket.unref();
   }
 
+  ref(): void {
+    this.#socket.ref();
+  }
+
+  /** Closes this end without a word to anyone: a forked child drops the zygote's channel so. */
+  abandon(): void {
+    this.removeAllListeners();
+    this.#socket.removeAllListeners();
+    this.#socket.on('error', () => {});
+    this.#socket.destroy();
+    this.#buffered = Buffer.alloc(0);
+  }
+
   #receive(chunk: Buffer): void {
     this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
     while (this.#buffered.length >= 4) {

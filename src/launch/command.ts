@@ -95,6 +95,12 @@ export class FdChannel {
     this.#fd = fd;
   }
 
+  /** The parent's end, for a blocking reply (the zygote answers a fork request with the pid on it). */
+  get fd(): number {
+    if (this.#fd === null) throw new Error('multiproc: the fd channel to this child is closed');
+    return this.#fd;
+  }
+
   pass(fds: readonly number[]): void {
     if (this.#fd === null) throw new Error('multiproc: the fd channel to this child is closed');
     requireNative('passing file descriptors to a child').sendFds(this.#fd, fds);
@@ -114,11 +120,12 @@ export const FD_CHANNEL_IN_CHILD = 4;
  * where available, so that the kernel kills it even when its parent is killed
  * with SIGKILL and can run no cleanup (Python leaves such children orphaned).
  */
-export function launchNode(daemon: boolean): LaunchedChild {
+export function launchNode(daemon: boolean, role: 'spare' | 'forkserver' | null = null, nodeFlags: readonly string[] = []): LaunchedChild {
   // Loaded on first use: a child that never starts one does not pay for it.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const wrapper = daemon ? setpriv() : null;
-  const node = [process.execPath, ...childExecArgv(), BOOTSTRAP];
+  // The role is an argument only so that `ps` (and the tests' leak check) can tell a booting spare from a child.
+  const node = [process.execPath, ...childExecArgv(), ...nodeFlags, BOOTSTRAP, ...(role === null ? [] : [role])];
   const pair = native()?.socketpair() ?? null;
   const stdio: StdioOptions = pair === null ? STDIO : ([...(STDIO as unknown[]), pair[1]] as StdioOptions);
   try {

@@ -1,106 +1,45 @@
-import { launchNode, type LaunchedChild } from './command.js';
-import { ChildPopen, type Popen } from './popen.js';
-import { handOver } from './spawn.js';
-import type { JobMessage, PrepareMessage, ReadyMessage } from './protocol.js';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { mainModule } from '../main.js';
+import type { Popen } from './popen.js';
+import type { JobMessage, PrepareMessage } from './protocol.js';
+import { discardSpares as discardIdleSpares, sparePopen } from './spares.js';
+import { discardZygotes, forkAvailable, zygotePopen } from './zygote.js';
 
 /**
- * The `forkserver` start method: Node cannot fork a running interpreter, so
- * the fast path is a warm spare, a node process that has already started,
- * loaded the library and imported the main module, and waits for its job.
- * `start()` hands the job to the spare at once and a replacement is started
- * behind it. Spares are kept per kind (daemonic or not, same main module),
- * since a daemonic child is launched so that it dies with its parent.
+ * The `forkserver` start method: a warm node takes the job. Where a node can
+ * be forked safely, a zygote forks one per start; elsewhere warm spares wait.
  */
-class Spare {
-  readonly launched: LaunchedChild;
-  readonly key: string;
-  /** Set when the spare reported that importing the main module failed. */
-  failed = false;
-
-  constructor(prepare: PrepareMessage, key: string) {
-    this.key = key;
-    this.launched = launchNode(prepare.daemon);
-    this.launched.channel.on('message', this.#onMessage);
-    this.launched.process.once('exit', () => {
-      this.launched.fdChannel?.close();
-      if (spares.get(this.key) === this) spares.delete(this.key);
-    });
-    this.launched.channel.send(prepare);
-    // An idle spare must never keep its parent alive.
-    this.launched.process.unref();
-    this.launched.channel.unref();
-  }
-
-  get pid(): number | undefined {
-    return this.launched.process.pid;
-  }
-
-  #onMessage = (message: ReadyMessage): void => {
-    if (message.t !== 'ready') return;
-    this.launched.channel.off('message', this.#onMessage);
-    if (!message.ok) {
-      // The main module fails to import (no main guard, or a bug): a replacement
-      // would fail the same way, so stop making them; the next start() still
-      // gets this child, which reports the error as its exit, as in Python.
-      this.failed = true;
-      brokenKeys.add(this.key);
-    }
-  };
-
-  get usable(): boolean {
-    const child = this.launched.process;
-    return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
-  }
-
-  discard(): void {
-    this.launched.fdChannel?.close();
-    this.launched.process.kill('SIGKILL');
-  }
-}
-
-const spares = new Map<string, Spare>();
-const REPLACE_AFTER_MS = 30;
-const brokenKeys = new Set<string>();
-
-function keyOf(prepare: PrepareMessage): string {
-  return JSON.stringify([prepare.daemon, prepare.main, prepare.startMethod, process.cwd(), process.execArgv]);
-}
-
-function startSpare(prepare: PrepareMessage, key: string): Spare {
-  const spare = new Spare(prepare, key);
-  spares.set(key, spare);
-  return spare;
-}
-
 export function forkserverPopen(prepare: PrepareMessage, job: JobMessage, fds: readonly number[]): Popen {
-  const key = keyOf(prepare);
-  let spare = spares.get(key);
-  spares.delete(key);
-  if (spare !== undefined && !spare.usable) spare = undefined;
-  spare ??= new Spare(prepare, key);
-  try {
-    handOver(spare.launched, null, job, fds);
-  } catch (err) {
-    spare.discard();
-    throw err;
-  }
-  const popen = new ChildPopen(spare.launched, prepare.daemon);
-  if (!brokenKeys.has(key) && !spare.failed) {
-    // The replacement is started when this child ends, or after a short while
-    // if it runs longer: forking it at once would compete with the new child
-    // for the CPU and delay the parent's handling of a quick child's exit.
-    const replace = (): void => {
-      clearTimeout(timer);
-      if (!spares.has(key) && !brokenKeys.has(key)) startSpare(prepare, key);
-    };
-    const timer = setTimeout(replace, REPLACE_AFTER_MS).unref();
-    void popen.exited.then(replace);
-  }
-  return popen;
+  const warm = preload.length === 0 ? prepare : { ...prepare, preload };
+  return (forkAvailable() ? zygotePopen(warm, job, fds) : null) ?? sparePopen(warm, job, fds);
 }
 
-/** Kills every idle spare: called when the parent exits. */
+/** Ends every idle warm process (spares, zygotes): called when the parent exits. */
 export function discardSpares(): void {
-  for (const spare of spares.values()) spare.discard();
-  spares.clear();
+  discardIdleSpares();
+  discardZygotes();
+}
+
+let preload: string[] = [];
+
+/**
+ * Python's `set_forkserver_preload`: modules a forkserver imports once, after
+ * the main module, so that every child it serves starts with them loaded
+ * (Python ignores one that fails to import, and so do we). Relative paths are
+ * taken from the main module's folder (the current directory without one);
+ * bare names are packages. Applies to forkservers started afterwards.
+ */
+export function setForkserverPreload(moduleNames: readonly string[]): void {
+  if (!Array.isArray(moduleNames) || !moduleNames.every((name) => typeof name === 'string')) {
+    throw new TypeError('module_names must be a list of strings: setForkserverPreload([\'./heavy-module.js\', \'some-package\'])');
+  }
+  const main = mainModule();
+  const base = main === null ? pathToFileURL(process.cwd() + '/').href : main.url;
+  preload = moduleNames.map((name) => {
+    if (name.startsWith('file:')) return name;
+    if (isAbsolute(name)) return pathToFileURL(name).href;
+    if (name.startsWith('./') || name.startsWith('../')) return new URL(name, base).href;
+    return name;
+  });
 }

@@ -46,7 +46,7 @@ export function procStat(pid: number): string[] | null {
  * Python's non-blocking waitpid does. Field 52 of /proc/PID/stat holds the
  * wait status (Linux 3.5+). Returns null where /proc is unavailable.
  */
-function zombieExitCode(pid: number): number | null {
+export function zombieExitCode(pid: number): number | null {
   const fields = procStat(pid);
   if (fields === null || fields[0] !== 'Z') return null;
   const status = Number(fields[49]);
@@ -55,18 +55,48 @@ function zombieExitCode(pid: number): number | null {
   return signal === 0 ? (status >> 8) & 0xff : -signal;
 }
 
-/** A Popen over a Node ChildProcess; both start methods produce one. */
-export class ChildPopen implements Popen {
+/** Signals, and the count of joiners that keep the parent alive: the same for every kind of child. */
+export abstract class SignalledPopen implements Popen {
+  abstract readonly pid: number;
+  abstract readonly exited: Promise<number>;
+  protected refs = 0;
+
+  abstract poll(): number | null;
+
+  /** Keeps the parent's event loop alive or not, from `refs` and the daemon flag. */
+  protected abstract applyRef(): void;
+
+  terminate(): void {
+    signalUnlessEnded(this, 'SIGTERM');
+  }
+
+  kill(): void {
+    signalUnlessEnded(this, 'SIGKILL');
+  }
+
+  ref(): void {
+    this.refs += 1;
+    this.applyRef();
+  }
+
+  unref(): void {
+    this.refs = Math.max(0, this.refs - 1);
+    this.applyRef();
+  }
+}
+
+/** A Popen over a Node ChildProcess: spawned children and warm spares. */
+export class ChildPopen extends SignalledPopen {
   readonly pid: number;
   readonly exited: Promise<number>;
   #child: ChildProcess;
   #channel: LaunchedChild['channel'];
   #code: number | null = null;
-  #refs = 0;
   #daemon: boolean;
   #resolveExited: (code: number) => void = () => {};
 
   constructor(launched: LaunchedChild, daemon: boolean) {
+    super();
     const child = launched.process;
     this.#channel = launched.channel;
     if (child.pid === undefined) throw new Error('multiproc: the child process could not be started');
@@ -82,7 +112,7 @@ export class ChildPopen implements Popen {
       if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode, child.signalCode);
       else child.once('exit', done);
     });
-    this.#applyRef();
+    this.applyRef();
   }
 
   poll(): number | null {
@@ -99,38 +129,21 @@ export class ChildPopen implements Popen {
     return this.#code;
   }
 
-  terminate(): void {
-    this.#signal('SIGTERM');
-  }
-
-  kill(): void {
-    this.#signal('SIGKILL');
-  }
-
-  ref(): void {
-    this.#refs += 1;
-    this.#applyRef();
-  }
-
-  unref(): void {
-    this.#refs = Math.max(0, this.#refs - 1);
-    this.#applyRef();
-  }
-
   /** A non-daemonic child keeps its parent alive, as Python joins it at exit; a daemonic one does only while joined. */
-  #applyRef(): void {
-    if (this.#daemon && this.#refs === 0) this.#child.unref();
+  protected applyRef(): void {
+    if (this.#daemon && this.refs === 0) this.#child.unref();
     else this.#child.ref();
     // The channel is not what keeps a parent alive: the process handle is.
     this.#channel.unref();
   }
+}
 
-  #signal(signal: NodeJS.Signals): void {
-    if (this.poll() !== null) return;
-    try {
-      process.kill(this.pid, signal);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-    }
+/** Signals a child, unless it has ended (a no-op then, as in Python); one that vanished meanwhile is no error. */
+function signalUnlessEnded(popen: Popen, signal: NodeJS.Signals): void {
+  if (popen.poll() !== null) return;
+  try {
+    process.kill(popen.pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
 }

@@ -15,6 +15,26 @@ export interface PrepareMessage {
   daemon: boolean;
   /** Whether the child has an fd channel on fd 4 (the parent had the native addon). */
   fdChannel: boolean;
+  /** Set for a zygote: after preparing, it forks one child per `fork` message instead of running a job. */
+  zygote?: boolean;
+  /** Modules a forkserver imports once after main (`setForkserverPreload`): URLs, or bare package names. */
+  preload?: string[];
+}
+
+/**
+ * To a zygote: fork a child. The child's two socket ends (control channel,
+ * fd channel) wait on the zygote's fd channel; the zygote answers with the
+ * pid (an int32, -errno on failure) on that same socket.
+ */
+export interface ForkMessage {
+  t: 'fork';
+}
+
+/** From a zygote: one of its children ended (code -N for signal N). */
+export interface ExitMessage {
+  t: 'exit';
+  pid: number;
+  code: number;
 }
 
 export interface JobMessage {
@@ -40,5 +60,5 @@ export interface ReadyMessage {
   ok: boolean;
 }
 
-export type ToChild = PrepareMessage | JobMessage;
-export type FromChild = ReadyMessage;
+export type ToChild = PrepareMessage | JobMessage | ForkMessage;
+export type FromChild = ReadyMessage | ExitMessage;

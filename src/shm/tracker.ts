@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { registerAfterFork } from '../afterfork.js';
 import { native, type Native } from '../native.js';
 import type { HandleSink, HandleSource } from '../reduction.js';
 import { TRACKER_PROGRAM } from './trackerProgram.js';
@@ -102,6 +103,7 @@ function journalTracker(): Journal {
 
 /** This process as the tracker tells it apart from a later one with the same pid: its start time in /proc. */
 let identity: { pid: number; start: string } | undefined;
+registerAfterFork(() => (identity = undefined));
 function self(): { pid: number; start: string } {
   if (identity !== undefined) return identity;
   let start = '';

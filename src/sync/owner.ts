@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
+import { registerAfterFork } from '../afterfork.js';
 
 /** This process's pid, as stored in lock words (never 0, which means "free"). */
-export const PID = process.pid;
+export let PID = process.pid;
+// A child forked from the forkserver's zygote has a pid of its own.
+registerAfterFork(() => (PID = process.pid));
 /** This thread (worker_threads) within the process: 0 on the main thread. RLock ownership is per (pid, thread). */
 export const THREAD = threadId;
 

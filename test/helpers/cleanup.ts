@@ -39,7 +39,9 @@ export function descendants(): Proc[] {
   return found;
 }
 
-const isIdleSpare = (p: Proc): boolean => p.ppid === process.pid && p.state !== 'Z' && p.cmdline.startsWith('node multiproc: spare');
+// A spare or forkserver still booting shows its role after the bootstrap's path, until it sets its title.
+const isIdleSpare = (p: Proc): boolean =>
+  p.ppid === process.pid && p.state !== 'Z' && /^node multiproc: (spare|forkserver)$|child\/bootstrap\.js (spare|forkserver)$/.test(p.cmdline);
 // The resource tracker lives as long as the process tree that made shared memory (as Python's).
 const isTracker = (p: Proc): boolean => p.state !== 'Z' && p.cmdline.startsWith('node multiproc: resource_tracker');
 

@@ -7,13 +7,16 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { decode, encode } from '../../codec.js';
 import { current } from '../../current.js';
 import { AssertionError, OSError, ValueError } from '../../errors.js';
+import { registerAfterFork } from '../../afterfork.js';
 import { FrameParser, header } from '../../framing.js';
 import { BrokenBarrierError, OwnerDiedError } from '../errors.js';
 import type { LinkData, LinkOutcome } from './client-thread.js';
 import type { Fifos, RemoteOp, RemoteRef, Reply, Request } from './protocol.js';
 
 /** This thread's identity as a holder: RLock ownership is per (process, thread), as with the addon. */
-const OWNER = `${process.pid}:${(require('node:worker_threads') as typeof import('node:worker_threads')).threadId}`;
+let OWNER = `${process.pid}:${(require('node:worker_threads') as typeof import('node:worker_threads')).threadId}`;
+// A child forked from the forkserver's zygote is another holder (forking happens on the main thread).
+registerAfterFork(() => (OWNER = `${process.pid}:0`));
 
 /** A worker thread's script beside this file: .js once built, .ts under tsx (the worker inherits its loader flags). */
 export function threadScript(name: string): string {

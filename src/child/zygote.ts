@@ -1,0 +1,104 @@
+/**
+ * The zygote's side of the forking forkserver: once the main module is
+ * loaded, each `fork` message forks one child, from a macrotask of its own so
+ * that nothing the zygote had queued runs again in the child. The zygote reaps
+ * its children on SIGCHLD and tells the parent how each ended.
+ */
+import { closeSync, writeSync } from 'node:fs';
+import type { ControlChannel } from '../launch/channel.js';
+import { FD_CHANNEL_IN_CHILD } from '../launch/command.js';
+import type { FromChild, ToChild } from '../launch/protocol.js';
+import { requireNative, zygoteNative, type ZygoteNative } from '../native.js';
+
+/** Retry a fork refused while requests were in flight (the main module's own I/O) this often. */
+const BUSY_RETRY_MS = 1;
+const EBUSY = 16;
+
+export interface ForkedChannels {
+  control: number;
+  fdChannel: number;
+}
+
+/**
+ * Serves fork requests; `becomeChild` runs in each forked child (and never
+ * returns to the zygote's work). `ready` settles once the main module is loaded.
+ */
+export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: boolean, ready: Promise<unknown>, becomeChild: (channels: ForkedChannels) => void): void {
+  const addon = zygoteNative();
+  if (addon === null) throw new Error('multiproc: the forkserver needs the zygote addon (build/Release/multiproc_zygote.node)');
+  process.title = 'node multiproc: forkserver';
+  let pending = 0;
+  let scheduled = false;
+  let loaded = false;
+  const children = new Set<number>();
+
+  const reapChildren = (): void => {
+    const ended = addon.reap([...children]);
+    for (let i = 0; i < ended.length; i += 2) {
+      children.delete(ended[i]!);
+      channel.send({ t: 'exit', pid: ended[i]!, code: ended[i + 1]! });
+    }
+  };
+  process.on('SIGCHLD', reapChildren);
+
+  const serve = (): void => {
+    scheduled = false;
+    while (pending > 0) {
+      const channels = receive();
+      const pid = addon.fork(daemon);
+      if (pid === 0) {
+        process.removeListener('SIGCHLD', reapChildren);
+        return becomeChild(channels);
+      }
+      if (pid === -EBUSY) {
+        // Requests in flight would never complete in the child: fork from a quiet moment.
+        requeue(channels);
+        setTimeout(serve, BUSY_RETRY_MS);
+        scheduled = true;
+        return;
+      }
+      pending -= 1;
+      closeSync(channels.control);
+      closeSync(channels.fdChannel);
+      if (pid > 0) children.add(pid);
+      answer(pid);
+    }
+  };
+
+  // The two ends of a request wait on the fd channel; one refused for EBUSY is kept for the retry.
+  let held: ForkedChannels | null = null;
+  const receive = (): ForkedChannels => {
+    if (held !== null) {
+      const channels = held;
+      held = null;
+      return channels;
+    }
+    const [control, fdChannel] = requireNative('the forkserver').recvFds(FD_CHANNEL_IN_CHILD);
+    return { control: control!, fdChannel: fdChannel! };
+  };
+  const requeue = (channels: ForkedChannels): void => void (held = channels);
+
+  const answer = (pid: number): void => {
+    const buffer = Buffer.alloc(4);
+    buffer.writeInt32LE(pid);
+    writeSync(FD_CHANNEL_IN_CHILD, buffer);
+  };
+
+  const schedule = (): void => {
+    if (scheduled || !loaded || pending === 0) return;
+    scheduled = true;
+    setImmediate(serve);
+  };
+
+  channel.on('message', (message) => {
+    if (message.t !== 'fork') return;
+    pending += 1;
+    schedule();
+  });
+  void ready.then(() => {
+    loaded = true;
+    schedule();
+  });
+}
+
+export type { ZygoteNative };

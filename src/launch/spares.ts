@@ -1,0 +1,187 @@
+import { cpus } from 'node:os';
+import { launchNode, type LaunchedChild } from './command.js';
+import { ChildPopen, type Popen } from './popen.js';
+import { handOver } from './spawn.js';
+import type { FromChild, JobMessage, PrepareMessage } from './protocol.js';
+
+/**
+ * Warm spares, the forkserver start method where a node cannot be forked:
+ * node processes that have already started, loaded the library and imported
+ * the main module, and wait for their job. `start()` hands the job to a spare
+ * at once. Spares are kept per kind (daemonic or not, same main module), since
+ * a daemonic child is launched so that it dies with its parent.
+ *
+ * How many: as many as the largest burst of starts the program made lately (a
+ * loop of `start()` calls), up to the CPU count, so that the next such burst
+ * starts warm; one less after each quiet spell, down to one, so that a program
+ * that once started eight processes does not keep eight idle nodes for ever.
+ */
+class Spare {
+  readonly launched: LaunchedChild;
+  readonly key: string;
+  /** Set when the spare reported that importing the main module failed. */
+  failed = false;
+  /** Set once the spare has loaded the library and the main module. */
+  ready = false;
+
+  constructor(prepare: PrepareMessage, key: string) {
+    this.key = key;
+    this.launched = launchNode(prepare.daemon, 'spare');
+    this.launched.channel.on('message', this.#onMessage);
+    this.launched.process.once('exit', () => {
+      this.launched.fdChannel?.close();
+      pools.get(this.key)?.forget(this);
+    });
+    this.launched.channel.send(prepare);
+    // An idle spare must never keep its parent alive.
+    this.launched.process.unref();
+    this.launched.channel.unref();
+  }
+
+  #onMessage = (message: FromChild): void => {
+    if (message.t !== 'ready') return;
+    this.launched.channel.off('message', this.#onMessage);
+    this.ready = true;
+    if (message.ok) pools.get(this.key)?.refill();
+    else {
+      // The main module fails to import (no main guard, or a bug): a replacement
+      // would fail the same way, so stop making them; the next start() still
+      // gets this child, which reports the error as its exit, as in Python.
+      this.failed = true;
+      pools.get(this.key)?.markBroken();
+    }
+  };
+
+  get usable(): boolean {
+    const child = this.launched.process;
+    return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+  }
+
+  discard(): void {
+    this.launched.fdChannel?.close();
+    this.launched.process.kill('SIGKILL');
+  }
+}
+
+/** Starts closer together than this belong to one burst. */
+const BURST_GAP_MS = 30;
+/** A quiet spell this long (no start) lowers the number of spares kept by one. */
+const DECAY_AFTER_MS = 5000;
+
+/** The spares of one kind, and the size of the bursts they serve. */
+class SparePool {
+  readonly #key: string;
+  readonly #prepare: PrepareMessage;
+  readonly #idle: Spare[] = [];
+  #broken = false;
+  /** How many spares to keep warm. */
+  #target = 1;
+  /** Starts in the current burst. */
+  #burst = 0;
+  #burstTimer: NodeJS.Timeout | undefined;
+  #decayTimer: NodeJS.Timeout | undefined;
+
+  constructor(key: string, prepare: PrepareMessage) {
+    this.#key = key;
+    this.#prepare = prepare;
+  }
+
+  /** A spare for this start: an idle one, or a new one that takes the job as soon as it has booted. */
+  take(): Spare {
+    this.#noteStart();
+    let spare: Spare | undefined;
+    while ((spare = this.#idle.shift()) !== undefined && !spare.usable);
+    return spare ?? new Spare(this.#prepare, this.#key);
+  }
+
+  get broken(): boolean {
+    return this.#broken;
+  }
+
+  markBroken(): void {
+    this.#broken = true;
+    this.discardAll();
+  }
+
+  forget(spare: Spare): void {
+    const index = this.#idle.indexOf(spare);
+    if (index >= 0) this.#idle.splice(index, 1);
+  }
+
+  /**
+   * Tops the pool up to its target, one spare at a time (the next when the
+   * last has booted). Called once a burst is over, when a child of it exits and
+   * when a spare is ready: replacements booting during a burst, or many at
+   * once, would compete with the program's children for the CPU.
+   */
+  refill(): void {
+    if (this.#broken || this.#burst > 0) return;
+    this.#restartDecay();
+    if (this.#idle.length >= this.#target || this.#idle.some((spare) => !spare.ready)) return;
+    this.#idle.push(new Spare(this.#prepare, this.#key));
+  }
+
+  discardAll(): void {
+    for (const spare of this.#idle.splice(0)) spare.discard();
+    clearTimeout(this.#burstTimer);
+    clearTimeout(this.#decayTimer);
+  }
+
+  #noteStart(): void {
+    this.#burst += 1;
+    this.#target = Math.max(this.#target, Math.min(this.#burst, maxSpares()));
+    clearTimeout(this.#burstTimer);
+    this.#burstTimer = setTimeout(() => {
+      this.#burst = 0;
+      this.refill();
+    }, BURST_GAP_MS).unref();
+    this.#restartDecay();
+  }
+
+  /** The quiet spell is counted from the last start, exit or refill. */
+  #restartDecay(): void {
+    clearTimeout(this.#decayTimer);
+    this.#decayTimer = setTimeout(() => this.#decay(), DECAY_AFTER_MS).unref();
+  }
+
+  #decay(): void {
+    if (this.#target <= 1) return;
+    this.#target -= 1;
+    this.#idle.splice(this.#target).forEach((spare) => spare.discard());
+    this.#decayTimer = setTimeout(() => this.#decay(), DECAY_AFTER_MS).unref();
+  }
+}
+
+/** The cap: a burst of cpuCount() processes starts warm, and no more spares than that are kept. */
+function maxSpares(): number {
+  return Math.max(2, cpus().length);
+}
+
+const pools = new Map<string, SparePool>();
+
+function keyOf(prepare: PrepareMessage): string {
+  return JSON.stringify([prepare.daemon, prepare.main, prepare.startMethod, process.cwd(), process.execArgv]);
+}
+
+export function sparePopen(prepare: PrepareMessage, job: JobMessage, fds: readonly number[]): Popen {
+  const key = keyOf(prepare);
+  let pool = pools.get(key);
+  if (pool === undefined) pools.set(key, (pool = new SparePool(key, prepare)));
+  const spare = pool.take();
+  try {
+    handOver(spare.launched, null, job, fds);
+  } catch (err) {
+    spare.discard();
+    throw err;
+  }
+  const popen = new ChildPopen(spare.launched, prepare.daemon);
+  // A child that ends within the burst frees a CPU: its replacement may boot now.
+  void popen.exited.then(() => pool.refill());
+  return popen;
+}
+
+/** Kills every idle spare: called when the parent exits. */
+export function discardSpares(): void {
+  for (const pool of pools.values()) pool.discardAll();
+  pools.clear();
+}

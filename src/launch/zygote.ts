@@ -1,0 +1,241 @@
+import { closeSync, readSync } from 'node:fs';
+import Module from 'node:module';
+import { Socket } from 'node:net';
+import { native, zygoteNative } from '../native.js';
+import { ControlChannel } from './channel.js';
+import { FdChannel, launchNode, type LaunchedChild } from './command.js';
+import { procStat, SignalledPopen, zombieExitCode, type Popen } from './popen.js';
+import type { FromChild, JobMessage, PrepareMessage, ToChild } from './protocol.js';
+import { handOver } from './spawn.js';
+
+/**
+ * The forking forkserver: one warm node per kind of child (main module,
+ * daemon flag, flags), the zygote, started on first use with V8's
+ * `--single-threaded` (its helper threads would be missing in a forked child:
+ * measured, 1-3% of children hang or crash without it). It loads the library,
+ * the parent's `--import` hooks and the main module once, then forks one child
+ * per `start()`, which receives its job over its own channels as any child
+ * does. The zygote reaps its children and reports their exit codes here.
+ *
+ * Fork is enabled where the torture test passes (test/zygote-torture.test.ts):
+ * Linux, Node 24 and later, and Node 22 from 22.15 on. On Node 20, V8 still
+ * posts work to its dead helper threads (full GCs, WebAssembly) and forked
+ * children hang. Node 22 before 22.15 has no in-thread module hooks: a loader
+ * such as tsx would run on a thread of the zygote that its children lack.
+ */
+function forkTested(): boolean {
+  const major = Number(process.versions.node.split('.')[0]);
+  const inThreadHooks = typeof (Module as unknown as { registerHooks?: unknown }).registerHooks === 'function';
+  return major >= 24 || (major === 22 && inThreadHooks);
+}
+
+export function forkAvailable(): boolean {
+  // For measuring and testing: MULTIPROC_FORK=0 keeps warm spares, =1 forks on any Node version.
+  const forced = process.env.MULTIPROC_FORK;
+  return (forced === undefined ? forkTested() : forced === '1') && zygoteNative() !== null;
+}
+
+/** Flags a zygote needs beyond the parent's own. */
+const ZYGOTE_FLAGS = ['--single-threaded'];
+
+const PID_BYTES = 4;
+
+class Zygote {
+  readonly #launched: LaunchedChild;
+  readonly #key: string;
+  readonly #daemon: boolean;
+  readonly #children = new Map<number, ZygotePopen>();
+  #refs = 0;
+  #gone = false;
+
+  constructor(prepare: PrepareMessage, key: string) {
+    this.#key = key;
+    this.#daemon = prepare.daemon;
+    // A zygote always dies with its parent (daemonic children die with it; the others carry on, reparented).
+    this.#launched = launchNode(true, 'forkserver', ZYGOTE_FLAGS);
+    this.#launched.channel.on('message', (message) => this.#onMessage(message));
+    this.#launched.process.once('exit', () => this.#onGone());
+    this.#launched.channel.send({ ...prepare, zygote: true });
+    this.#launched.process.unref();
+    this.#launched.channel.unref();
+  }
+
+  get alive(): boolean {
+    const child = this.#launched.process;
+    return !this.#gone && child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+  }
+
+  /**
+   * Forks a child and hands it its job. Blocks until the zygote answers with
+   * the pid, as Python's forkserver does (on first use, while it boots).
+   * Returns null if the zygote is gone (the caller starts a new one).
+   */
+  fork(job: JobMessage, fds: readonly number[]): ZygotePopen | null {
+    const addon = native()!;
+    const fdChannel = this.#launched.fdChannel!;
+    const control = addon.socketpair();
+    const passing = addon.socketpair();
+    let pid: number;
+    try {
+      fdChannel.pass([control[1], passing[1]]);
+      this.#launched.channel.send({ t: 'fork' });
+      pid = readPid(fdChannel.fd);
+    } catch {
+      pid = 0;
+    } finally {
+      closeSync(control[1]);
+      closeSync(passing[1]);
+    }
+    if (pid <= 0) {
+      closeSync(control[0]);
+      closeSync(passing[0]);
+      if (pid < 0) throw new Error(`multiproc: the forkserver could not fork (errno ${-pid})`);
+      this.discard();
+      return null;
+    }
+    const child = {
+      channel: new ControlChannel<FromChild, ToChild>(new Socket({ fd: control[0], readable: true, writable: true })),
+      fdChannel: new FdChannel(passing[0]),
+    };
+    child.channel.unref();
+    const popen = new ZygotePopen(pid, this.#daemon, this);
+    this.#children.set(pid, popen);
+    try {
+      handOver(child, null, job, fds);
+    } catch (err) {
+      popen.kill();
+      throw err;
+    }
+    return popen;
+  }
+
+  /** While a child is referenced, the zygote's channel keeps the parent alive: its exit is reported there. */
+  hold(delta: number): void {
+    this.#refs += delta;
+    if (this.#refs > 0) this.#launched.channel.ref();
+    else this.#launched.channel.unref();
+  }
+
+  discard(): void {
+    this.#launched.fdChannel?.close();
+    this.#launched.process.kill('SIGKILL');
+    this.#onGone();
+  }
+
+  #onMessage(message: FromChild): void {
+    if (message.t !== 'exit') return;
+    const popen = this.#children.get(message.pid);
+    this.#children.delete(message.pid);
+    popen?.ended(message.code);
+  }
+
+  /** The zygote died (killed, or discarded): its children's exits can no longer be reported; watch them end instead. */
+  #onGone(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#launched.fdChannel?.close();
+    if (zygotes.get(this.#key) === this) zygotes.delete(this.#key);
+    for (const popen of this.#children.values()) popen.orphaned();
+    this.#children.clear();
+  }
+}
+
+/** Reads the zygote's answer to a fork request: the pid, or -errno; 0 if the zygote is gone. */
+function readPid(fd: number): number {
+  const answer = Buffer.alloc(PID_BYTES);
+  let got = 0;
+  while (got < PID_BYTES) {
+    const n = readSync(fd, answer, got, PID_BYTES - got, null);
+    if (n === 0) return 0;
+    got += n;
+  }
+  return answer.readInt32LE(0);
+}
+
+/** How often an orphaned child (its zygote gone) is checked for its end. */
+const ORPHAN_POLL_MS = 50;
+/** The exit code of a child whose status was lost with its zygote, as Python's forkserver reports it. */
+const LOST_STATUS = 255;
+
+/** A forked child: a child of the zygote, whose exit the zygote reports. */
+export class ZygotePopen extends SignalledPopen {
+  readonly pid: number;
+  readonly exited: Promise<number>;
+  #code: number | null = null;
+  #holding = false;
+  readonly #daemon: boolean;
+  readonly #zygote: Zygote;
+  #resolve: (code: number) => void = () => {};
+  #orphanTimer: NodeJS.Timeout | undefined;
+
+  constructor(pid: number, daemon: boolean, zygote: Zygote) {
+    super();
+    this.pid = pid;
+    this.#daemon = daemon;
+    this.#zygote = zygote;
+    this.exited = new Promise((resolve) => (this.#resolve = resolve));
+    this.applyRef();
+  }
+
+  poll(): number | null {
+    // A zombie not yet reaped by the zygote already has its code.
+    if (this.#code === null) {
+      const code = zombieExitCode(this.pid);
+      if (code !== null) this.ended(code);
+    }
+    return this.#code;
+  }
+
+  ended(code: number): void {
+    clearInterval(this.#orphanTimer);
+    if (this.#code === null) this.#code = code;
+    this.#resolve(this.#code);
+    this.applyRef();
+  }
+
+  orphaned(): void {
+    if (this.#code !== null) return;
+    this.#orphanTimer = setInterval(() => {
+      const state = procStat(this.pid)?.[0];
+      if (state === undefined || state === 'X') this.ended(LOST_STATUS);
+    }, ORPHAN_POLL_MS);
+    this.applyRef();
+  }
+
+  /** As ChildPopen: a non-daemonic child keeps its parent alive until it ends; a daemonic one only while joined. */
+  protected applyRef(): void {
+    const hold = this.#code === null && (!this.#daemon || this.refs > 0);
+    if (this.#orphanTimer !== undefined) {
+      if (hold) this.#orphanTimer.ref();
+      else this.#orphanTimer.unref();
+    }
+    if (hold === this.#holding) return;
+    this.#holding = hold;
+    this.#zygote.hold(hold ? 1 : -1);
+  }
+}
+
+const zygotes = new Map<string, Zygote>();
+
+function keyOf(prepare: PrepareMessage): string {
+  return JSON.stringify([prepare.daemon, prepare.main, prepare.startMethod, process.cwd(), process.execArgv]);
+}
+
+/** A forked child with its job, or null where the zygote could not serve (the caller falls back to a spare). */
+export function zygotePopen(prepare: PrepareMessage, job: JobMessage, fds: readonly number[]): Popen | null {
+  const key = keyOf(prepare);
+  // A zygote that died (killed, say) is replaced once; one that dies again at once is not retried in a loop.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let zygote = zygotes.get(key);
+    if (zygote === undefined || !zygote.alive) zygotes.set(key, (zygote = new Zygote(prepare, key)));
+    const popen = zygote.fork(job, fds);
+    if (popen !== null) return popen;
+  }
+  return null;
+}
+
+/** Kills every zygote: called when the parent exits (their non-daemonic children carry on). */
+export function discardZygotes(): void {
+  for (const zygote of [...zygotes.values()]) zygote.discard();
+  zygotes.clear();
+}

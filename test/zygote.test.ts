@@ -1,0 +1,77 @@
+// The forkserver start method where it forks a zygote (Node 24+ on Linux),
+// and the same scenarios where it keeps warm spares instead: every exit path
+// of a child, distinct identities and random state, a killed zygote,
+// setForkserverPreload, bad input. Run as programs, so that the children's
+// own stdout and stderr can be read.
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { setForkserverPreload } from 'multiproc';
+import { assertNoneLeftBehind } from './helpers/cleanup.js';
+import { PROGRAMS, run } from './helpers/run.js';
+
+afterEach(() => assertNoneLeftBehind());
+
+const ZYGOTE = `${PROGRAMS}zygote.ts`;
+
+test('every exit path of a child: process.exit, exitCode, uncaught error, rejection, a drained loop, signals, big pending output', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'exits'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const codes = Object.fromEntries(outcome.lines.map((l) => [l.mode, l.code]));
+  assert.deepEqual(codes, { 'exit 0': 0, 'exit 5': 5, exitCode: 3, throw: 1, reject: 1, drain: 0, 'big output': 0, SIGTERM: -15, 'SIGTERM handled': 7 });
+  for (const line of ['child says exit 0', 'child says exit 5', 'child sets exitCode 3', 'exit listener ran with 1', 'drained after a timer', 'caught SIGTERM']) {
+    assert.ok(outcome.stdout.includes(line + '\n'), `stdout lacks "${line}"`);
+  }
+  // An error nobody handled is printed, as Node prints it, before the child exits 1.
+  assert.match(outcome.stderr, /Error: thrown later \(expected by the test\)/);
+  assert.match(outcome.stderr, /Error: rejected \(expected by the test\)/);
+  // All of a megabyte written just before the loop drained reached the pipe.
+  assert.ok(outcome.stdout.includes('x'.repeat(1 << 20) + '\nend of big output\n'));
+  assert.ok(outcome.stderr.includes('y'.repeat(1 << 18) + '\nend of big error output\n'));
+});
+
+test('a burst of children: each has its own pid, Math.random, randomUUID and randomBytes', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'identities'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ pids, codes, seen }] = outcome.lines as [{ pids: number[]; codes: number[]; seen: Record<string, unknown>[] }];
+  assert.deepEqual(codes, pids.map(() => 0));
+  assert.deepEqual(new Set(seen.map((s) => s.pid)), new Set(pids));
+  for (const key of ['random', 'uuid', 'bytes']) assert.equal(new Set(seen.map((s) => s[key])).size, pids.length, `${key} repeats across children`);
+  assert.equal(new Set(seen.map((s) => s.kernelPpid)).size, 1, 'all forked by one zygote (or all children of the program)');
+  // process.ppid names the process that started the child, zygote or not.
+  assert.deepEqual(seen.map((s) => s.ppid), seen.map(() => (outcome.lines[0] as { program: number }).program));
+});
+
+test('a zygote killed with SIGKILL: the next start() starts a new one, no hang, no orphan', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'killed-zygote'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ first, second, forked }] = outcome.lines as [{ first: number; second: number; forked: boolean }];
+  if (forked) assert.notEqual(first, second);
+  else assert.equal(first, second);
+});
+
+test('setForkserverPreload: the forkserver imports the modules once, its children start with them', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'preload', './preloaded.cts'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ seen, code }] = outcome.lines as [{ seen: { preloaded: number }; code: number }];
+  assert.equal(code, 0);
+  assert.equal(seen.preloaded, 1);
+});
+
+test('setForkserverPreload refuses anything but a list of strings, as Python does', () => {
+  for (const bad of ['./x.js', [1], null, [['a']]]) {
+    assert.throws(() => setForkserverPreload(bad as unknown as string[]), (e: Error) => e instanceof TypeError && e.message.startsWith('module_names must be a list of strings'));
+  }
+  setForkserverPreload([]);
+});
+
+test('the forkserver forks a zygote where fork is enabled (Node 24+ on Linux with the addon), keeps warm spares elsewhere', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'identities'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ program, seen }] = outcome.lines as [{ program: number; seen: { kernelPpid: number }[] }];
+  const forced = process.env.MULTIPROC_FORK;
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  const forkingNode = process.platform === 'linux' && (major >= 24 || (major === 22 && minor >= 15));
+  const forks = process.env.MULTIPROC_NO_NATIVE !== '1' && (forced === undefined ? forkingNode : forced === '1');
+  // A forked child's parent is the zygote (as with Python's forkserver); a spare's is the program.
+  for (const child of seen) assert.equal(child.kernelPpid !== program, forks);
+});
