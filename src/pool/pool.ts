@@ -6,6 +6,7 @@ import { mainModule } from '../main.js';
 import { requireNative } from '../native.js';
 import { CREATOR_FILE, Process, type ProcessOptions } from '../process.js';
 import { registerReducer } from '../reduction.js';
+import { SharedRegion } from '../shared/region.js';
 import { callerFile, describeCode, moduleOf, type CodeRef } from '../targets.js';
 import { validateTimeout } from '../validate.js';
 import { AsyncResult, type ResultCallbacks } from './async-result.js';
@@ -111,6 +112,9 @@ interface Task {
 
 interface TaskGroup {
   cancelled: boolean;
+  /** Its tasks not yet finished that wait on the signal: one abort listener for them all, not one per chunk. */
+  watched?: Set<Task>;
+  onAbort?: (() => void) | null;
 }
 
 interface FunctionEntry {
@@ -121,6 +125,8 @@ interface FunctionEntry {
 interface WorkerSlot {
   readonly process: Process;
   readonly port: PoolPort;
+  /** Written by the worker as it receives each task (its id + 1): whether a task it died with had reached it. */
+  readonly received: Int32Array;
   readonly label: string;
   ready: boolean;
   /** Dispatched, not yet answered, in order: the first is the one running. */
@@ -501,12 +507,36 @@ export class Pool {
           this.#finish(task, 'error', task.signal.reason);
           continue;
         }
-        task.onAbort = () => this.#abort(task);
-        task.signal.addEventListener('abort', task.onAbort, { once: true });
+        if (task.group !== null) this.#watchInGroup(task, task.group);
+        else {
+          task.onAbort = () => this.#abort(task);
+          task.signal.addEventListener('abort', task.onAbort, { once: true });
+        }
       }
       this.#queue.push(task);
     }
     this.#dispatch();
+  }
+
+  /** A map's chunks share its signal: the group listens once while any of them is unfinished. */
+  #watchInGroup(task: Task, group: TaskGroup): void {
+    const watched = (group.watched ??= new Set());
+    watched.add(task);
+    if (group.onAbort) return;
+    group.onAbort = () => {
+      group.onAbort = null;
+      for (const member of [...watched]) this.#abort(member);
+    };
+    task.signal!.addEventListener('abort', group.onAbort, { once: true });
+  }
+
+  #unwatch(task: Task): void {
+    const group = task.group;
+    if (group?.watched === undefined || !group.watched.delete(task)) return;
+    if (group.watched.size === 0 && group.onAbort) {
+      task.signal!.removeEventListener('abort', group.onAbort);
+      group.onAbort = null;
+    }
   }
 
   // ---- dispatching
@@ -607,6 +637,7 @@ export class Pool {
     if (task.timer !== null) clearTimeout(task.timer);
     // A long-lived signal shared by many tasks must not collect a listener per task.
     if (task.onAbort !== null) task.signal!.removeEventListener('abort', task.onAbort);
+    else if (task.group !== null) this.#unwatch(task);
     if (status === 'ok') this.#completed++;
     else this.#failed++;
     task.settle(status, value);
@@ -617,8 +648,16 @@ export class Pool {
   #startWorker(): void {
     const [parentFd, childFd] = requireNative('Pool').socketpair();
     let process: Process;
+    let received: SharedRegion;
     try {
-      const options = { args: [new PortHandle(childFd), this.#setup], daemon: true, [CREATOR_FILE]: this.#creatorFile } as unknown as ProcessOptions;
+      received = SharedRegion.create(4);
+    } catch (error) {
+      closeSync(parentFd);
+      closeSync(childFd);
+      throw error;
+    }
+    try {
+      const options = { args: [new PortHandle(childFd), this.#setup, received], daemon: true, [CREATOR_FILE]: this.#creatorFile } as unknown as ProcessOptions;
       process = new this.#workerClass(options);
       process.start();
     } catch (error) {
@@ -627,6 +666,7 @@ export class Pool {
     } finally {
       // The child has its own copy now; ours would hide the child's death from the parent's end.
       closeSync(childFd);
+      received.close();
     }
     const label = `${process.name}, pid ${process.pid}`;
     const slot: WorkerSlot = {
@@ -637,6 +677,7 @@ export class Pool {
         (message) => this.#onMessage(slot, message as FromWorker),
         () => {},
       ),
+      received: received.int32(),
       ready: false,
       inflight: [],
       defined: new Set(),
@@ -724,13 +765,20 @@ export class Pool {
     this.#workers.delete(slot);
     slot.port.destroy();
     const lost = slot.inflight.splice(0);
-    const running = lost.shift();
-    if (running !== undefined && !running.done) {
+    // Only a task the worker had taken fails: one sent to a worker already dead
+    // (killed while idle, say) never began, and goes to another worker.
+    const running = lost[0];
+    if (running !== undefined && !running.done && Atomics.load(slot.received, 0) - ((running.id + 1) | 0) >= 0) {
+      lost.shift();
       this.#finish(running, 'error', BrokenProcessPool.workerDied(slot.label, code, running.fn.ref.name));
     }
     // The tasks lined up behind it never started: they go back to the front of the queue.
     const unstarted = lost.filter((task) => !task.done);
-    for (const task of unstarted) task.worker = null;
+    for (const task of unstarted) {
+      task.worker = null;
+      if (task.timer !== null) clearTimeout(task.timer);
+      task.timer = null;
+    }
     if (unstarted.length > 0) {
       this.#queue = [...unstarted, ...this.#queue.slice(this.#queueHead)];
       this.#queueHead = 0;
