@@ -349,6 +349,24 @@ test('per-task timeout and AbortSignal: the task is rejected, its worker killed 
   assert.equal(getEventListeners(shared.signal, 'abort').length, 0);
 });
 
+test('an error class of the main module keeps its class under `if (isMainModule(import.meta)) await main();` as under `void main()`', async () => {
+  for (const form of ['await', 'void']) {
+    const outcome = await run(['--import', 'tsx', `${PROGRAMS}pool-main-error.ts`, form], { timeoutMs: 30_000 });
+    assert.equal(outcome.code, 0, outcome.stderr);
+    // While main() is awaited the main module is still evaluating, and an import() of it would wait for
+    // main() to return: only a lookup that imports nothing can find the class, exported or not.
+    assert.deepEqual(
+      outcome.lines.map(({ account, ledger, exported, name, field }) => ({ account, ledger, exported, name, field })),
+      [
+        { account: 'a1', ledger: true, exported: false, name: 'LedgerError', field: 'a1' },
+        { account: 'a2', ledger: true, exported: false, name: 'LedgerError', field: 'a2' },
+        { account: 'x3', ledger: true, exported: true, name: 'LedgerError', field: 'x3' },
+      ],
+      form,
+    );
+  }
+});
+
 test('a task sent just after an idle worker was killed goes to its replacement, not to a BrokenProcessPool', async () => {
   await using pool = makePool(1);
   for (let round = 0; round < 3; round++) {

@@ -120,6 +120,8 @@ interface TaskGroup {
 interface FunctionEntry {
   readonly id: number;
   readonly ref: CodeRef;
+  /** The function itself: its module's scope is where its error classes are found first. */
+  readonly fn: TaskFunction;
 }
 
 interface WorkerSlot {
@@ -209,6 +211,7 @@ export class Pool {
   readonly #processes: number;
   readonly #workerClass: typeof Process;
   readonly #setup: WorkerSetup;
+  readonly #initializer: TaskFunction | null;
   readonly #maxTasksPerChild: number | null;
   readonly #maxMemoryMb: number | null;
   readonly #creatorFile: string | null;
@@ -261,6 +264,7 @@ export class Pool {
     this.#creatorFile = callerFile(Pool);
     const creator = moduleOf(this.#creatorFile, 'the code that creates this Pool');
     this.#errorModules = [creator.url, ...(mainModule() === null ? [] : [mainModule()!.url])];
+    this.#initializer = opts.initializer ?? null;
     this.#setup = {
       initializer: opts.initializer ? describeCode(opts.initializer, 'the pool\'s initializer') : null,
       initargs: [...initargs],
@@ -486,7 +490,7 @@ export class Pool {
   #function(fn: TaskFunction): FunctionEntry {
     let entry = this.#functions.get(fn);
     if (entry === undefined) {
-      entry = { id: this.#functions.size, ref: describeCode(fn, `the task function ${fn.name || '(anonymous)'}`) };
+      entry = { id: this.#functions.size, ref: describeCode(fn, `the task function ${fn.name || '(anonymous)'}`), fn };
       this.#functions.set(fn, entry);
     }
     return entry;
@@ -731,7 +735,7 @@ export class Pool {
     this.#feeders++;
     this.#updateLoopHold();
     try {
-      const error = await rebuildError(description, `${slot.label} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name);
+      const error = await rebuildError(description, `${slot.label} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name, [task.fn.fn]);
       this.#finish(task, 'error', error);
     } finally {
       this.#feeders--;
@@ -742,7 +746,7 @@ export class Pool {
   async #initializerFailed(slot: WorkerSlot, description: ErrorDescription): Promise<void> {
     this.#feeders++;
     this.#updateLoopHold();
-    const cause = await rebuildError(description, slot.label, this.#errorModules, this.#setup.initializer?.name ?? 'initializer').finally(() => {
+    const cause = await rebuildError(description, slot.label, this.#errorModules, this.#setup.initializer?.name ?? 'initializer', this.#initializer === null ? [] : [this.#initializer]).finally(() => {
       this.#feeders--;
       this.#updateLoopHold();
     });
