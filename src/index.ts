@@ -44,6 +44,7 @@ export {
   EOFError,
   BrokenProcessPool,
   MaybeEncodingError,
+  CancelledError,
 } from './errors.js';
 export { Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, BrokenBarrierError, OwnerDiedError } from './synchronize.js';
 export type { LockOptions, BarrierOptions } from './synchronize.js';

@@ -104,6 +104,8 @@ interface Task {
   readonly settle: Settle;
   /** The group it belongs to (a map's chunks), so that cancelling one cancels all. */
   readonly group: TaskGroup | null;
+  /** Asked as a worker takes the task (a Future's setRunningOrNotifyCancel): false drops it. */
+  readonly start: (() => boolean) | null;
   worker: WorkerSlot | null;
   timer: NodeJS.Timeout | null;
   onAbort: (() => void) | null;
@@ -482,6 +484,24 @@ export class Pool {
     return this.#state === 'running';
   }
 
+  /** @internal for ProcessPoolExecutor: one call, settled by callback (no AsyncResult); `start` is asked as a worker takes it. */
+  submitCall(fn: TaskFunction, args: unknown[], start: () => boolean, settle: Settle): void {
+    this.#checkRunning();
+    checkFunction(fn);
+    this.#submit([this.#task(this.#function(fn), CALL, args, null, 1, null, null, null, settle, start)]);
+  }
+
+  /** @internal for ProcessPoolExecutor: told when a worker dies unasked (not retired, killed by a timeout, or terminated). */
+  onWorkerLost: ((worker: string, exitCode: number) => void) | null = null;
+
+  /** @internal for ProcessPoolExecutor: told when the pool breaks (a failing initializer, workers that cannot start, breakWith). */
+  onBreak: ((error: Error) => void) | null = null;
+
+  /** @internal for ProcessPoolExecutor: fails every task with `error` and stops the workers; nothing runs any more. */
+  breakWith(error: Error): void {
+    this.#breakPool(error);
+  }
+
   /** @internal for ImapIterator: queued tasks of a cancelled group are dropped. */
   cancelGroup(group: TaskGroup): void {
     group.cancelled = true;
@@ -496,8 +516,8 @@ export class Pool {
     return entry;
   }
 
-  #task(fn: FunctionEntry, kind: TaskKind, data: unknown, kwargs: [unknown] | null, items: number, timeout: number | null, signal: AbortSignal | null, group: TaskGroup | null, settle: Settle): Task {
-    return { id: this.#nextTaskId++, fn, kind, data, kwargs, items, submitted: performance.now(), timeout, signal, settle, group, worker: null, timer: null, onAbort: null, done: false };
+  #task(fn: FunctionEntry, kind: TaskKind, data: unknown, kwargs: [unknown] | null, items: number, timeout: number | null, signal: AbortSignal | null, group: TaskGroup | null, settle: Settle, start: (() => boolean) | null = null): Task {
+    return { id: this.#nextTaskId++, fn, kind, data, kwargs, items, submitted: performance.now(), timeout, signal, settle, group, start, worker: null, timer: null, onAbort: null, done: false };
   }
 
   #submit(tasks: Task[]): void {
@@ -570,6 +590,10 @@ export class Pool {
       if (best === null) break;
       const task = this.#queue[this.#queueHead++]!;
       if (task.done || task.group?.cancelled) continue;
+      if (task.start !== null && !task.start()) {
+        task.done = true;
+        continue;
+      }
       this.#send(best, task);
     }
     if (this.#queueHead === this.#queue.length) {
@@ -766,6 +790,7 @@ export class Pool {
 
   #onExit(slot: WorkerSlot, code: number): void {
     slot.exited = true;
+    if (!slot.retiring && this.#state !== 'terminated' && this.#broken === null) this.onWorkerLost?.(slot.label, code);
     this.#workers.delete(slot);
     slot.port.destroy();
     const lost = slot.inflight.splice(0);
@@ -810,6 +835,7 @@ export class Pool {
   #breakPool(error: Error): void {
     if (this.#broken !== null) return;
     this.#broken = error;
+    this.onBreak?.(error);
     for (const task of this.#queue.slice(this.#queueHead)) this.#finish(task, 'error', error);
     this.#queue = [];
     this.#queueHead = 0;
