@@ -36,9 +36,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
   // Stored without T (a function of Future<T> would make Future<number> no Future<unknown>); called with this.
   #callbacks: Callback[] = [];
   /** Waiters inside this process: result(), exception(), await, wait(), asCompleted(). */
-  readonly #watchers = new Set<Callback>();
+  #watchers: Set<Callback> | null = null; // made on first use: most futures are only awaited
   /** Made on the first `then`: a future nobody awaits has no promise that could be left rejected. */
   #promise: Promise<T> | null = null;
+  // resolve takes `never` for the same reason as #callbacks: no T in a parameter position.
+  #settle: { resolve: (value: never) => void; reject: (error: unknown) => void } | null = null;
 
   get [Symbol.toStringTag](): string {
     return 'Future';
@@ -97,7 +99,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
   }
 
   then<R1 = T, R2 = never>(onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null, onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null): Promise<R1 | R2> {
-    this.#promise ??= this.result();
+    // Settled straight from #notify, with no waiter in between: `await future` costs what awaiting a promise does.
+    if (this.#promise === null) {
+      if (this.done()) this.#promise = this.cancelled() ? Promise.reject(new CancelledError()) : this.#failed ? Promise.reject(this.#exception) : Promise.resolve(this.#result as T);
+      else this.#promise = new Promise<T>((resolve, reject) => (this.#settle = { resolve, reject }));
+    }
     return this.#promise.then(onFulfilled, onRejected);
   }
 
@@ -111,7 +117,7 @@ export class Future<T = unknown> implements PromiseLike<T> {
   setRunningOrNotifyCancel(): boolean {
     if (this.#state === 'CANCELLED') {
       this.#state = 'CANCELLED_AND_NOTIFIED';
-      for (const watcher of [...this.#watchers]) watcher(this);
+      if (this.#watchers !== null) for (const watcher of [...this.#watchers]) watcher(this as Future<unknown>);
       return false;
     }
     if (this.#state === 'PENDING') {
@@ -147,8 +153,9 @@ export class Future<T = unknown> implements PromiseLike<T> {
 
   /** @internal wait() and asCompleted(): `fn` runs when the future becomes done (also when a cancel is noticed); returns the unsubscriber. */
   [WATCH](fn: (future: Future<T>) => void): () => void {
-    this.#watchers.add(fn as Callback);
-    return () => this.#watchers.delete(fn as Callback);
+    const watchers = (this.#watchers ??= new Set());
+    watchers.add(fn as Callback);
+    return () => watchers.delete(fn as Callback);
   }
 
   /** @internal */
@@ -163,7 +170,13 @@ export class Future<T = unknown> implements PromiseLike<T> {
   #notify(): void {
     // A cancel wakes result() and await; wait() and asCompleted() look again and count it
     // only once the executor has dropped the call (Python's CANCELLED_AND_NOTIFIED).
-    for (const watcher of [...this.#watchers]) watcher(this);
+    if (this.#watchers !== null && this.#watchers.size > 0) for (const watcher of [...this.#watchers]) watcher(this as Future<unknown>);
+    if (this.#settle !== null) {
+      if (this.cancelled()) this.#settle.reject(new CancelledError());
+      else if (this.#failed) this.#settle.reject(this.#exception);
+      else this.#settle.resolve(this.#result as never);
+      this.#settle = null;
+    }
     const callbacks = this.#callbacks;
     this.#callbacks = [];
     for (const fn of callbacks) this.#invoke(fn);
