@@ -32,6 +32,8 @@ export { AsyncResult } from './pool/async-result.js';
 export type { ResultCallbacks } from './pool/async-result.js';
 export type { Progress, ProgressOption } from './pool/progress.js';
 export { RemoteTraceback } from './pool/remote-error.js';
+export { getLogger, logToStderr } from './log.js';
+export type { Logger, LogLevel, LogRecord, LogHandler } from './log.js';
 export {
   AssertionError,
   ProcessError,

@@ -5,6 +5,7 @@ import { BrokenProcessPool, invalidArgType, MaybeEncodingError, ProcessError, Ti
 import { mainModule } from '../main.js';
 import { requireNative } from '../native.js';
 import { CREATOR_FILE, Process, type ProcessOptions } from '../process.js';
+import { lifecycle } from '../log.js';
 import { registerReducer } from '../reduction.js';
 import { SharedRegion } from '../shared/region.js';
 import { callerFile, describeCode, moduleOf, type CodeRef } from '../targets.js';
@@ -716,6 +717,7 @@ export class Pool {
     };
     slot.port.unref();
     this.#workers.add(slot);
+    lifecycle('debug', 'added worker %s', label);
     void process.sentinel.then((code) => this.#onExit(slot, code));
   }
 
@@ -790,6 +792,7 @@ export class Pool {
 
   #onExit(slot: WorkerSlot, code: number): void {
     slot.exited = true;
+    lifecycle('debug', 'cleaning up worker %s (%s)', slot.label, BrokenProcessPool.describeExit(code));
     if (!slot.retiring && this.#state !== 'terminated' && this.#broken === null) this.onWorkerLost?.(slot.label, code);
     this.#workers.delete(slot);
     slot.port.destroy();
@@ -871,6 +874,7 @@ export class Pool {
   /** No more tasks; the workers exit once the submitted ones are done. */
   close(): void {
     if (this.#state !== 'running') return;
+    lifecycle('debug', 'closing pool');
     this.#state = 'closed';
     this.#dispatch();
   }
@@ -881,6 +885,7 @@ export class Pool {
    */
   terminate(): void {
     if (this.#state === 'terminated') return;
+    lifecycle('debug', 'terminating pool');
     this.#state = 'terminated';
     if (this.#startOthers !== null) clearTimeout(this.#startOthers);
     this.#startOthers = null;
@@ -904,6 +909,7 @@ export class Pool {
   /** Waits for every worker to exit; only after `close()` or `terminate()` (else ValueError, as Python). */
   async join(): Promise<void> {
     if (this.#state === 'running') throw new ValueError('Pool is still running');
+    lifecycle('debug', 'joining pool');
     // A join keeps the event loop alive until the last worker (replacements included) has exited.
     this.#joiners++;
     this.#updateLoopHold();
