@@ -75,7 +75,11 @@ export class ProcessPoolExecutor {
     this.#pool.submitCall(
       fn,
       args,
-      () => future.setRunningOrNotifyCancel(),
+      () => {
+        if (future.setRunningOrNotifyCancel()) return true;
+        pending.delete(future); // dropped by the pool: it never settles
+        return false;
+      },
       (status, value) => {
         pending.delete(future);
         future.settleFromExecutor(status, value);
