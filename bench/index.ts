@@ -4,6 +4,7 @@ import { benchPipe, benchPipeRoundTrips } from './pipe.js';
 import { benchBursts, benchProcess, benchSingleThreaded } from './process.js';
 import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
+import { benchFutures } from './futures.js';
 import { benchSync, benchSyncFallback } from './sync.js';
 
 if (isMainModule(import.meta)) {
@@ -15,6 +16,7 @@ if (isMainModule(import.meta)) {
   if (only === 'pipe-rt') await benchPipeRoundTrips(process.argv[3]);
   if (only === undefined || only === 'queue') await benchQueue();
   if (only === undefined || only === 'pool') await benchPool();
+  if (only === undefined || only === 'futures') await benchFutures();
   if (only === undefined || only === 'sync') await benchSync();
   if (only === 'sync-fallback') await benchSyncFallback();
 }

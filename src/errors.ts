@@ -132,3 +132,8 @@ function signalName(number: number): string {
   for (const [name, value] of Object.entries(osConstants.signals)) if (value === number) return name;
   return String(number);
 }
+
+/** A Future was cancelled (Python's `concurrent.futures.CancelledError`): its result() and exception() throw this. */
+export class CancelledError extends Error {
+  override name = 'CancelledError';
+}

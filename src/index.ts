@@ -33,6 +33,8 @@ export { AsyncResult } from './pool/async-result.js';
 export type { ResultCallbacks } from './pool/async-result.js';
 export type { Progress, ProgressOption } from './pool/progress.js';
 export { RemoteTraceback } from './pool/remote-error.js';
+export { getLogger, logToStderr } from './log.js';
+export type { Logger, LogLevel, LogRecord, LogHandler } from './log.js';
 export {
   AssertionError,
   ProcessError,
@@ -45,6 +47,7 @@ export {
   EOFError,
   BrokenProcessPool,
   MaybeEncodingError,
+  CancelledError,
 } from './errors.js';
 export { Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, BrokenBarrierError, OwnerDiedError } from './synchronize.js';
 export type { LockOptions, BarrierOptions } from './synchronize.js';

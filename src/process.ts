@@ -6,6 +6,7 @@ import { defaultStartMethod, launcherFor, type StartMethod } from './launch/inde
 import type { Popen } from './launch/popen.js';
 import type { JobMessage, PrepareMessage } from './launch/protocol.js';
 import { addChild, children, reap } from './lifetime.js';
+import { lifecycle } from './log.js';
 import { mainModule, testEntryUrl } from './main.js';
 import { native } from './native.js';
 import { dumpsForChild } from './reduction.js';
@@ -154,7 +155,8 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     this.#kwargs = undefined;
     const record = { process: this, daemon: this.#daemon, popen };
     addChild(record);
-    void popen.exited.then(() => children.delete(record));
+    lifecycle('info', 'started %s (pid %d, %s)', this.#name, popen.pid, method);
+    void popen.exited.then(() => children.delete(record) && lifecycle('info', '%s (pid %d) exited with exitcode %d', this.#name, popen.pid, popen.poll()));
   }
 
   /**

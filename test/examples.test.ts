@@ -82,3 +82,9 @@ test('examples/shared-array.ts', async () => {
   assert.equal(outcome.stdout, 'sum of 0..4194303 by 4 workers: 8796090925056 (expected 8796090925056)\n');
   assert.doesNotMatch(outcome.stderr, /leaked shared_memory/);
 });
+
+test('examples/futures.ts: ProcessPoolExecutor with submit, asCompleted, map, and an error that keeps its class', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/futures.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'longest: 178 steps\nmap: 0 1 7 8 16 19\nChecksumError: bad word: Hello\n');
+});

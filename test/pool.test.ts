@@ -3,6 +3,7 @@
 // when a worker dies, per-task timeouts and signals, recycling, stats.
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { afterEach, test } from 'node:test';
 import { AsyncResult, BrokenProcessPool, getContext, Lock, MaybeEncodingError, Pipe, Queue, ProcessError, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
 import { PROGRAMS, run } from './helpers/run.js';
@@ -346,6 +347,63 @@ test('per-task timeout and AbortSignal: the task is rejected, its worker killed 
   const shared = new AbortController();
   assert.equal((await pool.map(sqr, range(200), { chunksize: 1, signal: shared.signal })).length, 200);
   assert.equal(getEventListeners(shared.signal, 'abort').length, 0);
+});
+
+test('an error class of the main module keeps its class under `if (isMainModule(import.meta)) await main();` as under `void main()`', async () => {
+  for (const form of ['await', 'void']) {
+    const outcome = await run(['--import', 'tsx', `${PROGRAMS}pool-main-error.ts`, form], { timeoutMs: 30_000 });
+    assert.equal(outcome.code, 0, outcome.stderr);
+    // While main() is awaited the main module is still evaluating, and an import() of it would wait for
+    // main() to return: only a lookup that imports nothing can find the class, exported or not.
+    assert.deepEqual(
+      outcome.lines.map(({ account, ledger, exported, name, field }) => ({ account, ledger, exported, name, field })),
+      [
+        { account: 'a1', ledger: true, exported: false, name: 'LedgerError', field: 'a1' },
+        { account: 'a2', ledger: true, exported: false, name: 'LedgerError', field: 'a2' },
+        { account: 'x3', ledger: true, exported: true, name: 'LedgerError', field: 'x3' },
+      ],
+      form,
+    );
+  }
+});
+
+test('a task sent just after an idle worker was killed goes to its replacement, not to a BrokenProcessPool', async () => {
+  await using pool = makePool(1);
+  for (let round = 0; round < 3; round++) {
+    assert.equal(await pool.apply(sqr, [round]), round * round);
+    const [victim] = pool.pids;
+    process.kill(victim!, 'SIGKILL');
+    // Dead for sure (a zombie, not yet reaped), and the pool has not had an event-loop turn to notice.
+    while (!/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${victim}/stat`, 'latin1')));
+    const results = [pool.apply(sqr, [7]), pool.apply(mul, [6, 7])];
+    assert.deepEqual(await Promise.all(results), [49, 42]);
+    assert.notEqual(pool.pids[0], victim);
+  }
+});
+
+test('pool.map with one AbortSignal over many chunks: one abort listener, no MaxListenersExceededWarning', async () => {
+  await using pool = makePool(2);
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(warning);
+  process.on('warning', onWarning);
+  try {
+    const controller = new AbortController();
+    const map = pool.map(sqr, range(50), { chunksize: 1, signal: controller.signal });
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    const lazy = pool.imap(sqr, range(50), { chunksize: 1, signal: controller.signal });
+    assert.deepEqual(await collect(lazy), range(50).map((x) => x * x));
+    assert.deepEqual(await map, range(50).map((x) => x * x));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    const aborted = pool.map(sleepMs, range(30).map(() => 1000), { chunksize: 1, signal: controller.signal });
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(aborted, { name: 'AbortError' });
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning'), []);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });
 
 test('test_pool_worker_lifetime: maxTasksPerChild replaces workers; with close() and join() every result arrives', async () => {

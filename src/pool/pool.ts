@@ -5,7 +5,9 @@ import { BrokenProcessPool, invalidArgType, MaybeEncodingError, ProcessError, Ti
 import { mainModule } from '../main.js';
 import { requireNative } from '../native.js';
 import { CREATOR_FILE, Process, type ProcessOptions } from '../process.js';
+import { lifecycle } from '../log.js';
 import { registerReducer } from '../reduction.js';
+import { SharedRegion } from '../shared/region.js';
 import { callerFile, describeCode, moduleOf, type CodeRef } from '../targets.js';
 import { validateTimeout } from '../validate.js';
 import { AsyncResult, type ResultCallbacks } from './async-result.js';
@@ -103,6 +105,8 @@ interface Task {
   readonly settle: Settle;
   /** The group it belongs to (a map's chunks), so that cancelling one cancels all. */
   readonly group: TaskGroup | null;
+  /** Asked as a worker takes the task (a Future's setRunningOrNotifyCancel): false drops it. */
+  readonly start: (() => boolean) | null;
   worker: WorkerSlot | null;
   timer: NodeJS.Timeout | null;
   onAbort: (() => void) | null;
@@ -111,16 +115,23 @@ interface Task {
 
 interface TaskGroup {
   cancelled: boolean;
+  /** Its tasks not yet finished that wait on the signal: one abort listener for them all, not one per chunk. */
+  watched?: Set<Task>;
+  onAbort?: (() => void) | null;
 }
 
 interface FunctionEntry {
   readonly id: number;
   readonly ref: CodeRef;
+  /** The function itself: its module's scope is where its error classes are found first. */
+  readonly fn: TaskFunction;
 }
 
 interface WorkerSlot {
   readonly process: Process;
   readonly port: PoolPort;
+  /** Written by the worker as it receives each task (its id + 1): whether a task it died with had reached it. */
+  readonly received: Int32Array;
   readonly label: string;
   ready: boolean;
   /** Dispatched, not yet answered, in order: the first is the one running. */
@@ -203,6 +214,7 @@ export class Pool {
   readonly #processes: number;
   readonly #workerClass: typeof Process;
   readonly #setup: WorkerSetup;
+  readonly #initializer: TaskFunction | null;
   readonly #maxTasksPerChild: number | null;
   readonly #maxMemoryMb: number | null;
   readonly #creatorFile: string | null;
@@ -255,6 +267,7 @@ export class Pool {
     this.#creatorFile = callerFile(Pool);
     const creator = moduleOf(this.#creatorFile, 'the code that creates this Pool');
     this.#errorModules = [creator.url, ...(mainModule() === null ? [] : [mainModule()!.url])];
+    this.#initializer = opts.initializer ?? null;
     this.#setup = {
       initializer: opts.initializer ? describeCode(opts.initializer, 'the pool\'s initializer') : null,
       initargs: [...initargs],
@@ -472,6 +485,24 @@ export class Pool {
     return this.#state === 'running';
   }
 
+  /** @internal for ProcessPoolExecutor: one call, settled by callback (no AsyncResult); `start` is asked as a worker takes it. */
+  submitCall(fn: TaskFunction, args: unknown[], start: () => boolean, settle: Settle): void {
+    this.#checkRunning();
+    checkFunction(fn);
+    this.#submit([this.#task(this.#function(fn), CALL, args, null, 1, null, null, null, settle, start)]);
+  }
+
+  /** @internal for ProcessPoolExecutor: told when a worker dies unasked (not retired, killed by a timeout, or terminated). */
+  onWorkerLost: ((worker: string, exitCode: number) => void) | null = null;
+
+  /** @internal for ProcessPoolExecutor: told when the pool breaks (a failing initializer, workers that cannot start, breakWith). */
+  onBreak: ((error: Error) => void) | null = null;
+
+  /** @internal for ProcessPoolExecutor: fails every task with `error` and stops the workers; nothing runs any more. */
+  breakWith(error: Error): void {
+    this.#breakPool(error);
+  }
+
   /** @internal for ImapIterator: queued tasks of a cancelled group are dropped. */
   cancelGroup(group: TaskGroup): void {
     group.cancelled = true;
@@ -480,14 +511,14 @@ export class Pool {
   #function(fn: TaskFunction): FunctionEntry {
     let entry = this.#functions.get(fn);
     if (entry === undefined) {
-      entry = { id: this.#functions.size, ref: describeCode(fn, `the task function ${fn.name || '(anonymous)'}`) };
+      entry = { id: this.#functions.size, ref: describeCode(fn, `the task function ${fn.name || '(anonymous)'}`), fn };
       this.#functions.set(fn, entry);
     }
     return entry;
   }
 
-  #task(fn: FunctionEntry, kind: TaskKind, data: unknown, kwargs: [unknown] | null, items: number, timeout: number | null, signal: AbortSignal | null, group: TaskGroup | null, settle: Settle): Task {
-    return { id: this.#nextTaskId++, fn, kind, data, kwargs, items, submitted: performance.now(), timeout, signal, settle, group, worker: null, timer: null, onAbort: null, done: false };
+  #task(fn: FunctionEntry, kind: TaskKind, data: unknown, kwargs: [unknown] | null, items: number, timeout: number | null, signal: AbortSignal | null, group: TaskGroup | null, settle: Settle, start: (() => boolean) | null = null): Task {
+    return { id: this.#nextTaskId++, fn, kind, data, kwargs, items, submitted: performance.now(), timeout, signal, settle, group, start, worker: null, timer: null, onAbort: null, done: false };
   }
 
   #submit(tasks: Task[]): void {
@@ -501,12 +532,36 @@ export class Pool {
           this.#finish(task, 'error', task.signal.reason);
           continue;
         }
-        task.onAbort = () => this.#abort(task);
-        task.signal.addEventListener('abort', task.onAbort, { once: true });
+        if (task.group !== null) this.#watchInGroup(task, task.group);
+        else {
+          task.onAbort = () => this.#abort(task);
+          task.signal.addEventListener('abort', task.onAbort, { once: true });
+        }
       }
       this.#queue.push(task);
     }
     this.#dispatch();
+  }
+
+  /** A map's chunks share its signal: the group listens once while any of them is unfinished. */
+  #watchInGroup(task: Task, group: TaskGroup): void {
+    const watched = (group.watched ??= new Set());
+    watched.add(task);
+    if (group.onAbort) return;
+    group.onAbort = () => {
+      group.onAbort = null;
+      for (const member of [...watched]) this.#abort(member);
+    };
+    task.signal!.addEventListener('abort', group.onAbort, { once: true });
+  }
+
+  #unwatch(task: Task): void {
+    const group = task.group;
+    if (group?.watched === undefined || !group.watched.delete(task)) return;
+    if (group.watched.size === 0 && group.onAbort) {
+      task.signal!.removeEventListener('abort', group.onAbort);
+      group.onAbort = null;
+    }
   }
 
   // ---- dispatching
@@ -536,6 +591,10 @@ export class Pool {
       if (best === null) break;
       const task = this.#queue[this.#queueHead++]!;
       if (task.done || task.group?.cancelled) continue;
+      if (task.start !== null && !task.start()) {
+        task.done = true;
+        continue;
+      }
       this.#send(best, task);
     }
     if (this.#queueHead === this.#queue.length) {
@@ -607,6 +666,7 @@ export class Pool {
     if (task.timer !== null) clearTimeout(task.timer);
     // A long-lived signal shared by many tasks must not collect a listener per task.
     if (task.onAbort !== null) task.signal!.removeEventListener('abort', task.onAbort);
+    else if (task.group !== null) this.#unwatch(task);
     if (status === 'ok') this.#completed++;
     else this.#failed++;
     task.settle(status, value);
@@ -617,8 +677,16 @@ export class Pool {
   #startWorker(): void {
     const [parentFd, childFd] = requireNative('Pool').socketpair();
     let process: Process;
+    let received: SharedRegion;
     try {
-      const options = { args: [new PortHandle(childFd), this.#setup], daemon: true, [CREATOR_FILE]: this.#creatorFile } as unknown as ProcessOptions;
+      received = SharedRegion.create(4);
+    } catch (error) {
+      closeSync(parentFd);
+      closeSync(childFd);
+      throw error;
+    }
+    try {
+      const options = { args: [new PortHandle(childFd), this.#setup, received], daemon: true, [CREATOR_FILE]: this.#creatorFile } as unknown as ProcessOptions;
       process = new this.#workerClass(options);
       process.start();
     } catch (error) {
@@ -627,6 +695,7 @@ export class Pool {
     } finally {
       // The child has its own copy now; ours would hide the child's death from the parent's end.
       closeSync(childFd);
+      received.close();
     }
     const label = `${process.name}, pid ${process.pid}`;
     const slot: WorkerSlot = {
@@ -637,6 +706,7 @@ export class Pool {
         (message) => this.#onMessage(slot, message as FromWorker),
         () => {},
       ),
+      received: received.int32(),
       ready: false,
       inflight: [],
       defined: new Set(),
@@ -647,6 +717,7 @@ export class Pool {
     };
     slot.port.unref();
     this.#workers.add(slot);
+    lifecycle('debug', 'added worker %s', label);
     void process.sentinel.then((code) => this.#onExit(slot, code));
   }
 
@@ -690,7 +761,7 @@ export class Pool {
     this.#feeders++;
     this.#updateLoopHold();
     try {
-      const error = await rebuildError(description, `${slot.label} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name);
+      const error = await rebuildError(description, `${slot.label} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name, [task.fn.fn]);
       this.#finish(task, 'error', error);
     } finally {
       this.#feeders--;
@@ -701,7 +772,7 @@ export class Pool {
   async #initializerFailed(slot: WorkerSlot, description: ErrorDescription): Promise<void> {
     this.#feeders++;
     this.#updateLoopHold();
-    const cause = await rebuildError(description, slot.label, this.#errorModules, this.#setup.initializer?.name ?? 'initializer').finally(() => {
+    const cause = await rebuildError(description, slot.label, this.#errorModules, this.#setup.initializer?.name ?? 'initializer', this.#initializer === null ? [] : [this.#initializer]).finally(() => {
       this.#feeders--;
       this.#updateLoopHold();
     });
@@ -721,16 +792,25 @@ export class Pool {
 
   #onExit(slot: WorkerSlot, code: number): void {
     slot.exited = true;
+    lifecycle('debug', 'cleaning up worker %s (%s)', slot.label, BrokenProcessPool.describeExit(code));
+    if (!slot.retiring && this.#state !== 'terminated' && this.#broken === null) this.onWorkerLost?.(slot.label, code);
     this.#workers.delete(slot);
     slot.port.destroy();
     const lost = slot.inflight.splice(0);
-    const running = lost.shift();
-    if (running !== undefined && !running.done) {
+    // Only a task the worker had taken fails: one sent to a worker already dead
+    // (killed while idle, say) never began, and goes to another worker.
+    const running = lost[0];
+    if (running !== undefined && !running.done && Atomics.load(slot.received, 0) - ((running.id + 1) | 0) >= 0) {
+      lost.shift();
       this.#finish(running, 'error', BrokenProcessPool.workerDied(slot.label, code, running.fn.ref.name));
     }
     // The tasks lined up behind it never started: they go back to the front of the queue.
     const unstarted = lost.filter((task) => !task.done);
-    for (const task of unstarted) task.worker = null;
+    for (const task of unstarted) {
+      task.worker = null;
+      if (task.timer !== null) clearTimeout(task.timer);
+      task.timer = null;
+    }
     if (unstarted.length > 0) {
       this.#queue = [...unstarted, ...this.#queue.slice(this.#queueHead)];
       this.#queueHead = 0;
@@ -758,6 +838,7 @@ export class Pool {
   #breakPool(error: Error): void {
     if (this.#broken !== null) return;
     this.#broken = error;
+    this.onBreak?.(error);
     for (const task of this.#queue.slice(this.#queueHead)) this.#finish(task, 'error', error);
     this.#queue = [];
     this.#queueHead = 0;
@@ -793,6 +874,7 @@ export class Pool {
   /** No more tasks; the workers exit once the submitted ones are done. */
   close(): void {
     if (this.#state !== 'running') return;
+    lifecycle('debug', 'closing pool');
     this.#state = 'closed';
     this.#dispatch();
   }
@@ -803,6 +885,7 @@ export class Pool {
    */
   terminate(): void {
     if (this.#state === 'terminated') return;
+    lifecycle('debug', 'terminating pool');
     this.#state = 'terminated';
     if (this.#startOthers !== null) clearTimeout(this.#startOthers);
     this.#startOthers = null;
@@ -826,6 +909,7 @@ export class Pool {
   /** Waits for every worker to exit; only after `close()` or `terminate()` (else ValueError, as Python). */
   async join(): Promise<void> {
     if (this.#state === 'running') throw new ValueError('Pool is still running');
+    lifecycle('debug', 'joining pool');
     // A join keeps the event loop alive until the last worker (replacements included) has exited.
     this.#joiners++;
     this.#updateLoopHold();

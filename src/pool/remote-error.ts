@@ -4,6 +4,7 @@ import { serialize } from 'node:v8';
 import { inspect } from 'node:util';
 import * as libraryErrors from '../errors.js';
 import type { CodeRef } from '../targets.js';
+import { findInClosureScopes } from './scope-lookup.js';
 
 /**
  * How a task's error crosses from a worker to the pool with its class, its
@@ -98,9 +99,25 @@ async function loadedNamespace(url: string): Promise<unknown> {
   }
 }
 
-/** Where the pool looks for a user's error class: the modules it was given, as loaded here. */
-async function findClass(ref: CodeRef, modules: readonly string[]): Promise<Function | null> {
+/** Classes found once, by source: later errors of the same class need no search. */
+const found = new Map<string, Function>();
+
+/**
+ * Where the pool looks for a user's error class: the scopes of the task's own
+ * function (its module's top level, exported or not, even while that module
+ * still runs its top-level await), then the modules it was given, as loaded here.
+ */
+async function findClass(ref: CodeRef, modules: readonly string[], near: readonly Function[]): Promise<Function | null> {
   const matches = (value: unknown): value is Function => typeof value === 'function' && Function.prototype.toString.call(value) === ref.source;
+  const known = found.get(ref.source);
+  if (known !== undefined) return known;
+  for (const fn of near) {
+    const cls = findInClosureScopes(fn, ref.name, matches);
+    if (matches(cls)) {
+      found.set(ref.source, cls);
+      return cls;
+    }
+  }
   for (const url of modules) {
     let exports: unknown;
     try {
@@ -125,7 +142,7 @@ async function findClass(ref: CodeRef, modules: readonly string[]): Promise<Func
  * ("ForkServerPoolWorker-2, pid 1234"); `modules` are where user classes are
  * searched after the one the worker named.
  */
-export async function rebuildError(description: ErrorDescription, where: string, modules: readonly string[], fnName: string): Promise<unknown> {
+export async function rebuildError(description: ErrorDescription, where: string, modules: readonly string[], fnName: string, near: readonly Function[] = []): Promise<unknown> {
   if (description.kind === 'value') {
     return Object.assign(
       new Error(`the task ${fnName}() threw a value that is not an Error: ${description.repr}. It is in err.thrown; throw an Error (or a subclass) to keep a stack trace`),
@@ -136,7 +153,7 @@ export async function rebuildError(description: ErrorDescription, where: string,
   if (description.cls === null) {
     cls = LIBRARY.get(description.name) ?? (BUILT_IN.has(description.name) ? ((globalThis as Record<string, unknown>)[description.name] as Function) : null);
   } else {
-    cls = await findClass(description.cls, description.module === null ? modules : [description.module, ...modules]);
+    cls = await findClass(description.cls, description.module === null ? modules : [description.module, ...modules], near);
   }
   const error = Object.create(((cls ?? Error) as { prototype: object }).prototype) as Error;
   const hidden = (key: string, value: unknown): void => {
@@ -150,7 +167,7 @@ export async function rebuildError(description: ErrorDescription, where: string,
   hidden('stack', `${header}\n    at ${where}`);
   const remote = new RemoteTraceback(description.stack);
   if (description.cause !== null) {
-    Object.defineProperty(remote, 'cause', { value: await rebuildError(description.cause, where, modules, fnName), writable: true, configurable: true, enumerable: false });
+    Object.defineProperty(remote, 'cause', { value: await rebuildError(description.cause, where, modules, fnName, near), writable: true, configurable: true, enumerable: false });
   }
   hidden('cause', remote);
   return error;

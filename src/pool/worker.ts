@@ -4,9 +4,10 @@ import { ForkServerProcess, SpawnProcess } from '../context.js';
 import { libraryClasses, Process, RUN_ARGS } from '../process.js';
 import { findInScopes, jobModules, resolveCode } from '../child/resolve.js';
 import { scopeRegistry } from '../child/instrument.js';
+import type { SharedRegion } from '../shared/region.js';
 import type { CodeRef } from '../targets.js';
 import { PoolPort, type PortHandle } from './port.js';
-import { CALL, DEFINE, FAILED, MAP, OK, packNumbers, READY, RESULT, UNSENDABLE, type TaskKind, type ToWorker, type WorkerSetup } from './protocol.js';
+import { CALL, DEFINE, FAILED, MAP, OK, packNumbers, READY, RESULT, TASK, UNSENDABLE, type TaskKind, type TaskMessage, type ToWorker, type WorkerSetup } from './protocol.js';
 import { describeError } from './remote-error.js';
 
 /**
@@ -29,8 +30,8 @@ export class SpawnPoolWorker extends SpawnProcess {
 for (const cls of [ForkServerPoolWorker, SpawnPoolWorker]) libraryClasses.set(cls.name, cls as typeof Process);
 
 async function serveAndExit(worker: Process): Promise<void> {
-  const [handle, setup] = worker[RUN_ARGS] as [PortHandle, WorkerSetup];
-  await serve(handle.fd, setup);
+  const [handle, setup, received] = worker[RUN_ARGS] as [PortHandle, WorkerSetup, SharedRegion];
+  await serve(handle.fd, setup, received.int32());
   // Leftover timers or sockets of a task must not keep a retired worker (and a pool's join()) waiting.
   process.exit();
 }
@@ -59,7 +60,7 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
  * task functions return plain values, awaiting only those that return
  * promises. Results leave as they are made, batched per event-loop turn.
  */
-function serve(fd: number, setup: WorkerSetup): Promise<void> {
+function serve(fd: number, setup: WorkerSetup, received: Int32Array): Promise<void> {
   return new Promise((done) => {
     const functions = new Map<number, Function | Error>();
     let inbox: ToWorker[] = [];
@@ -70,6 +71,8 @@ function serve(fd: number, setup: WorkerSetup): Promise<void> {
     const port = new PoolPort(
       fd,
       (message) => {
+        // The pool reads this if we die: a task we have taken fails, one we never got goes elsewhere.
+        if ((message as ToWorker)[0] === TASK) Atomics.store(received, 0, ((message as TaskMessage)[1] + 1) | 0);
         inbox.push(message as ToWorker);
         if (!busy) void pump();
       },
