@@ -10,11 +10,13 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Runs when the caller's connection ends (a held Lock is released). */
   onDisconnect(action: () => void): void;
+  /** Runs if this call's reply cannot be delivered (its caller has gone): an item it took goes back. */
+  onUndelivered(action: () => void): void;
 }
 
 let active: CallContext | null = null;
 
-const NO_CALL: CallContext = { holder: 0, signal: new AbortController().signal, onDisconnect: () => undefined };
+const NO_CALL: CallContext = { holder: 0, signal: new AbortController().signal, onDisconnect: () => undefined, onUndelivered: () => undefined };
 
 /** The call being served; read it synchronously, at the start of a method. */
 export function currentCall(): CallContext {

@@ -109,7 +109,7 @@ export class Server {
     const holder = nextHolder++;
     const aborter = new AbortController();
     const onDisconnect: Array<() => void> = [];
-    const context: CallContext = { holder, signal: aborter.signal, onDisconnect: (action) => onDisconnect.push(action) };
+    const connection = { holder, signal: aborter.signal, onDisconnect: (action: () => void) => void onDisconnect.push(action) };
     try {
       for (;;) {
         let body: Buffer;
@@ -121,7 +121,7 @@ export class Server {
           }
           return;
         }
-        this.#handle(conn, holder, context, body);
+        this.#handle(conn, connection, body);
       }
     } finally {
       this.#connections.delete(conn);
@@ -132,7 +132,13 @@ export class Server {
     }
   }
 
-  #handle(conn: Connection, holder: number, context: CallContext, body: Buffer): void {
+  #handle(conn: Connection, connection: Omit<CallContext, 'onUndelivered'>, body: Buffer): void {
+    const holder = connection.holder;
+    let undo: Array<() => void> | null = null;
+    const context: CallContext = { ...connection, onUndelivered: (action) => void (undo ??= []).push(action) };
+    const reply = (kind: typeof RETURN | typeof ERROR, value: unknown): void => {
+      if (!this.#reply(conn, holder, rid, kind, value)) for (const action of undo ?? []) action();
+    };
     let rid = 0;
     try {
       const request = decode(body);
@@ -147,23 +153,29 @@ export class Server {
       if (rid === 0) return void Promise.resolve(result).catch(() => undefined);
       if (isThenable(result)) {
         result.then(
-          (value) => this.#reply(conn, holder, rid, RETURN, value),
-          (err: unknown) => this.#reply(conn, holder, rid, ERROR, toWire(err, (err as { remote?: boolean }).remote === true)),
+          (value) => reply(RETURN, value),
+          (err: unknown) => reply(ERROR, toWire(err, (err as { remote?: boolean }).remote === true)),
         );
-      } else this.#reply(conn, holder, rid, RETURN, result);
+      } else reply(RETURN, result);
     } catch (err) {
-      if (rid !== 0) this.#reply(conn, holder, rid, ERROR, toWire(err, (err as { remote?: boolean }).remote === true));
+      if (rid !== 0) reply(ERROR, toWire(err, (err as { remote?: boolean }).remote === true));
     }
   }
 
-  #reply(conn: Connection, holder: number, rid: number, kind: typeof RETURN | typeof ERROR, value: unknown): void {
-    if (conn.closed) return;
+  /** Sends a reply; false when it could not be delivered (the caller has gone). */
+  #reply(conn: Connection, holder: number, rid: number, kind: typeof RETURN | typeof ERROR, value: unknown): boolean {
+    if (conn.closed) return false;
     let message: Reply;
+    let encoded = false;
     try {
       const { value: sent, found } = kind === ERROR ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
       message = found ? [rid, kind, sent, 1] : [rid, kind, sent];
+      encoded = true;
       conn.send(message);
+      return true;
     } catch (err) {
+      // On a Unix socket, a peer that has gone is known as the reply is written (EPIPE).
+      if (encoded || conn.closed) return false;
       // The result cannot travel (a function, a class instance's methods): that call fails, the server goes on.
       const reason = err instanceof Error ? err.message : String(err);
       const unsendable = new TypeError(`the result of this call cannot be sent back from the manager's server: ${reason}`);
@@ -172,6 +184,7 @@ export class Server {
       } catch {
         // the connection is gone
       }
+      return false;
     }
   }
 

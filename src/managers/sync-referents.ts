@@ -1,7 +1,7 @@
 import { AssertionError, ValueError } from '../errors.js';
 import { Empty, Full } from '../queues.js';
 import { BrokenBarrierError } from '../sync/errors.js';
-import { currentCall } from './context.js';
+import { currentCall, type CallContext } from './context.js';
 import { blockOptions, Waiters } from './waiters.js';
 
 /**
@@ -43,12 +43,30 @@ export class ManagedQueue {
 
   async get(options?: unknown): Promise<unknown> {
     const { block, timeout } = blockOptions(options);
-    if (this.#items.length > 0) return this.#take();
+    const call = currentCall();
+    if (this.#items.length > 0) return this.#taken(call, this.#take());
     if (!block) throw new Empty('the queue is empty');
     const handed = await this.#getters.wait(timeout);
     if (handed === null) throw new Empty('the queue is empty');
+    // The put that handed it over may have been read in the same turn as the end of this caller's
+    // connection (a process killed while it waited): let that end be seen before the item leaves.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (call.signal.aborted) {
+      this.#giveBack(handed.item);
+      throw new Empty('the caller has gone');
+    }
     this.#putters.wakeOne(true);
-    return handed.item;
+    return this.#taken(call, handed.item);
+  }
+
+  #giveBack(item: unknown): void {
+    if (this.#getters.wakeOne({ item }) === null) this.#items.unshift(item);
+  }
+
+  /** An item whose get cannot be answered (its process died meanwhile) goes back to the front of the queue. */
+  #taken(call: CallContext, item: unknown): unknown {
+    call.onUndelivered(() => this.#giveBack(item));
+    return item;
   }
 
   getNowait(): Promise<unknown> {
