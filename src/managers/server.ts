@@ -1,4 +1,5 @@
 import { decode } from '../codec.js';
+import { OSError } from '../errors.js';
 import type { Connection } from '../connection.js';
 import { Listener, type Address } from '../listener.js';
 import { withCall, type CallContext } from './context.js';
@@ -140,11 +141,20 @@ export class Server {
       if (!this.#reply(conn, holder, rid, kind, value)) for (const action of undo ?? []) action();
     };
     let rid = 0;
+    let request: unknown;
     try {
-      const request = decode(body);
-      if (!Array.isArray(request) || request.length < 4 || !Number.isSafeInteger(request[0]) || typeof request[2] !== 'string' || !Array.isArray(request[3])) {
-        throw Object.assign(new TypeError('a malformed request: expected [rid, ident, method, args]'), { remote: true });
+      request = decode(body);
+      if (!Array.isArray(request) || request.length < 4 || !Number.isSafeInteger(request[0]) || request[0] < 0 || typeof request[2] !== 'string' || !Array.isArray(request[3])) {
+        throw new TypeError('expected [rid, ident, method, args]');
       }
+    } catch (err) {
+      // Not our protocol (garbage, or a peer out of step): refused, and this connection closed; the others go on.
+      const reason = err instanceof Error ? err.message : String(err);
+      this.#reply(conn, holder, 0, ERROR, toWire(new TypeError(`a malformed request was refused and its connection closed: ${reason}`), true));
+      conn.close();
+      return;
+    }
+    try {
       rid = request[0] as number;
       const ident = request[1] as unknown;
       const method = request[2] as string;
@@ -166,16 +176,14 @@ export class Server {
   #reply(conn: Connection, holder: number, rid: number, kind: typeof RETURN | typeof ERROR, value: unknown): boolean {
     if (conn.closed) return false;
     let message: Reply;
-    let encoded = false;
     try {
       const { value: sent, found } = kind === ERROR ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
       message = found ? [rid, kind, sent, 1] : [rid, kind, sent];
-      encoded = true;
       conn.send(message);
       return true;
     } catch (err) {
       // On a Unix socket, a peer that has gone is known as the reply is written (EPIPE).
-      if (encoded || conn.closed) return false;
+      if (conn.closed || err instanceof OSError) return false;
       // The result cannot travel (a function, a class instance's methods): that call fails, the server goes on.
       const reason = err instanceof Error ? err.message : String(err);
       const unsendable = new TypeError(`the result of this call cannot be sent back from the manager's server: ${reason}`);
