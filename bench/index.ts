@@ -5,6 +5,7 @@ import { benchProcess } from './process.js';
 import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
 import { benchSync, benchSyncFallback } from './sync.js';
+import { benchManagerCalls, benchManagers } from './managers.js';
 
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
@@ -15,4 +16,6 @@ if (isMainModule(import.meta)) {
   if (only === undefined || only === 'pool') await benchPool();
   if (only === undefined || only === 'sync') await benchSync();
   if (only === 'sync-fallback') await benchSyncFallback();
+  if (only === undefined || only === 'managers') await benchManagers();
+  if (only === 'managers-rt') await benchManagerCalls();
 }

@@ -22,7 +22,7 @@ import {
   ValueError,
 } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
-import { appendInChild, incrementInChild, setInNamespace, startProcess, useProxyFromQueue } from './fixtures/managers.js';
+import { appendInChild, barrierParty, conditionWaiter, incrementInChild, joinableWorker, setInNamespace, startProcess, useProxyFromQueue } from './fixtures/managers.js';
 
 // Each manager takes a warm spare; its replacement may still be starting when a test ends on a busy machine.
 afterEach(() => assertNoneLeftBehind(10_000));
@@ -251,6 +251,59 @@ test('proxies travel in a multiproc Queue item and in a Namespace given to a chi
   const c = startProcess(setInNamespace, [ns]);
   await c.join();
   assert.deepEqual(await ns.getValue(), { x: 2, who: 'child' });
+});
+
+test('JoinableQueue, RLock, Semaphore, BoundedSemaphore, Condition and Barrier proxies, with children', async () => {
+  await using manager = await Manager();
+  const jq = await manager.JoinableQueue<number | null>();
+  const total = await manager.dict<string, number>();
+  const worker = startProcess(joinableWorker, [jq, total]);
+  for (const n of [1, 2, 3, null]) await jq.put(n);
+  await jq.join();
+  assert.equal(await total.get('sum'), 6);
+  await assert.rejects(jq.taskDone(), (err: Error) => err instanceof ValueError && err.message === 'task_done() called too many times');
+  await worker.join();
+
+  const rlock = await manager.RLock();
+  assert.equal(await rlock.acquire(), true);
+  assert.equal(await rlock.acquire(), true);
+  await rlock.release();
+  await rlock.release();
+  await assert.rejects(rlock.release(), { name: 'AssertionError', message: 'cannot release un-acquired lock' });
+
+  const sem = await manager.Semaphore(2);
+  assert.equal(await sem.acquire(), true);
+  assert.equal(await sem.acquire(), true);
+  assert.equal(await sem.acquire({ block: false }), false);
+  assert.equal(await sem.getValue(), 0);
+  await sem.release();
+  const bounded = await manager.BoundedSemaphore(1);
+  await assert.rejects(bounded.release(), (err: Error) => err instanceof ValueError && /released too many times/.test(err.message));
+
+  const cond = await manager.Condition();
+  const state = await manager.dict<string, boolean>({ go: false });
+  const out = await manager.Queue<string>();
+  const waiter = startProcess(conditionWaiter, [cond, state, out]);
+  assert.equal(await out.get(), 'waiting');
+  await cond.acquire();
+  await state.set('go', true);
+  await cond.notifyAll();
+  await cond.release();
+  assert.equal(await out.get(), 'woken');
+  await waiter.join();
+  await assert.rejects(cond.notify(), { name: 'AssertionError' });
+
+  const barrier = await manager.Barrier(3);
+  assert.equal(await barrier.parties(), 3);
+  const indexes = await manager.Queue<number>();
+  const parties = [1, 2].map(() => startProcess(barrierParty, [barrier, indexes]));
+  const mine = await barrier.wait();
+  const theirs = [await indexes.get(), await indexes.get()];
+  assert.deepEqual([mine, ...theirs].sort(), [0, 1, 2]);
+  for (const p of parties) await p.join();
+  const lonely = await manager.Barrier(2);
+  await assert.rejects(lonely.wait(20), { name: 'BrokenBarrierError' });
+  assert.equal(await lonely.broken(), true);
 });
 
 void DictProxy;

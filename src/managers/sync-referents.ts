@@ -125,24 +125,29 @@ export class ManagedLock {
   protected owner: number | null = null;
   protected depth = 0;
   readonly #waiters = new Waiters<true>();
+  readonly #watched = new Set<number>();
   readonly #reentrant: boolean;
 
   constructor(reentrant = false) {
     this.#reentrant = reentrant;
   }
 
-  async acquire(options?: unknown): Promise<boolean> {
+  acquire(options?: unknown): Promise<boolean> {
+    return this.acquireAs(currentCall(), options);
+  }
+
+  /** Acquires for the caller `call` (a Condition re-acquires for its waiter after an await, when currentCall() is no longer it). */
+  async acquireAs(call: CallContext, options?: unknown): Promise<boolean> {
     const { block, timeout } = blockOptions(options);
-    const call = currentCall();
-    if (this.owner === null) return this.#take(call.holder);
+    if (this.owner === null) return this.#take(call);
     if (this.#reentrant && this.owner === call.holder) {
       this.depth += 1;
       return true;
     }
     if (!block) return false;
-    if ((await this.#waiters.wait(timeout)) === null) return false;
+    if ((await this.#waiters.wait(timeout, call)) === null) return false;
     // Handed over by release(), already ours.
-    this.#watch(call.holder);
+    this.#watch(call);
     return true;
   }
 
@@ -169,10 +174,10 @@ export class ManagedLock {
     return this.owner === holder;
   }
 
-  #take(holder: number): boolean {
-    this.owner = holder;
+  #take(call: CallContext): boolean {
+    this.owner = call.holder;
     this.depth = 1;
-    this.#watch(holder);
+    this.#watch(call);
     return true;
   }
 
@@ -187,9 +192,13 @@ export class ManagedLock {
   }
 
   /** A holder that disconnects while it holds the lock releases it. */
-  #watch(holder: number): void {
-    currentCall().onDisconnect(() => {
-      if (this.owner === holder) this.#handOn();
+  #watch(call: CallContext): void {
+    // Once per connection, however often it acquires.
+    if (this.#watched.has(call.holder)) return;
+    this.#watched.add(call.holder);
+    call.onDisconnect(() => {
+      this.#watched.delete(call.holder);
+      if (this.owner === call.holder) this.#handOn();
     });
   }
 }
@@ -287,8 +296,8 @@ export class ManagedCondition {
     const woken = this.#waiters.wait(timeout);
     const notified = (await woken) !== null;
     // Re-acquire as the same caller, whatever happened.
-    await this.#lock.acquire({});
-    for (let i = 1; i < depth; i++) await this.#lock.acquire({});
+    await this.#lock.acquireAs(call, {});
+    for (let i = 1; i < depth; i++) await this.#lock.acquireAs(call, {});
     return notified;
   }
 

@@ -19,8 +19,8 @@ export class Waiters<T> {
   }
 
   /** Waits up to `timeoutMs` (null: no limit) for a hand-over. */
-  wait(timeoutMs: number | null): Promise<T | null> {
-    const { holder, signal } = currentCall();
+  wait(timeoutMs: number | null, call = currentCall()): Promise<T | null> {
+    const { holder, signal } = call;
     return new Promise<T | null>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const leave = (): void => {
