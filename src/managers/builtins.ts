@@ -15,7 +15,7 @@ import {
  * The typeids a SyncManager registers (Python's list), by name: the server
  * finds these in the library, with no user code to import.
  */
-export const BUILTIN_TYPES: Readonly<Record<string, (...args: any[]) => object>> = {
+export const BUILTIN_TYPES: Readonly<Record<string, (...args: unknown[]) => object>> = {
   dict: (init?: unknown) => new ManagedDict(init),
   list: (init?: unknown) => new ManagedList(init),
   Namespace: (init?: unknown) => new ManagedNamespace(init),

@@ -11,7 +11,7 @@ import { replaceTokens, replaceWithTokens, ServerRef } from './tokens.js';
 
 /** What a server knows of a typeid: how to make one, and what its proxies may call. */
 export interface TypeSpec {
-  create: ((...args: any[]) => unknown) | null;
+  create: ((...args: unknown[]) => unknown) | null;
   exposed: readonly string[] | null;
   methodToTypeid: Readonly<Record<string, string>> | null;
 }
