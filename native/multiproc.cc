@@ -7,6 +7,11 @@
 
 #include "waits.h"
 
+namespace multiproc {
+// native/zygote.cc: fork for the forkserver's zygote.
+void InitZygote(napi_env env, napi_value exports);
+}  // namespace multiproc
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -542,6 +547,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
   exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
   multiproc::InitWaits(env, exports);
+  multiproc::InitZygote(env, exports);
   return exports;
 }
 

@@ -197,7 +197,12 @@ napi_value Reap(napi_env env, napi_callback_info info) {
   return result;
 }
 
-napi_value Init(napi_env env, napi_value exports) {
+}  // namespace
+
+namespace multiproc {
+
+// Part of the one addon (multiproc.cc's Init calls it), so that one prebuilt binary carries it.
+void InitZygote(napi_env env, napi_value exports) {
   const napi_property_descriptor functions[] = {
       {"fork", nullptr, Fork, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setExitCode", nullptr, SetExitCode, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -206,9 +211,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"reap", nullptr, Reap, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions);
-  return exports;
 }
 
-}  // namespace
 
-NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+}  // namespace multiproc

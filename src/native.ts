@@ -145,7 +145,7 @@ function isNative(value: unknown): value is Native {
   return missingFunctions(value).length === 0;
 }
 
-/** The forking forkserver's addon (native/zygote.cc), built beside the main one; Linux only. */
+/** The forking forkserver's part of the addon (native/zygote.cc); Linux only. */
 export interface ZygoteNative {
   /** In the zygote: the child's pid, 0 in the child, -errno on failure (-EBUSY while requests are in flight). */
   fork(daemon: boolean): number;
@@ -160,16 +160,13 @@ export interface ZygoteNative {
 
 let zygoteLoaded: ZygoteNative | null | undefined;
 
-/** The zygote addon, or null where it cannot load (not built, not Linux, or the main addon is missing). */
+/** The zygote's functions, or null where they cannot load (not Linux, or no addon). */
 export function zygoteNative(): ZygoteNative | null {
   if (zygoteLoaded !== undefined) return zygoteLoaded;
   zygoteLoaded = null;
   if (process.platform !== 'linux' || native() === null) return zygoteLoaded;
-  try {
-    const addon = require(path.join(packageRoot(), 'build', 'Release', 'multiproc_zygote.node')) as Partial<ZygoteNative>;
-    if (typeof addon.fork === 'function' && typeof addon.reap === 'function') zygoteLoaded = addon as ZygoteNative;
-  } catch {
-    // not built: warm spares serve instead
-  }
+  // Its functions are in the one addon (native/zygote.cc), so a prebuilt binary has them too.
+  const addon = native() as unknown as Partial<ZygoteNative>;
+  if (typeof addon.fork === 'function' && typeof addon.reap === 'function') zygoteLoaded = addon as ZygoteNative;
   return zygoteLoaded;
 }

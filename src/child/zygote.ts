@@ -25,7 +25,7 @@ export interface ForkedChannels {
  */
 export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: boolean, ready: Promise<unknown>, becomeChild: (channels: ForkedChannels) => void): void {
   const addon = zygoteNative();
-  if (addon === null) throw new Error('multiproc: the forkserver needs the zygote addon (build/Release/multiproc_zygote.node)');
+  if (addon === null) throw new Error('multiproc: the forking forkserver needs the fork functions of the native addon (native/zygote.cc), which did not load');
   process.title = 'node multiproc: forkserver';
   let pending = 0;
   let scheduled = false;
