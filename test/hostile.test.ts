@@ -7,12 +7,12 @@
 // are reported as skipped (never passed), and the same-user parts run.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, test } from 'node:test';
+import { after, afterEach, describe, test } from 'node:test';
 import { Client, Listener, type Address } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { PROGRAMS, run } from './helpers/run.js';
@@ -43,10 +43,19 @@ interface Report {
   failed: Record<string, number>;
 }
 
+// The attacker runs as nobody, who may not read the checkout (a clone in a
+// 0700 temporary folder, say): it runs from a copy in a folder anyone may read.
+const attackerDir = mkdtempSync(join(tmpdir(), 'multiproc-attacker-'));
+chmodSync(attackerDir, 0o755);
+const ATTACKER = join(attackerDir, 'attacker.mjs');
+copyFileSync(`${PROGRAMS}attacker.mjs`, ATTACKER);
+chmodSync(ATTACKER, 0o644);
+after(() => rmSync(attackerDir, { recursive: true, force: true }));
+
 /** Starts test/fixtures/programs/attacker.mjs (see there); `report` settles when every attempt has. */
 function attack(prefix: string[], mode: 'silent' | 'close', count: number, address: Address) {
   const target = typeof address === 'string' ? `unix:${address}` : `tcp:${address.host}:${address.port}`;
-  const [command, ...args] = [...prefix, process.execPath, `${PROGRAMS}attacker.mjs`, mode, String(count), target];
+  const [command, ...args] = [...prefix, process.execPath, ATTACKER, mode, String(count), target];
   const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let closedByServer = 0;
   const closeWaiters: Array<() => void> = [];
