@@ -50,6 +50,7 @@ chmodSync(attackerDir, 0o755);
 const ATTACKER = join(attackerDir, 'attacker.mjs');
 copyFileSync(`${PROGRAMS}attacker.mjs`, ATTACKER);
 chmodSync(ATTACKER, 0o644);
+process.env.MULTIPROC_TEST_ATTACKER = ATTACKER;
 after(() => rmSync(attackerDir, { recursive: true, force: true }));
 
 /** Starts test/fixtures/programs/attacker.mjs (see there); `report` settles when every attempt has. */
