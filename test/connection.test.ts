@@ -512,7 +512,8 @@ describe('bad input on the wire: clear errors, no crash, nothing lost that was a
     huge.writeBigUInt64BE(BigInt(bufferConstants.MAX_LENGTH) + 1n, 4);
     const { conn, listener } = await rawPeer([frame('kept'), huge, Buffer.alloc(1 << 20, 7)], false);
     assert.equal(String(await conn.recvBytes()), 'kept');
-    await assert.rejects(conn.recv(), { name: 'OSError', message: `bad message length: a message header announces ${BigInt(bufferConstants.MAX_LENGTH) + 1n} bytes, over the most a Buffer holds here (${bufferConstants.MAX_LENGTH})` });
+    // (Where that bound is past the safe integers, as on Node 24, the header is refused as no length at all, without the bound in the message.)
+    await assert.rejects(conn.recv(), { name: 'OSError', message: new RegExp(`^bad message length: a message header announces ${BigInt(bufferConstants.MAX_LENGTH) + 1n} bytes`) });
     conn.close();
     listener.close();
   });
