@@ -1,4 +1,5 @@
 import { deserialize, serialize } from 'node:v8';
+import { CLASS_MARK, emptyInstance, instanceMarker, isInstanceMarker, userClassOf } from './class-refs.js';
 import { ProcessError } from './errors.js';
 
 /**
@@ -38,33 +39,62 @@ export function registerReducer<T extends object>(reducer: Reducer<T>): void {
 
 type Visit = (value: object) => unknown;
 
-/** Copy-on-write walk over arrays, plain objects, Maps and Sets: returns the value itself when nothing changed. */
-function walk(value: unknown, visit: Visit, seen: Map<object, unknown>): unknown {
+/**
+ * One walk over a value: `visit` may replace an object (multiproc's own);
+ * `classes` turns instances of user classes into markers ('encode') or
+ * markers back into instances ('decode'); `sawClass` tells an encoder that
+ * the bytes need the class pass on the other side.
+ */
+interface Walk {
+  visit: Visit | null;
+  classes: 'encode' | 'decode' | null;
+  seen: Map<object, unknown>;
+  sawClass: boolean;
+}
+
+/** Copy-on-write walk over arrays, plain objects, Maps, Sets and user class instances: returns the value itself when nothing changed. */
+function walk(value: unknown, w: Walk): unknown {
   if (typeof value !== 'object' || value === null) return value;
+  const { seen } = w;
   if (seen.has(value)) return seen.get(value);
   seen.set(value, value);
-  const replaced = visit(value);
+  const replaced = w.visit === null ? value : w.visit(value);
   if (replaced !== value) {
     seen.set(value, replaced);
     return replaced;
   }
+  if (w.classes === 'encode') {
+    const ctor = userClassOf(value);
+    if (ctor !== null) {
+      w.sawClass = true;
+      const marker = instanceMarker(ctor);
+      seen.set(value, marker);
+      for (const key of Object.keys(value)) marker.fields[key] = walk((value as Record<string, unknown>)[key], w);
+      return marker;
+    }
+  } else if (w.classes === 'decode' && isInstanceMarker(value)) {
+    const instance = emptyInstance(value[CLASS_MARK]) as Record<string, unknown>;
+    seen.set(value, instance);
+    for (const [key, field] of Object.entries(value.fields)) instance[key] = walk(field, w);
+    return instance;
+  }
   let copy: unknown = value;
   if (Array.isArray(value)) {
     value.forEach((item, i) => {
-      const next = walk(item, visit, seen);
+      const next = walk(item, w);
       if (next !== item) ((copy === value ? (copy = [...value]) : copy) as unknown[])[i] = next;
     });
   } else if (value instanceof Map) {
     const before = [...value];
-    const after = before.map(([k, v]) => [walk(k, visit, seen), walk(v, visit, seen)] as [unknown, unknown]);
+    const after = before.map(([k, v]) => [walk(k, w), walk(v, w)] as [unknown, unknown]);
     if (after.some(([k, v], i) => k !== before[i]![0] || v !== before[i]![1])) copy = new Map(after);
   } else if (value instanceof Set) {
     const before = [...value];
-    const after = before.map((v) => walk(v, visit, seen));
+    const after = before.map((v) => walk(v, w));
     if (after.some((v, i) => v !== before[i])) copy = new Set(after);
   } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
     for (const [key, item] of Object.entries(value)) {
-      const next = walk(item, visit, seen);
+      const next = walk(item, w);
       if (next !== item) ((copy === value ? (copy = { ...value }) : copy) as Record<string, unknown>)[key] = next;
     }
   }
@@ -72,45 +102,46 @@ function walk(value: unknown, visit: Visit, seen: Map<object, unknown>): unknown
   return copy;
 }
 
+/** `value` with instances of user classes replaced by markers, and whether there were any. */
+export function markClasses(value: unknown): { value: unknown; sawClass: boolean } {
+  const w: Walk = { visit: null, classes: 'encode', seen: new Map(), sawClass: false };
+  const marked = walk(value, w);
+  return { value: marked, sawClass: w.sawClass };
+}
+
+/** The inverse of `markClasses`: instances rebuilt on their classes, found in this process. */
+export function rebuildClasses(value: unknown): unknown {
+  return walk(value, { visit: null, classes: 'decode', seen: new Map(), sawClass: false });
+}
+
 /** Serializes `value` for a child, replacing registered objects; returns the bytes and the fds to hand over. */
 export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array; fds: number[] } {
   const fds: number[] = [];
   const sink: HandleSink = { pass: (fd) => fds.push(fd) - 1 };
-  const reduced =
-    reducers.size === 0
-      ? value
-      : walk(
-          value,
-          (object) => {
-            for (const reducer of reducers.values()) if (reducer.matches(object)) return { [MARK]: reducer.name, state: reducer.reduce(object, sink) };
-            return object;
-          },
-          new Map(),
-        );
+  const visit: Visit = (object) => {
+    for (const reducer of reducers.values()) if (reducer.matches(object)) return { [MARK]: reducer.name, state: reducer.reduce(object, sink) };
+    return object;
+  };
+  const reduced = walk(value, { visit, classes: 'encode', seen: new Map(), sawClass: false });
   return { bytes: dumps(reduced, what), fds };
 }
 
 /** The inverse of `dumpsForChild`, in the child. */
 export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): unknown {
-  const value = loads(bytes);
-  if (handles === null && reducers.size === 0) return value;
-  return walk(
-    value,
-    (object) => {
-      const name = (object as Record<string, unknown>)[MARK];
-      if (typeof name !== 'string') return object;
-      const reducer = reducers.get(name);
-      if (reducer === undefined) throw new TypeError(`multiproc: no rule to rebuild a ${name} in this process`);
-      // Without an fd channel (no native addon), only what needs no descriptor can be rebuilt (a primitive of the sync server).
-      const source: HandleSource = handles ?? {
-        fd: () => {
-          throw new TypeError(`multiproc: a ${name} arrived without its file descriptors`);
-        },
-      };
-      return reducer.rebuild((object as { state: unknown }).state, source);
-    },
-    new Map(),
-  );
+  const visit: Visit = (object) => {
+    const name = (object as Record<string, unknown>)[MARK];
+    if (typeof name !== 'string') return object;
+    const reducer = reducers.get(name);
+    if (reducer === undefined) throw new TypeError(`multiproc: no rule to rebuild a ${name} in this process`);
+    // Without an fd channel (no native addon), only what needs no descriptor can be rebuilt (a primitive of the sync server).
+    const source: HandleSource = handles ?? {
+      fd: () => {
+        throw new TypeError(`multiproc: a ${name} arrived without its file descriptors`);
+      },
+    };
+    return reducer.rebuild((object as { state: unknown }).state, source);
+  };
+  return walk(loads(bytes), { visit, classes: 'decode', seen: new Map(), sawClass: false });
 }
 
 /**
@@ -160,7 +191,7 @@ export function dumps(value: unknown, what: string): Uint8Array {
       new TypeError(
         `multiproc: ${what} cannot be sent to a child process: ${reason.replace(/\.$/, '')}. ` +
           'Arguments travel by structured clone (plain objects, arrays, Map, Set, Date, BigInt, typed arrays, Error...) ' +
-          'and multiproc\'s own objects (Connection); functions, class instances with methods, sockets and other handles do not. ' +
+          'instances of classes defined at the top level of a module, and multiproc\'s own objects (Connection); functions, sockets and other handles do not. ' +
           'Pass plain data and rebuild the rest in the child.',
         { cause: err },
       ),

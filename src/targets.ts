@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, isAbsolute, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { rememberAnchor } from './class-refs.js';
 
 /**
  * How the parent names a function or class so that a child can find it
@@ -98,6 +99,8 @@ export function describeCode(fn: Function, what: string): CodeRef {
   if (name === '' || !/^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u.test(name)) {
     throw new TypeError(`multiproc: ${what} is an anonymous function, which cannot be sent to a child process. ${TOP_LEVEL_HINT} Give it a name at the top level: function work(...) { ... }.`);
   }
+  // Its scopes hold its module's other top-level bindings: where this process finds a class whose instance comes back.
+  rememberAnchor(fn);
   return { name, source };
 }
 

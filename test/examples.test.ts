@@ -44,6 +44,12 @@ test('examples/echo-server.ts', async () => {
   assert.equal(outcome.stdout, 'echo: first\necho: second\nserver exit code 0\n');
 });
 
+test('examples/classes.ts: an Account goes to a child and comes back an Account; Pool results keep their class', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/classes.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'ada: 150, an Account: true\ngrace: 11, alan: 11\n');
+});
+
 test('examples/queues.ts', async () => {
   const outcome = await run(['--import', 'tsx', `${ROOT}examples/queues.ts`]);
   assert.equal(outcome.code, 0, outcome.stderr);

@@ -187,10 +187,11 @@ for (const method of getAllStartMethods()) {
       const file = resultFile();
       const p = make({ target: middle, args: [file] }, method);
       p.start();
-      for (let i = 0; i < 200 && lines(file).length === 0; i++) await sleep(20);
+      // Terminate only once the grandchild has looked (a loaded machine can take seconds to start it).
+      for (let i = 0; i < 3000 && lines(file).length === 0; i++) await sleep(20);
       p.terminate();
       await p.join();
-      for (let i = 0; i < 200 && lines(file).length < 2; i++) await sleep(20);
+      for (let i = 0; i < 3000 && lines(file).length < 2; i++) await sleep(20);
       assert.deepEqual(lines(file), [
         { phase: 'before', alive: true, name: p.name },
         { phase: 'after', alive: false },
