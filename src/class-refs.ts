@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Session } from 'node:inspector';
 import { scopeRegistry } from './child/instrument.js';
-import { findInClosureScopes } from './pool/scope-lookup.js';
+import { call, findInClosureScopes, openSession } from './pool/scope-lookup.js';
 
 /**
  * Instances of a user's classes cross a process boundary with their class,
@@ -195,22 +195,21 @@ function definingModule(ctor: Function): string | null {
   let session: Session | null = null;
   const slot = globalThis as { [PROBE]?: unknown };
   try {
-    const inspector = require('node:inspector') as typeof import('node:inspector');
-    session = new inspector.Session();
-    session.connect();
+    session = openSession();
+    if (session === null) return null;
     slot[PROBE] = ctor;
-    const probe = post<{ result: { objectId?: string } }>(session, 'Runtime.evaluate', { expression: `globalThis[Symbol.for('multiproc.classProbe')]` }).result;
-    const internal = post<{ internalProperties?: { name: string; value?: { value?: { scriptId?: string } } }[] }>(session, 'Runtime.getProperties', { objectId: probe.objectId, ownProperties: true }).internalProperties ?? [];
+    const probe = call<{ result: { objectId?: string } }>(session, 'Runtime.evaluate', { expression: `globalThis[Symbol.for('multiproc.classProbe')]` }).result;
+    const internal = call<{ internalProperties?: { name: string; value?: { value?: { scriptId?: string } } }[] }>(session, 'Runtime.getProperties', { objectId: probe.objectId, ownProperties: true }).internalProperties ?? [];
     const scriptId = internal.find((p) => p.name === '[[FunctionLocation]]')?.value?.value?.scriptId;
     if (scriptId === undefined) return null;
     if (!scriptUrls.has(scriptId)) {
       session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => scriptUrls.set(message.params.scriptId, message.params.url));
-      post(session, 'Debugger.enable', {});
-      post(session, 'Debugger.disable', {});
+      call(session, 'Debugger.enable', {});
+      call(session, 'Debugger.disable', {});
     }
     return scriptUrls.get(scriptId) ?? null;
   } catch {
-    return null; // a node without the inspector: structured clone as before
+    return null; // the inspector failed: structured clone as before
   } finally {
     delete slot[PROBE];
     session?.disconnect();
@@ -218,13 +217,3 @@ function definingModule(ctor: Function): string | null {
 }
 
 const PROBE = Symbol.for('multiproc.classProbe');
-
-/** The inspector answers a call in this thread before `post` returns. */
-function post<T>(session: Session, method: string, params: object): T {
-  let reply: { error: Error | null; result: T } | null = null;
-  session.post(method, params, (error, result) => (reply = { error, result: result as T }));
-  if (reply === null) throw new Error(`no synchronous reply to ${method}`);
-  const { error, result } = reply as { error: Error | null; result: T };
-  if (error !== null) throw error;
-  return result;
-}

@@ -24,10 +24,8 @@ export function encode(value: unknown, what: string): Uint8Array {
 
 /** V8's format, for what is not plain JSON data; multiproc's own objects are refused (they travel only to a new child). */
 export function encodeV8(value: unknown, what: string): Uint8Array {
-  refuseInheritanceOnly(value, what);
-  const marked = markClasses(value);
-  if (!marked.sawClass) return dumps(value, what);
-  const body = dumps(marked.value, what);
+  if (!refuseInheritanceOnly(value, what)) return dumps(value, what);
+  const body = dumps(markClasses(value), what);
   const bytes = new Uint8Array(body.byteLength + 1);
   bytes[0] = CLASSES_TAG;
   bytes.set(body, 1);

@@ -42,14 +42,12 @@ type Visit = (value: object) => unknown;
 /**
  * One walk over a value: `visit` may replace an object (multiproc's own);
  * `classes` turns instances of user classes into markers ('encode') or
- * markers back into instances ('decode'); `sawClass` tells an encoder that
- * the bytes need the class pass on the other side.
+ * markers back into instances ('decode').
  */
 interface Walk {
   visit: Visit | null;
   classes: 'encode' | 'decode' | null;
   seen: Map<object, unknown>;
-  sawClass: boolean;
 }
 
 /** Copy-on-write walk over arrays, plain objects, Maps, Sets and user class instances: returns the value itself when nothing changed. */
@@ -66,7 +64,6 @@ function walk(value: unknown, w: Walk): unknown {
   if (w.classes === 'encode') {
     const ctor = userClassOf(value);
     if (ctor !== null) {
-      w.sawClass = true;
       const marker = instanceMarker(ctor);
       seen.set(value, marker);
       for (const key of Object.keys(value)) marker.fields[key] = walk((value as Record<string, unknown>)[key], w);
@@ -102,16 +99,14 @@ function walk(value: unknown, w: Walk): unknown {
   return copy;
 }
 
-/** `value` with instances of user classes replaced by markers, and whether there were any. */
-export function markClasses(value: unknown): { value: unknown; sawClass: boolean } {
-  const w: Walk = { visit: null, classes: 'encode', seen: new Map(), sawClass: false };
-  const marked = walk(value, w);
-  return { value: marked, sawClass: w.sawClass };
+/** `value` with instances of user classes replaced by markers. */
+export function markClasses(value: unknown): unknown {
+  return walk(value, { visit: null, classes: 'encode', seen: new Map() });
 }
 
 /** The inverse of `markClasses`: instances rebuilt on their classes, found in this process. */
 export function rebuildClasses(value: unknown): unknown {
-  return walk(value, { visit: null, classes: 'decode', seen: new Map(), sawClass: false });
+  return walk(value, { visit: null, classes: 'decode', seen: new Map()});
 }
 
 /** Serializes `value` for a child, replacing registered objects; returns the bytes and the fds to hand over. */
@@ -122,7 +117,7 @@ export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array
     for (const reducer of reducers.values()) if (reducer.matches(object)) return { [MARK]: reducer.name, state: reducer.reduce(object, sink) };
     return object;
   };
-  const reduced = walk(value, { visit, classes: 'encode', seen: new Map(), sawClass: false });
+  const reduced = walk(value, { visit, classes: 'encode', seen: new Map()});
   return { bytes: dumps(reduced, what), fds };
 }
 
@@ -141,7 +136,7 @@ export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): u
     };
     return reducer.rebuild((object as { state: unknown }).state, source);
   };
-  return walk(loads(bytes), { visit, classes: 'decode', seen: new Map(), sawClass: false });
+  return walk(loads(bytes), { visit, classes: 'decode', seen: new Map()});
 }
 
 /**
@@ -150,9 +145,12 @@ export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): u
  * they stand for descriptors and shared memory that only a child's start
  * hands over, and V8 would carry them as empty objects. Python refuses a Queue
  * or a Lock the same way, with the same message (a RuntimeError there).
+ * The same look tells whether `value` holds instances of user classes (true:
+ * it needs `markClasses`), so a value without any is walked once.
  */
-export function refuseInheritanceOnly(value: unknown, what: string): void {
-  if (reducers.size === 0 || typeof value !== 'object' || value === null) return;
+export function refuseInheritanceOnly(value: unknown, what: string): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  let userClasses = false;
   const seen = new Set<object>();
   const visit = (v: unknown): void => {
     if (typeof v !== 'object' || v === null || seen.has(v)) return;
@@ -165,11 +163,13 @@ export function refuseInheritanceOnly(value: unknown, what: string): void {
     if (proto !== Object.prototype && proto !== null) {
       for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name.replace(/^sync:/, ''), what);
       if (v instanceof Error) visit((v as { cause?: unknown }).cause);
+      else if (!userClasses && userClassOf(v) !== null) userClasses = true;
     }
     // What V8 clones of any other object: its own enumerable properties.
     for (const key of Object.keys(v)) visit((v as Record<string, unknown>)[key]);
   };
   visit(value);
+  return userClasses;
 }
 
 function inheritanceOnly(name: string, what: string): ProcessError {

@@ -31,7 +31,8 @@ interface Properties {
 
 let inspectorModule: typeof import('node:inspector') | null | undefined;
 
-function openSession(): Session | null {
+/** A session with the inspector of this thread, or null in a node built without one. */
+export function openSession(): Session | null {
   if (inspectorModule === undefined) {
     try {
       inspectorModule = require('node:inspector') as typeof import('node:inspector');
@@ -46,7 +47,7 @@ function openSession(): Session | null {
 }
 
 /** The inspector answers a call in this thread before `post` returns. */
-function call<T>(session: Session, method: string, params: object): T {
+export function call<T>(session: Session, method: string, params: object): T {
   let reply: { error: Error | null; result: T } | null = null;
   session.post(method, params, (error, result) => (reply = { error, result: result as T }));
   if (reply === null) throw new Error(`no synchronous reply to ${method}`);
