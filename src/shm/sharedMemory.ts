@@ -7,10 +7,9 @@ import { native, type Native } from '../native.js';
 import { registerReducer } from '../reduction.js';
 import { FileExistsError, FileNotFoundError, osError } from './errors.js';
 import { fileBuffer, SegmentFile } from './fileBuffer.js';
+import { segmentDir } from './segmentDir.js';
 import { adoptCarriedTracker, carryTracker, type CarriedTracker, register, unregister } from './tracker.js';
 
-/** Where POSIX shared memory lives on Linux: shm_open(name) is open('/dev/shm/' + name). */
-const SHM_DIR = '/dev/shm/';
 /** NAME_MAX: the longest file name. */
 const MAX_NAME_BYTES = 255;
 
@@ -109,7 +108,7 @@ export class SharedMemory {
   /** Destroys the segment's name: no one can attach any more; mappings stay valid. FileNotFoundError the second time. */
   unlink(): void {
     try {
-      unlinkSync(SHM_DIR + this.name);
+      unlinkSync(segmentDir() + this.name);
     } catch (error) {
       throw translate(error, this.name);
     }
@@ -147,7 +146,7 @@ function createSegment(chosen: string | null, size: number, addon: Native | null
     const name = chosen ?? `psm_${randomBytes(4).toString('hex')}`;
     let fd: number;
     try {
-      fd = openSync(SHM_DIR + name, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      fd = openSync(segmentDir() + name, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST' && chosen === null) continue; // a generated name taken: another
       throw translate(error, name);
@@ -175,7 +174,7 @@ function createSegment(chosen: string | null, size: number, addon: Native | null
 function reserve(fd: number, size: number, addon: Native | null): void {
   // Past the free space it would fail anyway, after taking all of it for a
   // moment from every other user of /dev/shm: refused without trying.
-  const { bavail, bsize } = statfsSync(SHM_DIR);
+  const { bavail, bsize } = statfsSync(segmentDir());
   if (size > bavail * bsize) throw Object.assign(new Error('no space left on device'), { errno: -osConstants.errno.ENOSPC, code: 'ENOSPC', syscall: 'posix_fallocate' });
   if (addon !== null) {
     addon.fallocate(fd, size);
@@ -194,7 +193,7 @@ function reserve(fd: number, size: number, addon: Native | null): void {
 function attachSegment(name: string): { fd: number; name: string; size: number } {
   let fd: number;
   try {
-    fd = openSync(SHM_DIR + name, constants.O_RDWR | constants.O_NOFOLLOW);
+    fd = openSync(segmentDir() + name, constants.O_RDWR | constants.O_NOFOLLOW);
   } catch (error) {
     throw translate(error, name);
   }
@@ -202,7 +201,7 @@ function attachSegment(name: string): { fd: number; name: string; size: number }
     const stat = fstatSync(fd);
     if (!stat.isFile()) {
       const errno = osConstants.errno.ENODEV;
-      throw Object.assign(new OSError(`[Errno ${errno}] '/${name}' is not a shared memory segment: /dev/shm/${name} is ${kindOf(stat)}, not a regular file`), { errno, code: 'ENODEV' });
+      throw Object.assign(new OSError(`[Errno ${errno}] '/${name}' is not a shared memory segment: ${segmentDir()}${name} is ${kindOf(stat)}, not a regular file`), { errno, code: 'ENODEV' });
     }
     if (stat.size === 0) throw new ValueError(`cannot attach to the shared memory segment '${name}': it is empty (size 0)`);
     checkFits(stat.size);
@@ -236,7 +235,7 @@ function checkFits(size: number): void {
 /** Unlinks and unregisters a segment this process made for a constructor that then failed. */
 function destroy(name: string): void {
   try {
-    unlinkSync(SHM_DIR + name);
+    unlinkSync(segmentDir() + name);
   } catch {
     // Someone unlinked it already.
   }

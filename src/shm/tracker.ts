@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { registerAfterFork } from '../afterfork.js';
 import { native, type Native } from '../native.js';
 import type { HandleSink, HandleSource } from '../reduction.js';
+import { segmentDir } from './segmentDir.js';
 import { TRACKER_PROGRAM } from './trackerProgram.js';
 
 /**
@@ -79,7 +80,7 @@ function nativeTracker(pipe: () => [number, number]): number {
   // The read end stays open here (close-on-exec: no child inherits it), for a
   // tracker started again should this one be killed; the tracker reads
   // end-of-file once every write end is closed, whoever holds a read end.
-  startTracker(['pipe', log], readFd);
+  startTracker(['pipe', log, segmentDir()], readFd);
   trackerFd = writeFd;
   trackerLog = log;
   return writeFd;
@@ -91,7 +92,7 @@ function journalTracker(): Journal {
   const path = join(dir, 'journal');
   writeFileSync(path, '');
   try {
-    startTracker(['journal', path], 'pipe');
+    startTracker(['journal', path, segmentDir()], 'pipe');
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
@@ -150,7 +151,7 @@ function replaceTracker(addon: Native): number {
   trackerFd = null;
   const fd = nativeTracker(() => addon.pipe());
   // (Another process may have unlinked one since: only those still there.)
-  for (const name of live) if (existsSync(`/dev/shm/${name}`)) send(fd, 'register', name);
+  for (const name of live) if (existsSync(segmentDir() + name)) send(fd, 'register', name);
   return fd;
 }
 

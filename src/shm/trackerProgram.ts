@@ -1,7 +1,7 @@
 /**
  * The resource tracker's own program, plain CommonJS run with `node -e`: no
  * file to find, whatever runs the caller (tsx, dist...). Its arguments: a
- * mode and a path.
+ * mode, a path, and the folder of the segments (./segmentDir.ts).
  *
  * 'pipe' (with the native addon): it reads register/unregister lines (JSON)
  * on its stdin, a pipe whose write end the tree's processes hold, and appends
@@ -37,6 +37,7 @@ const path = require('node:path');
 const mode = process.argv[1];
 const journal = mode === 'journal' ? process.argv[2] : undefined;
 const log = mode === 'pipe' ? process.argv[2] : undefined;
+const segments = process.argv[3];
 const names = new Set();
 /** 'pid:start' of each process of the tree named in the journal. */
 const holders = new Map();
@@ -89,7 +90,7 @@ function finish() {
   if (names.size > 0) {
     process.stderr.write('resource_tracker: There appear to be ' + names.size + ' leaked shared_memory objects to clean up at shutdown: ' + JSON.stringify([...names].map((n) => '/' + n)) + '\\n');
     for (const name of names) {
-      try { unlinkSync('/dev/shm/' + name); } catch (error) { process.stderr.write('resource_tracker: /' + name + ': ' + error.message + '\\n'); }
+      try { unlinkSync(segments + name); } catch (error) { process.stderr.write('resource_tracker: /' + name + ': ' + error.message + '\\n'); }
     }
   }
   const dir = journal ?? log;
