@@ -6,6 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 
+// The addon's primitives are Linux's (futexes, memfd): elsewhere multiproc runs on its portable paths, so nothing is compiled.
+if (process.platform !== 'linux') process.exit(0);
 const bin = createRequire(import.meta.url).resolve('node-gyp-build/bin.js');
 const result = spawnSync(process.execPath, [bin], { stdio: 'inherit' });
 if (result.status !== 0) {

@@ -1,5 +1,5 @@
 import { discardSpares } from './launch/forkserver.js';
-import { procStat, type Popen } from './launch/popen.js';
+import { hasEnded, type Popen } from './launch/popen.js';
 import type { Process } from './process.js';
 
 /**
@@ -34,7 +34,7 @@ export function reap(): void {
  * Runs when the parent exits. A natural exit never finds a live non-daemonic
  * child (its handle kept the event loop alive); `process.exit()` or an
  * uncaught error can, and then, as Python does, we wait for it. 'exit'
- * handlers must be synchronous, so the wait polls /proc.
+ * handlers must be synchronous, so the wait polls (/proc, or ps).
  */
 function onExit(): void {
   discardSpares();
@@ -44,10 +44,5 @@ function onExit(): void {
 
 function waitSync(pid: number): void {
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    const state = procStat(pid)?.[0];
-    // Gone, ended (a zombie), or no /proc to wait with.
-    if (state === undefined || state === 'Z' || state === 'X') return;
-    Atomics.wait(sleeper, 0, 0, 5);
-  }
+  while (!hasEnded(pid)) Atomics.wait(sleeper, 0, 0, 5);
 }

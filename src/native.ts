@@ -88,6 +88,8 @@ function load(): { native: Native | null; reason: string | null } {
   // For running the paths taken where the addon cannot load, on purpose or in tests.
   const disabled = process.env.MULTIPROC_NO_NATIVE;
   if (disabled !== undefined && isTruthy(disabled)) return (loaded = { native: null, reason: `disabled by MULTIPROC_NO_NATIVE=${disabled}` });
+  // Its locks and regions are futexes on memfd memory, which only Linux has: elsewhere the portable paths serve (docs/platforms.md).
+  if (process.platform !== 'linux') return (loaded = { native: null, reason: `the addon serves Linux only (futexes, memfd), and this is ${process.platform}` });
   try {
     const addon = nodeGypBuild()(packageRoot());
     if (!isNative(addon)) {

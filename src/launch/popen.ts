@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { LaunchedChild } from './command.js';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
@@ -38,6 +39,39 @@ export function procStat(pid: number): string[] | null {
   } catch {
     return null;
   }
+}
+
+const HAS_PROC = ((): boolean => {
+  try {
+    readFileSync('/proc/self/stat');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Whether the process `pid` has ended (gone, or a zombie not yet reaped),
+ * synchronously: from /proc on Linux, from ps(1) where there is no /proc
+ * (macOS, the BSDs), and from a signal 0 on Windows, which has no zombies.
+ */
+export function hasEnded(pid: number): boolean {
+  if (HAS_PROC) {
+    const state = procStat(pid)?.[0];
+    return state === undefined || state === 'Z' || state === 'X';
+  }
+  if (process.platform === 'win32') {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+  const ps = spawnSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' });
+  if (ps.error !== undefined) return true; // no ps either: nothing to wait with
+  const state = ps.stdout.trim();
+  return state === '' || state.startsWith('Z');
 }
 
 /**

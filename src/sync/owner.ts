@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { registerAfterFork } from '../afterfork.js';
 
@@ -8,6 +8,8 @@ export let PID = process.pid;
 registerAfterFork(() => (PID = process.pid));
 /** This thread (worker_threads) within the process: 0 on the main thread. RLock ownership is per (pid, thread). */
 export const THREAD = threadId;
+
+const HAS_PROC = existsSync('/proc/self/stat');
 
 /**
  * Whether the process `pid` still runs. A zombie counts as dead: a holder
@@ -22,6 +24,8 @@ export function isAlive(pid: number): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
+  // Without /proc (macOS, Windows) the signal is all there is: a zombie reads as alive until its parent reaps it.
+  if (!HAS_PROC) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);

@@ -76,6 +76,13 @@ class ServerLink {
     // The FIFOs live in a private folder only until the server has opened them.
     this.#dir = mkdtempSync(join(tmpdir(), `${LINK_DIR_PREFIX}${process.pid}-`));
     this.#fifos = { requests: join(this.#dir, 'requests'), syncReplies: join(this.#dir, 'sync'), asyncReplies: join(this.#dir, 'async') };
+    if (process.platform === 'win32') {
+      this.#removeFolder();
+      throw new OSError(
+        'multiproc: locks, events, semaphores, conditions, barriers and shared Values need either the native addon (Linux) or FIFOs (macOS, the BSDs), and Windows (win32) has neither: ' +
+          'they are not supported on Windows. Run the program under WSL, where both are available.',
+      );
+    }
     try {
       execFileSync('mkfifo', ['-m', '600', this.#fifos.requests, this.#fifos.syncReplies, this.#fifos.asyncReplies], { stdio: 'ignore' });
     } catch (error) {
