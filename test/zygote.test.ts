@@ -4,10 +4,12 @@
 // setForkserverPreload, bad input. Run as programs, so that the children's
 // own stdout and stderr can be read.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, test } from 'node:test';
 import { setForkserverPreload } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
-import { PROGRAMS, run } from './helpers/run.js';
+import { PROGRAMS, ROOT, run } from './helpers/run.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -75,3 +77,19 @@ test('the forkserver forks a zygote where fork is enabled (Node 24+ on Linux wit
   // A forked child's parent is the zygote (as with Python's forkserver); a spare's is the program.
   for (const child of seen) assert.equal(child.kernelPpid !== program, forks);
 });
+
+for (const mode of ['plain', 'worker']) {
+  test(`children import a module nothing loaded before, with the main module compiled afresh by tsx${mode === 'worker' ? ', and a worker thread started by the main module (spares then)' : ''}`, async () => {
+    // A new folder and stamp: tsx's cache misses, so the zygote itself compiles (esbuild's service and thread run in it).
+    const dir = `${ROOT}build/fresh-${randomUUID()}/`;
+    mkdirSync(dir, { recursive: true });
+    try {
+      for (const file of ['main.ts', 'late.ts']) writeFileSync(dir + file, readFileSync(`${PROGRAMS}fresh/${file}`, 'utf8').replace('// STAMP', `// ${randomUUID()}`));
+      const outcome = await run(['--import', 'tsx', `${dir}main.ts`], { timeoutMs: 120_000, env: { FRESH_MODE: mode } });
+      assert.equal(outcome.code, 0, outcome.stderr);
+      assert.deepEqual(outcome.lines, [{ late: 'imported late' }, { late: 'imported late' }, { late: 'imported late' }, { codes: [0, 0, 0] }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

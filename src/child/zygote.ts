@@ -9,10 +9,12 @@ import type { ControlChannel } from '../launch/channel.js';
 import { FD_CHANNEL_IN_CHILD } from '../launch/command.js';
 import type { FromChild, ToChild } from '../launch/protocol.js';
 import { requireNative, zygoteNative, type ZygoteNative } from '../native.js';
+import { FORK_REFUSED_THREADS, quiesce, workerThreadCount } from './quiesce.js';
 
 /** Retry a fork refused while requests were in flight (the main module's own I/O) this often. */
 const BUSY_RETRY_MS = 1;
 const EBUSY = 16;
+
 
 export interface ForkedChannels {
   control: number;
@@ -45,7 +47,8 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: 
     scheduled = false;
     while (pending > 0) {
       const channels = receive();
-      const pid = addon.fork(daemon);
+      // A thread the child would lack (the main module started a Worker, or a loader keeps its hooks on one): refuse.
+      const pid = workerThreadCount() > 0 ? FORK_REFUSED_THREADS : addon.fork(daemon);
       if (pid === 0) {
         process.removeListener('SIGCHLD', reapChildren);
         return becomeChild(channels);
@@ -95,7 +98,7 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: 
     pending += 1;
     schedule();
   });
-  void ready.then(() => {
+  void ready.then(quiesce).then(() => {
     loaded = true;
     schedule();
   });

@@ -1,6 +1,8 @@
 import { closeSync, readSync } from 'node:fs';
 import Module from 'node:module';
 import { Socket } from 'node:net';
+import { FORK_REFUSED_THREADS } from '../child/quiesce.js';
+import { getLogger } from '../log.js';
 import { native, zygoteNative } from '../native.js';
 import { ControlChannel } from './channel.js';
 import { FdChannel, launchNode, type LaunchedChild } from './command.js';
@@ -89,6 +91,13 @@ class Zygote {
     if (pid <= 0) {
       closeSync(control[0]);
       closeSync(passing[0]);
+      if (pid === FORK_REFUSED_THREADS) {
+        // Its children would lack a thread it runs: this kind of child starts from warm spares from now on.
+        getLogger().debug('forkserver: a worker thread runs in the zygote (a loader or the main module started it); starting spares instead of forking');
+        unforkable.add(this.#key);
+        this.discard();
+        return null;
+      }
       if (pid < 0) throw new Error(`multiproc: the forkserver could not fork (errno ${-pid})`);
       this.discard();
       return null;
@@ -216,6 +225,8 @@ export class ZygotePopen extends SignalledPopen {
 }
 
 const zygotes = new Map<string, Zygote>();
+/** Kinds of children whose zygote refused to fork (a worker thread ran in it). */
+const unforkable = new Set<string>();
 
 function keyOf(prepare: PrepareMessage): string {
   return JSON.stringify([prepare.daemon, prepare.main, prepare.startMethod, process.cwd(), process.execArgv]);
@@ -224,8 +235,9 @@ function keyOf(prepare: PrepareMessage): string {
 /** A forked child with its job, or null where the zygote could not serve (the caller falls back to a spare). */
 export function zygotePopen(prepare: PrepareMessage, job: JobMessage, fds: readonly number[]): Popen | null {
   const key = keyOf(prepare);
+  if (unforkable.has(key)) return null;
   // A zygote that died (killed, say) is replaced once; one that dies again at once is not retried in a loop.
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 2 && !unforkable.has(key); attempt++) {
     let zygote = zygotes.get(key);
     if (zygote === undefined || !zygote.alive) zygotes.set(key, (zygote = new Zygote(prepare, key)));
     const popen = zygote.fork(job, fds);
