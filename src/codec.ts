@@ -1,5 +1,5 @@
 import { deserialize } from 'node:v8';
-import { dumps, refuseInheritanceOnly } from './reduction.js';
+import { dumps, rebuildPortable, reducePortable, refuseInheritanceOnly } from './reduction.js';
 
 /**
  * How a message body is encoded (Connection.send, Queue items): V8's
@@ -10,6 +10,8 @@ import { dumps, refuseInheritanceOnly } from './reduction.js';
  * UTF-8 text never has.
  */
 const V8_TAG = 0xff;
+// V8's format behind this byte: objects of portable rules (managers' proxies) are inside, to rebuild on receipt.
+const PORTABLE_TAG = 0xfe;
 // Past this many objects and arrays, checking costs more than it saves: V8
 // takes it. Primitives cost nothing here (a flat array of a million numbers
 // is checked in a millisecond and is still much cheaper as JSON).
@@ -22,8 +24,12 @@ export function encode(value: unknown, what: string): Uint8Array {
 
 /** V8's format, for what is not plain JSON data; multiproc's own objects are refused (they travel only to a new child). */
 export function encodeV8(value: unknown, what: string): Uint8Array {
-  refuseInheritanceOnly(value, what);
-  return dumps(value, what);
+  if (!refuseInheritanceOnly(value, what)) return dumps(value, what);
+  const bytes = dumps(reducePortable(value), what);
+  const tagged = Buffer.allocUnsafe(bytes.length + 1);
+  tagged[0] = PORTABLE_TAG;
+  tagged.set(bytes, 1);
+  return tagged;
 }
 
 /** The JSON text of `value` when JSON carries it exactly, else null (it goes by V8's format): lets a caller write the text where it wants it. */
@@ -33,6 +39,7 @@ export function jsonText(value: unknown): string | null {
 
 export function decode(bytes: Uint8Array): unknown {
   if (bytes[0] === V8_TAG) return deserialize(bytes);
+  if (bytes[0] === PORTABLE_TAG) return rebuildPortable(deserialize(bytes.subarray(1)));
   return JSON.parse(Buffer.isBuffer(bytes) ? bytes.toString() : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
 }
 

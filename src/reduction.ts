@@ -27,6 +27,12 @@ export interface Reducer<T extends object> {
   rebuild(state: unknown, handles: HandleSource): T;
   /** The error for one of these inside a value that is not going to a new child; default: Python's "inheritance" message. */
   refuse?(what: string): Error;
+  /**
+   * Present for an object that needs no descriptor (a manager's proxy): its
+   * state for any message (a Queue item, a Pool task, a Connection's value),
+   * rebuilt on the other side by `rebuild`, as Python pickles a proxy anywhere.
+   */
+  portable?(value: T): unknown;
 }
 
 const reducers = new Map<string, Reducer<object>>();
@@ -72,6 +78,11 @@ function walk(value: unknown, visit: Visit, seen: Map<object, unknown>): unknown
   return copy;
 }
 
+/** Replaces objects inside `value` (arrays, plain objects, Maps and Sets are walked) with what `visit` returns; copies only what changed. */
+export function mapObjects(value: unknown, visit: (object: object) => unknown): unknown {
+  return walk(value, visit, new Map());
+}
+
 /** Serializes `value` for a child, replacing registered objects; returns the bytes and the fds to hand over. */
 export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array; fds: number[] } {
   const fds: number[] = [];
@@ -94,6 +105,10 @@ export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array
 export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): unknown {
   const value = loads(bytes);
   if (handles === null && reducers.size === 0) return value;
+  return loadsInChildValue(value, handles);
+}
+
+function loadsInChildValue(value: unknown, handles: HandleSource | null): unknown {
   return walk(
     value,
     (object) => {
@@ -120,8 +135,9 @@ export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): u
  * hands over, and V8 would carry them as empty objects. Python refuses a Queue
  * or a Lock the same way, with the same message (a RuntimeError there).
  */
-export function refuseInheritanceOnly(value: unknown, what: string): void {
-  if (reducers.size === 0 || typeof value !== 'object' || value === null) return;
+export function refuseInheritanceOnly(value: unknown, what: string): boolean {
+  let portable = false;
+  if (reducers.size === 0 || typeof value !== 'object' || value === null) return portable;
   const seen = new Set<object>();
   const visit = (v: unknown): void => {
     if (typeof v !== 'object' || v === null || seen.has(v)) return;
@@ -132,13 +148,35 @@ export function refuseInheritanceOnly(value: unknown, what: string): void {
     if (v instanceof Set) return v.forEach(visit);
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
-      for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name.replace(/^sync:/, ''), what);
+      for (const reducer of reducers.values()) {
+        if (!reducer.matches(v)) continue;
+        if (reducer.portable !== undefined) return void (portable = true);
+        throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name.replace(/^sync:/, ''), what);
+      }
       if (v instanceof Error) visit((v as { cause?: unknown }).cause);
     }
     // What V8 clones of any other object: its own enumerable properties.
     for (const key of Object.keys(v)) visit((v as Record<string, unknown>)[key]);
   };
   visit(value);
+  return portable;
+}
+
+/** Replaces the objects of portable rules (see Reducer.portable) for a message; `refuseInheritanceOnly` says when there are any. */
+export function reducePortable(value: unknown): unknown {
+  return walk(
+    value,
+    (object) => {
+      for (const reducer of reducers.values()) if (reducer.portable !== undefined && reducer.matches(object)) return { [MARK]: reducer.name, state: reducer.portable(object) };
+      return object;
+    },
+    new Map(),
+  );
+}
+
+/** The inverse of `reducePortable`, on receipt. */
+export function rebuildPortable(value: unknown): unknown {
+  return loadsInChildValue(value, null);
 }
 
 function inheritanceOnly(name: string, what: string): ProcessError {

@@ -88,3 +88,15 @@ test('examples/futures.ts: ProcessPoolExecutor with submit, asCompleted, map, an
   assert.equal(outcome.code, 0, outcome.stderr);
   assert.equal(outcome.stdout, 'longest: 178 steps\nmap: 0 1 7 8 16 19\nChecksumError: bad word: Hello\n');
 });
+
+test('examples/manager-pool.ts: a shared dict of results filled by a Pool', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/manager-pool.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'manager: 3\nmultiprocessing: 5\nproxy: 1\nqueue: 4\ntypescript: 2\n');
+});
+
+test('examples/remote-queue.ts: a queue served on one address, workers that know only the address and the key', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/remote-queue.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.match(outcome.stdout, /^10 squares from [12] worker process\(es\): sum 385\nworkers exited with 0, 0; server stopped\n$/);
+});
