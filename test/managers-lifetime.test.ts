@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { afterEach, test } from 'node:test';
-import { activeChildren, BrokenPipeError, Manager } from 'multiproc';
+import { activeChildren, BrokenPipeError, Client, currentProcess, Empty, Manager, type Address, type BaseProxy } from 'multiproc';
 import { assertNoneLeftBehind, descendants } from './helpers/cleanup.js';
 import { PROGRAMS } from './helpers/run.js';
 import { blockInGet, holdUntil, lockThenBlock, startProcess } from './fixtures/managers.js';
@@ -49,6 +49,38 @@ test('a client killed in the middle of a get takes nothing: the next item goes t
   await q.put(42);
   assert.equal(await q.get({ timeout: 5000 }), 42);
   assert.equal(await d.get('still'), 1);
+});
+
+/** The server's id of a proxy's object, for a raw connection's requests. */
+function idOf(proxy: BaseProxy): number {
+  return Number(/ at (\d+)>$/.exec(String(proxy))![1]);
+}
+
+test('items a client read but never acknowledged go back to the front of the queue, in order, when it goes; an acknowledged one does not', async () => {
+  await using manager = await Manager();
+  const q = await manager.Queue<number>();
+  const lock = await manager.Lock();
+  for (const item of [1, 2, 3]) await q.put(item);
+  // A client that dies between the kernel taking its reply and reading it is the same to the server: it read nothing back.
+  const dying = await Client(manager.address as Address, { authkey: currentProcess().authkey });
+  for (const rid of [1, 2]) {
+    dying.send([rid, idOf(q), 'get', []]);
+    assert.deepEqual(await dying.recv(), [rid, 0, rid, 0, 1], 'the reply hands the item over and asks for its receipt');
+  }
+  dying.close();
+  assert.deepEqual([await q.get({ timeout: 5000 }), await q.get({ timeout: 5000 }), await q.get({ timeout: 5000 })], [1, 2, 3]);
+
+  await q.put(4);
+  const acknowledging = await Client(manager.address as Address, { authkey: currentProcess().authkey });
+  acknowledging.send([1, idOf(q), 'get', []]);
+  assert.deepEqual(await acknowledging.recv(), [1, 0, 4, 0, 1]);
+  acknowledging.send([0, null, 'ack', [1]]);
+  // It also holds the lock: the lock comes free when the server has dealt with its going, unacknowledged replies first.
+  acknowledging.send([2, idOf(lock), 'acquire', []]);
+  assert.deepEqual(await acknowledging.recv(), [2, 0, true]);
+  acknowledging.close();
+  assert.equal(await lock.acquire(5000), true);
+  await assert.rejects(q.get({ block: false }), (err: Error) => err instanceof Empty);
 });
 
 test('a Lock held by a process that dies is released for the next caller', async () => {

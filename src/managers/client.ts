@@ -116,7 +116,9 @@ export class ManagerClient {
       }
       conn.recv().then(
         (reply) => {
-          const [rid] = reply as Reply;
+          const [rid, , , , ack] = reply as Reply;
+          // Before the caller sees what it was handed: from now on it is this process's to lose, not the server's.
+          if (ack === 1) this.#acknowledge(conn, rid);
           const waiter = this.#pending.get(rid);
           if (waiter !== undefined) {
             this.#pending.delete(rid);
@@ -134,6 +136,14 @@ export class ManagerClient {
       );
     };
     next();
+  }
+
+  #acknowledge(conn: Connection, rid: number): void {
+    try {
+      conn.send([0, null, 'ack', [rid]] satisfies Request);
+    } catch {
+      // the server is gone: it has nothing left to take back
+    }
   }
 
   #fail(err: Error): void {

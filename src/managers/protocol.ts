@@ -10,14 +10,19 @@ import type { WireError } from './errors.js';
  * plain, V8's format otherwise).
  *
  *   request  [rid, ident, method, args, proxies?]   rid 0: no reply wanted
- *   reply    [rid, kind, payload, proxies?]
+ *   reply    [rid, kind, payload, proxies, ack?]
  *
  * `ident` is an object's id, or null for the server's own methods (create,
  * decref...). `proxies` is 1 when proxy tokens are inside: only then does the
- * receiver walk the message to rebuild them.
+ * receiver walk the message to rebuild them. `ack` is 1 when the reply hands
+ * over something the server would otherwise lose (an item taken from a
+ * Queue): the client answers `[0, null, 'ack', [rid]]` as it reads it, before
+ * the caller sees it, and the server takes the item back if the connection
+ * ends first. A reply written to a socket is not yet read: its process may
+ * be dying, its socket still open for a moment after it was seen to exit.
  */
 export type Request = [rid: number, ident: number | null, method: string, args: unknown[], proxies?: 1];
-export type Reply = [rid: number, kind: typeof RETURN | typeof ERROR, payload: unknown, proxies?: 1];
+export type Reply = [rid: number, kind: typeof RETURN | typeof ERROR, payload: unknown, proxies?: 0 | 1, ack?: 1];
 
 export const RETURN = 0;
 export const ERROR = 1;
@@ -47,6 +52,6 @@ export function addressKey(address: Address): string {
 }
 
 /** The server's control methods (Python's public methods of Server). */
-export const CONTROL = ['create', 'incref', 'claim', 'decref', 'shutdown', 'numberOfObjects', 'getMethods', 'dummy', 'debugInfo'] as const;
+export const CONTROL = ['create', 'incref', 'claim', 'decref', 'shutdown', 'numberOfObjects', 'getMethods', 'dummy', 'debugInfo', 'ack'] as const;
 
 export type ErrorPayload = WireError;

@@ -34,6 +34,11 @@ export function publicMethods(object: object): string[] {
   return [...names];
 }
 
+/** A connection being served: its calls' context, and the replies it has not yet acknowledged, by request id. */
+interface Served extends Omit<CallContext, 'onUndelivered'> {
+  readonly unacked: Map<number, Array<() => void>>;
+}
+
 // Each server in this process numbers its connections; holders below 1 are reserved (see objects.ts).
 let nextHolder = 1;
 
@@ -110,7 +115,7 @@ export class Server {
     const holder = nextHolder++;
     const aborter = new AbortController();
     const onDisconnect: Array<() => void> = [];
-    const connection = { holder, signal: aborter.signal, onDisconnect: (action: () => void) => void onDisconnect.push(action) };
+    const connection: Served = { holder, signal: aborter.signal, onDisconnect: (action: () => void) => void onDisconnect.push(action), unacked: new Map() };
     try {
       for (;;) {
         let body: Buffer;
@@ -126,19 +131,27 @@ export class Server {
       }
     } finally {
       this.#connections.delete(conn);
+      // Closed first: a reply still on its way now fails, and takes back what it carried itself.
+      conn.close();
       aborter.abort();
+      // What was handed over but never acknowledged goes back, the latest first, so that each
+      // item that returns to the front of its queue ends up in the order it left in.
+      for (const undo of [...connection.unacked.values()].reverse()) for (const action of undo) action();
+      connection.unacked.clear();
       for (const action of onDisconnect) action();
       this.#objects.dropHolder(holder);
-      conn.close();
     }
   }
 
-  #handle(conn: Connection, connection: Omit<CallContext, 'onUndelivered'>, body: Buffer): void {
+  #handle(conn: Connection, connection: Served, body: Buffer): void {
     const holder = connection.holder;
     let undo: Array<() => void> | null = null;
-    const context: CallContext = { ...connection, onUndelivered: (action) => void (undo ??= []).push(action) };
+    const context: CallContext = { holder, signal: connection.signal, onDisconnect: connection.onDisconnect, onUndelivered: (action) => void (undo ??= []).push(action) };
     const reply = (kind: typeof RETURN | typeof ERROR, value: unknown): void => {
-      if (!this.#reply(conn, holder, rid, kind, value)) for (const action of undo ?? []) action();
+      const taken = kind === RETURN ? undo : null;
+      if (this.#reply(conn, holder, rid, kind, value, taken !== null)) {
+        if (taken !== null) connection.unacked.set(rid, taken);
+      } else for (const action of undo ?? []) action();
     };
     let rid = 0;
     let request: unknown;
@@ -159,7 +172,7 @@ export class Server {
       const ident = request[1] as unknown;
       const method = request[2] as string;
       const args = request[4] === 1 ? (replaceTokens(request[3], (token) => this.#fromToken(token)) as unknown[]) : (request[3] as unknown[]);
-      const result = withCall(context, () => (ident === null ? this.#control(holder, method, args) : this.#callMethod(ident, method, args)));
+      const result = withCall(context, () => (ident === null ? this.#control(connection, method, args) : this.#callMethod(ident, method, args)));
       if (rid === 0) return void Promise.resolve(result).catch(() => undefined);
       if (isThenable(result)) {
         result.then(
@@ -172,13 +185,13 @@ export class Server {
     }
   }
 
-  /** Sends a reply; false when it could not be delivered (the caller has gone). */
-  #reply(conn: Connection, holder: number, rid: number, kind: typeof RETURN | typeof ERROR, value: unknown): boolean {
+  /** Sends a reply (asking for its receipt when `ack`); false when it could not be delivered (the caller has gone). */
+  #reply(conn: Connection, holder: number, rid: number, kind: typeof RETURN | typeof ERROR, value: unknown, ack = false): boolean {
     if (conn.closed) return false;
     let message: Reply;
     try {
       const { value: sent, found } = kind === ERROR ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
-      message = found ? [rid, kind, sent, 1] : [rid, kind, sent];
+      message = ack ? [rid, kind, sent, found ? 1 : 0, 1] : found ? [rid, kind, sent, 1] : [rid, kind, sent];
       conn.send(message);
       return true;
     } catch (err) {
@@ -215,7 +228,8 @@ export class Server {
     return isThenable(result) ? Promise.resolve(result).then((value) => this.#adopt(typeid, value)) : this.#adopt(typeid, result);
   }
 
-  #control(holder: number, method: string, args: unknown[]): unknown {
+  #control(connection: Served, method: string, args: unknown[]): unknown {
+    const holder = connection.holder;
     if (!(CONTROL as readonly string[]).includes(method)) throw Object.assign(new AttributeError(`the manager's server has no method '${method}'`), { remote: true });
     switch (method) {
       case 'create': {
@@ -235,6 +249,10 @@ export class Server {
       case 'shutdown':
         // After the reply has gone.
         setImmediate(() => this.shutdown());
+        return null;
+      case 'ack':
+        // The client has what a reply handed it (see protocol.ts).
+        connection.unacked.delete(checkId(args[0]));
         return null;
       case 'numberOfObjects':
         return this.#objects.size;

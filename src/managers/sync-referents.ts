@@ -48,13 +48,6 @@ export class ManagedQueue {
     if (!block) throw new Empty('the queue is empty');
     const handed = await this.#getters.wait(timeout);
     if (handed === null) throw new Empty('the queue is empty');
-    // The put that handed it over may have been read in the same turn as the end of this caller's
-    // connection (a process killed while it waited): let that end be seen before the item leaves.
-    await new Promise((resolve) => setImmediate(resolve));
-    if (call.signal.aborted) {
-      this.#giveBack(handed.item);
-      throw new Empty('the caller has gone');
-    }
     this.#putters.wakeOne(true);
     return this.#taken(call, handed.item);
   }
@@ -63,7 +56,7 @@ export class ManagedQueue {
     if (this.#getters.wakeOne({ item }) === null) this.#items.unshift(item);
   }
 
-  /** An item whose get cannot be answered (its process died meanwhile) goes back to the front of the queue. */
+  /** An item whose get is not answered, or not acknowledged (its process died meanwhile), goes back to the front of the queue. */
   #taken(call: CallContext, item: unknown): unknown {
     call.onUndelivered(() => this.#giveBack(item));
     return item;
