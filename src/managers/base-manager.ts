@@ -55,7 +55,8 @@ function registryOf(cls: Function): Map<string, Registration> {
 
 type State = 'initial' | 'started' | 'shutdown';
 
-const CREATE = Symbol('multiproc.managerCreate');
+/** @internal A manager's own way to ask its server for an object (a method with more to do than the registered one, such as Pool). */
+export const CREATE = Symbol('multiproc.managerCreate');
 
 /** A Linux abstract socket name (no file, gone with the socket, nothing left by a SIGKILL), or null elsewhere: a temporary path then. */
 function privateAddress(role: string): string | null {

@@ -10,6 +10,7 @@ import {
   ManagedRLock,
   ManagedSemaphore,
 } from './sync-referents.js';
+import { ManagedPool, type PoolSpec } from './pool-referent.js';
 
 /**
  * The typeids a SyncManager registers (Python's list), by name: the server
@@ -30,4 +31,5 @@ export const BUILTIN_TYPES: Readonly<Record<string, (...args: unknown[]) => obje
   Condition: () => new ManagedCondition(),
   Event: () => new ManagedEvent(),
   Barrier: (parties: unknown, options?: unknown) => new ManagedBarrier(parties, options),
+  Pool: (spec: unknown) => ManagedPool.create(spec as PoolSpec) as unknown as object,
 };

@@ -33,3 +33,6 @@ export function withCall<T>(context: CallContext, method: () => T): T {
     active = before;
   }
 }
+
+/** A referent's method the server calls when it frees the object (else its `close()`, if any): a managed Pool terminates. */
+export const FREED = Symbol('multiproc.managerFreed');

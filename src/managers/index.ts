@@ -2,6 +2,8 @@
 export { BaseManager } from './base-manager.js';
 export type { ManagerOptions, RegisterOptions } from './base-manager.js';
 export { SyncManager, Manager } from './sync-manager.js';
+export type { ManagedPoolOptions } from './sync-manager.js';
+export { PoolProxy, AsyncResultProxy, IteratorProxy } from './pool-proxy.js';
 export { Server } from './server.js';
 export { BaseProxy, AutoProxy } from './proxy.js';
 export type { ProxyClass } from './proxy.js';

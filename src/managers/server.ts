@@ -2,7 +2,7 @@ import { decode } from '../codec.js';
 import { OSError } from '../errors.js';
 import type { Connection } from '../connection.js';
 import { Listener, type Address } from '../listener.js';
-import { withCall, type CallContext } from './context.js';
+import { FREED, withCall, type CallContext } from './context.js';
 import { AttributeError, toWire } from './errors.js';
 import { INTERNAL, ObjectTable, TRANSIT, type Entry } from './objects.js';
 import { CONTROL, ERROR, MAX_REQUEST_BYTES, RETURN, addressKey, type Reply, type Token } from './protocol.js';
@@ -67,7 +67,10 @@ export class Server {
     this.#listener = new Listener(address, { authkey, backlog: 128 });
     this.key = addressKey(this.#listener.address);
     this.#stopped = new Promise((resolve) => (this.#stop = resolve));
-    this.#objects.onFree = (referent) => void (referent as { close?: () => unknown }).close?.();
+    this.#objects.onFree = (referent) => {
+      const freeable = referent as { [FREED]?: () => unknown; close?: () => unknown };
+      void (freeable[FREED] !== undefined ? freeable[FREED]() : freeable.close?.());
+    };
   }
 
   get address(): Address {
