@@ -11,6 +11,7 @@ import {
   ManagedSemaphore,
 } from './sync-referents.js';
 import { ManagedPool, type PoolSpec } from './pool-referent.js';
+import { SegmentTracker } from './segment-tracker.js';
 
 /**
  * The typeids a SyncManager registers (Python's list), by name: the server
@@ -32,4 +33,9 @@ export const BUILTIN_TYPES: Readonly<Record<string, (...args: unknown[]) => obje
   Event: () => new ManagedEvent(),
   Barrier: (parties: unknown, options?: unknown) => new ManagedBarrier(parties, options),
   Pool: (spec: unknown) => ManagedPool.create(spec as PoolSpec) as unknown as object,
+  // A SharedMemoryManager's, not a SyncManager's (see SYNC_TYPEIDS).
+  SegmentTracker: () => new SegmentTracker(),
 };
+
+/** The typeids a SyncManager registers. */
+export const SYNC_TYPEIDS = Object.keys(BUILTIN_TYPES).filter((typeid) => typeid !== 'SegmentTracker');

@@ -11,3 +11,4 @@ export { DictProxy, ListProxy, NamespaceProxy, ValueProxy, ArrayProxy } from './
 export { QueueProxy, JoinableQueueProxy, AcquirerProxy, LockProxy, SemaphoreProxy, EventProxy, ConditionProxy, BarrierProxy } from './sync-proxies.js';
 export type { QueueOptions } from './sync-proxies.js';
 export { RemoteError, KeyError, IndexError, AttributeError } from './errors.js';
+export { SharedMemoryManager } from './shared-memory-manager.js';

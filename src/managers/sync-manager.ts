@@ -2,7 +2,7 @@ import type { TaskFunction } from '../pool/pool.js';
 import { callerFile, describeCode, moduleOf } from '../targets.js';
 import { invalidArgType } from '../errors.js';
 import { BaseManager, CREATE, type ManagerOptions } from './base-manager.js';
-import { BUILTIN_TYPES } from './builtins.js';
+import { BUILTIN_TYPES, SYNC_TYPEIDS } from './builtins.js';
 import type { ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ValueProxy } from './container-proxies.js';
 import type { AcquirerProxy, BarrierProxy, ConditionProxy, EventProxy, JoinableQueueProxy, LockProxy, QueueProxy, SemaphoreProxy } from './sync-proxies.js';
 import './container-proxies.js';
@@ -76,7 +76,7 @@ function poolSpec(options: number | ManagedPoolOptions | null | undefined, calle
   };
 }
 
-for (const [typeid, make] of Object.entries(BUILTIN_TYPES)) SyncManager.register(typeid, make, { create: typeid !== 'Pool', methodToTypeid: typeid === 'Pool' ? ManagedPool.methodToTypeid : null });
+for (const typeid of SYNC_TYPEIDS) SyncManager.register(typeid, BUILTIN_TYPES[typeid], { create: typeid !== 'Pool', methodToTypeid: typeid === 'Pool' ? ManagedPool.methodToTypeid : null });
 // What a managed Pool's methods return stays in the server; the caller gets proxies (no method of their own on the manager).
 SyncManager.register('AsyncResult', null, { create: false });
 SyncManager.register('Iterator', null, { create: false });
