@@ -1,5 +1,5 @@
 // `npm run bench`, managers part: a proxy call against a Pipe round trip in
-// the same process, starting a Manager to its first proxy, and 4 processes
+// the same process, a Queue proxy's put then get, starting a Manager to its first proxy, and 4 processes
 // doing 10,000 dict updates each through one manager; multiproc against
 // Python's multiprocessing.managers, measured in the same run.
 import { execFileSync } from 'node:child_process';
@@ -20,6 +20,7 @@ interface PythonFigures {
   pipe_us: number;
   dict_get_us: number;
   list_append_us: number;
+  queue_put_get_us: number;
   updates_ms: number;
 }
 
@@ -27,6 +28,8 @@ interface CallFigures {
   pipe: number;
   dictGet: number;
   listAppend: number;
+  /** A Queue proxy's put then get: the get's reply asks for a receipt, which the client sends as it reads it. */
+  queuePutGet: number;
   /** Median of per-round ratios of a proxy call to a Pipe round trip, measured interleaved. */
   ratio: number;
 }
@@ -62,9 +65,14 @@ async function calls(): Promise<CallFigures> {
     getUs.push(await timeCalls(get, Math.ceil(N_CALLS / rounds)));
   }
   const listAppend = await timeCalls(() => l.append(1), N_CALLS);
+  const q = await manager.Queue<number>();
+  const queuePutGet = await timeCalls(async () => {
+    await q.put(1);
+    await q.get();
+  }, N_CALLS);
   a.close();
   await p.join();
-  return { pipe: median(pipeUs), dictGet: median(getUs), listAppend, ratio: median(getUs.map((g, i) => g / pipeUs[i]!)) };
+  return { pipe: median(pipeUs), dictGet: median(getUs), listAppend, queuePutGet, ratio: median(getUs.map((g, i) => g / pipeUs[i]!)) };
 }
 
 /** `npm run bench -- managers-rt`: the call figures alone, as JSON (what the pinned run reports). */
@@ -124,6 +132,7 @@ export async function benchManagers(): Promise<void> {
   console.log(`| Pipe round trip of a small request, for reference (us) | ${f(free.pipe)} | ${f(py.pipe_us)} | |`);
   console.log(`| dict proxy get, d['a'] (us per call) | ${f(free.dictGet)} | ${f(py.dict_get_us)} | <= 1.3x our Pipe round trip |`);
   console.log(`| list proxy append (us per call) | ${f(free.listAppend)} | ${f(py.list_append_us)} | |`);
+  console.log(`| Queue proxy put then get (us per pair) | ${f(free.queuePutGet)} | ${f(py.queue_put_get_us)} | |`);
   if (one !== null) {
     console.log(`| dict proxy get, everything on one vCPU (us per call) | ${f(one.ours.dictGet)} | ${f(one.python.dict_get_us)} | <= Python |`);
     console.log(`| Pipe round trip, one vCPU (us) | ${f(one.ours.pipe)} | ${f(one.python.pipe_us)} | |`);

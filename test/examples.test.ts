@@ -95,6 +95,13 @@ test('examples/manager-pool.ts: a shared dict of results filled by a Pool', asyn
   assert.equal(outcome.stdout, 'manager: 3\nmultiprocessing: 5\nproxy: 1\nqueue: 4\ntypescript: 2\n');
 });
 
+test('examples/managed-pool.ts: a Pool in the manager used here and from a child; a SharedMemoryManager', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/managed-pool.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'here: 1 4 9\nin a child: 16 25 36\napplyAsync: 49\nsegments: 1\n');
+  assert.equal(outcome.stderr, '');
+});
+
 test('examples/remote-queue.ts: a queue served on one address, workers that know only the address and the key', async () => {
   const outcome = await run(['--import', 'tsx', `${ROOT}examples/remote-queue.ts`]);
   assert.equal(outcome.code, 0, outcome.stderr);

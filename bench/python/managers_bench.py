@@ -1,5 +1,5 @@
-"""Python's side of `npm run bench`, managers part: a dict proxy's d['a'] and
-a list proxy's append per call, a Pipe round trip in the same process for
+"""Python's side of `npm run bench`, managers part: a dict proxy's d['a'], a list
+proxy's append and a Queue proxy's put then get per call, a Pipe round trip in the same process for
 reference, starting a Manager to its first proxy, and 4 processes doing
 10,000 dict updates each through one manager. Prints one JSON object."""
 import json
@@ -61,6 +61,13 @@ def main():
         out['pipe_us'] = per_call(rt, N_CALLS)
         out['dict_get_us'] = per_call(lambda: d['a'], N_CALLS)
         out['list_append_us'] = per_call(lambda: l.append(1), N_CALLS)
+        q = m.Queue()
+
+        def put_get():
+            q.put(1)
+            q.get()
+
+        out['queue_put_get_us'] = per_call(put_get, N_CALLS)
         a.send(None)
         p.join()
 
