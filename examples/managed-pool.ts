@@ -13,7 +13,7 @@ async function submitFromChild(pool: PoolProxy, out: QueueProxy<number[]>): Prom
 
 if (isMainModule(import.meta)) {
   await using manager = await Manager();
-  await using pool = await manager.Pool(2);           // its workers are the server's children
+  await using pool = await manager.Pool(2);           // its workers are started by the server
   console.log('here:', (await pool.map(square, [1, 2, 3])).join(' '));
   const out = await manager.Queue<number[]>();
   const child = new Process({ target: submitFromChild, args: [pool, out] });

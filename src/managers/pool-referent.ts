@@ -37,7 +37,7 @@ function poolCreatedBy(creator: ModuleRef, options: ConstructorParameters<typeof
 
 /**
  * The server's side of `manager.Pool()` (Python registers `pool.Pool`): a
- * real Pool whose workers are the server's children. Task functions arrive
+ * real Pool whose workers the server starts. Task functions arrive
  * by name and source, and are found in the module that created the Pool;
  * iterables arrive as arrays. `applyAsync`, `mapAsync` and `starmapAsync`
  * return an AsyncResult and `imap` an iterator that stay in the server: the

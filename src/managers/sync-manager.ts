@@ -46,7 +46,7 @@ export class SyncManager extends BaseManager {
   declare Array: <T extends number | bigint = number>(typecode: string, sequence: readonly NoInfer<T>[] | number) => Promise<ArrayProxy<T>>;
 
   /**
-   * A Pool in the server, its workers the server's children (Python's
+   * A Pool in the server, which starts its workers (Python's
    * `manager.Pool()`): its proxy travels to other processes, which submit
    * to the same workers. Task functions are found in the module that calls
    * this, as for a Pool made there.
