@@ -6,6 +6,7 @@ import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
 import { benchFutures } from './futures.js';
 import { benchSync, benchSyncFallback } from './sync.js';
+import { benchManagerCalls, benchManagers } from './managers.js';
 
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
@@ -19,4 +20,6 @@ if (isMainModule(import.meta)) {
   if (only === undefined || only === 'futures') await benchFutures();
   if (only === undefined || only === 'sync') await benchSync();
   if (only === 'sync-fallback') await benchSyncFallback();
+  if (only === undefined || only === 'managers') await benchManagers();
+  if (only === 'managers-rt') await benchManagerCalls();
 }

@@ -1,5 +1,5 @@
 import { deserialize } from 'node:v8';
-import { dumps, markClasses, rebuildClasses, refuseInheritanceOnly } from './reduction.js';
+import { dumps, rebuildMessage, reduceForMessage, refuseInheritanceOnly } from './reduction.js';
 
 /**
  * How a message body is encoded (Connection.send, Queue items): V8's
@@ -10,8 +10,8 @@ import { dumps, markClasses, rebuildClasses, refuseInheritanceOnly } from './red
  * UTF-8 text never has.
  */
 const V8_TAG = 0xff;
-// V8's format after this byte holds instances of user classes as markers: the receiver rebuilds them on their classes.
-const CLASSES_TAG = 0xfe;
+// V8's format after this byte holds markers the receiver rebuilds: managers' proxies, instances of user classes.
+const REBUILD_TAG = 0xfe;
 // Past this many objects and arrays, checking costs more than it saves: V8
 // takes it. Primitives cost nothing here (a flat array of a million numbers
 // is checked in a millisecond and is still much cheaper as JSON).
@@ -25,9 +25,9 @@ export function encode(value: unknown, what: string): Uint8Array {
 /** V8's format, for what is not plain JSON data; multiproc's own objects are refused (they travel only to a new child). */
 export function encodeV8(value: unknown, what: string): Uint8Array {
   if (!refuseInheritanceOnly(value, what)) return dumps(value, what);
-  const body = dumps(markClasses(value), what);
+  const body = dumps(reduceForMessage(value), what);
   const bytes = new Uint8Array(body.byteLength + 1);
-  bytes[0] = CLASSES_TAG;
+  bytes[0] = REBUILD_TAG;
   bytes.set(body, 1);
   return bytes;
 }
@@ -39,7 +39,7 @@ export function jsonText(value: unknown): string | null {
 
 export function decode(bytes: Uint8Array): unknown {
   if (bytes[0] === V8_TAG) return deserialize(bytes);
-  if (bytes[0] === CLASSES_TAG) return rebuildClasses(deserialize(bytes.subarray(1)));
+  if (bytes[0] === REBUILD_TAG) return rebuildMessage(deserialize(bytes.subarray(1)));
   return JSON.parse(Buffer.isBuffer(bytes) ? bytes.toString() : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString());
 }
 

@@ -58,3 +58,4 @@ export type { SharedMemoryOptions } from './shm/sharedMemory.js';
 export { ShareableList } from './shm/shareableList.js';
 export type { ShareableItem } from './shm/shareableList.js';
 export { FileExistsError, FileNotFoundError } from './shm/errors.js';
+export * from './managers/index.js';

@@ -28,6 +28,12 @@ export interface Reducer<T extends object> {
   rebuild(state: unknown, handles: HandleSource): T;
   /** The error for one of these inside a value that is not going to a new child; default: Python's "inheritance" message. */
   refuse?(what: string): Error;
+  /**
+   * Present for an object that needs no descriptor (a manager's proxy): its
+   * state for any message (a Queue item, a Pool task, a Connection's value),
+   * rebuilt on the other side by `rebuild`, as Python pickles a proxy anywhere.
+   */
+  portable?(value: T): unknown;
 }
 
 const reducers = new Map<string, Reducer<object>>();
@@ -99,14 +105,28 @@ function walk(value: unknown, w: Walk): unknown {
   return copy;
 }
 
-/** `value` with instances of user classes replaced by markers. */
-export function markClasses(value: unknown): unknown {
-  return walk(value, { visit: null, classes: 'encode', seen: new Map() });
+/** Replaces objects inside `value` (arrays, plain objects, Maps and Sets are walked) with what `visit` returns; copies only what changed. */
+export function mapObjects(value: unknown, visit: (object: object) => unknown): unknown {
+  return walk(value, { visit, classes: null, seen: new Map() });
 }
 
-/** The inverse of `markClasses`: instances rebuilt on their classes, found in this process. */
-export function rebuildClasses(value: unknown): unknown {
-  return walk(value, { visit: null, classes: 'decode', seen: new Map()});
+/**
+ * A message's value (a Queue item, a Pool task, a Connection's value) with
+ * what the receiver must rebuild replaced by markers: the objects of portable
+ * rules (see Reducer.portable) and instances of user classes.
+ * `refuseInheritanceOnly` says when there are any.
+ */
+export function reduceForMessage(value: unknown): unknown {
+  const visit: Visit = (object) => {
+    for (const reducer of reducers.values()) if (reducer.portable !== undefined && reducer.matches(object)) return { [MARK]: reducer.name, state: reducer.portable(object) };
+    return object;
+  };
+  return walk(value, { visit, classes: 'encode', seen: new Map() });
+}
+
+/** The inverse of `reduceForMessage`, on receipt. */
+export function rebuildMessage(value: unknown): unknown {
+  return walk(value, { visit: rebuilder(null), classes: 'decode', seen: new Map() });
 }
 
 /** Serializes `value` for a child, replacing registered objects; returns the bytes and the fds to hand over. */
@@ -123,12 +143,17 @@ export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array
 
 /** The inverse of `dumpsForChild`, in the child. */
 export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): unknown {
-  const visit: Visit = (object) => {
+  return walk(loads(bytes), { visit: rebuilder(handles), classes: 'decode', seen: new Map() });
+}
+
+/** Rebuilds the objects of registered rules, with the descriptors that came with them (none in a message). */
+function rebuilder(handles: HandleSource | null): Visit {
+  return (object) => {
     const name = (object as Record<string, unknown>)[MARK];
     if (typeof name !== 'string') return object;
     const reducer = reducers.get(name);
     if (reducer === undefined) throw new TypeError(`multiproc: no rule to rebuild a ${name} in this process`);
-    // Without an fd channel (no native addon), only what needs no descriptor can be rebuilt (a primitive of the sync server).
+    // Without an fd channel (no native addon), only what needs no descriptor can be rebuilt (a primitive of the sync server, a proxy).
     const source: HandleSource = handles ?? {
       fd: () => {
         throw new TypeError(`multiproc: a ${name} arrived without its file descriptors`);
@@ -136,7 +161,6 @@ export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): u
     };
     return reducer.rebuild((object as { state: unknown }).state, source);
   };
-  return walk(loads(bytes), { visit, classes: 'decode', seen: new Map()});
 }
 
 /**
@@ -145,12 +169,13 @@ export function loadsInChild(bytes: Uint8Array, handles: HandleSource | null): u
  * they stand for descriptors and shared memory that only a child's start
  * hands over, and V8 would carry them as empty objects. Python refuses a Queue
  * or a Lock the same way, with the same message (a RuntimeError there).
- * The same look tells whether `value` holds instances of user classes (true:
- * it needs `markClasses`), so a value without any is walked once.
+ * The same look tells whether `value` holds what the receiver must rebuild
+ * (true: it needs `reduceForMessage`): objects of portable rules (a manager's
+ * proxy) or instances of user classes; a value without any is walked once.
  */
 export function refuseInheritanceOnly(value: unknown, what: string): boolean {
   if (typeof value !== 'object' || value === null) return false;
-  let userClasses = false;
+  let rebuilt = false;
   const seen = new Set<object>();
   const visit = (v: unknown): void => {
     if (typeof v !== 'object' || v === null || seen.has(v)) return;
@@ -161,15 +186,19 @@ export function refuseInheritanceOnly(value: unknown, what: string): boolean {
     if (v instanceof Set) return v.forEach(visit);
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) {
-      for (const reducer of reducers.values()) if (reducer.matches(v)) throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name.replace(/^sync:/, ''), what);
+      for (const reducer of reducers.values()) {
+        if (!reducer.matches(v)) continue;
+        if (reducer.portable !== undefined) return void (rebuilt = true);
+        throw reducer.refuse?.(what) ?? inheritanceOnly(reducer.name.replace(/^sync:/, ''), what);
+      }
       if (v instanceof Error) visit((v as { cause?: unknown }).cause);
-      else if (!userClasses && userClassOf(v) !== null) userClasses = true;
+      else if (!rebuilt && userClassOf(v) !== null) rebuilt = true;
     }
     // What V8 clones of any other object: its own enumerable properties.
     for (const key of Object.keys(v)) visit((v as Record<string, unknown>)[key]);
   };
   visit(value);
-  return userClasses;
+  return rebuilt;
 }
 
 function inheritanceOnly(name: string, what: string): ProcessError {

@@ -94,3 +94,22 @@ test('examples/futures.ts: ProcessPoolExecutor with submit, asCompleted, map, an
   assert.equal(outcome.code, 0, outcome.stderr);
   assert.equal(outcome.stdout, 'longest: 178 steps\nmap: 0 1 7 8 16 19\nChecksumError: bad word: Hello\n');
 });
+
+test('examples/manager-pool.ts: a shared dict of results filled by a Pool', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/manager-pool.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'manager: 3\nmultiprocessing: 5\nproxy: 1\nqueue: 4\ntypescript: 2\n');
+});
+
+test('examples/managed-pool.ts: a Pool in the manager used here and from a child; a SharedMemoryManager', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/managed-pool.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal(outcome.stdout, 'here: 1 4 9\nin a child: 16 25 36\napplyAsync: 49\nsegments: 1\n');
+  assert.equal(outcome.stderr, '');
+});
+
+test('examples/remote-queue.ts: a queue served on one address, workers that know only the address and the key', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/remote-queue.ts`]);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.match(outcome.stdout, /^10 squares from [12] worker process\(es\): sum 385\nworkers exited with 0, 0; server stopped\n$/);
+});

@@ -1,0 +1,148 @@
+// `npm run bench`, managers part: a proxy call against a Pipe round trip in
+// the same process, a Queue proxy's put then get, starting a Manager to its first proxy, and 4 processes
+// doing 10,000 dict updates each through one manager; multiproc against
+// Python's multiprocessing.managers, measured in the same run.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { getContext, Manager, Pipe, Process } from 'multiproc';
+import { updater } from './manager-targets.js';
+import { echo } from './targets.js';
+
+const N_CALLS = 5_000;
+const N_UPDATES = 10_000;
+const N_WORKERS = 4;
+const PYTHON_BENCH = fileURLToPath(new URL('../../bench/python/managers_bench.py', import.meta.url));
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface PythonFigures {
+  start_ms: number;
+  pipe_us: number;
+  dict_get_us: number;
+  list_append_us: number;
+  queue_put_get_us: number;
+  updates_ms: number;
+}
+
+interface CallFigures {
+  pipe: number;
+  dictGet: number;
+  listAppend: number;
+  /** A Queue proxy's put then get: the get's reply asks for a receipt, which the client sends as it reads it. */
+  queuePutGet: number;
+  /** Median of per-round ratios of a proxy call to a Pipe round trip, measured interleaved. */
+  ratio: number;
+}
+
+async function timeCalls(fn: () => Promise<unknown>, n: number): Promise<number> {
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await fn();
+  return ((performance.now() - t) / n) * 1e3;
+}
+
+/** A proxy call and a Pipe round trip of the same request, in interleaved rounds. */
+async function calls(): Promise<CallFigures> {
+  await using manager = await Manager();
+  const d = await manager.dict<string, number>({ a: 1 });
+  const l = await manager.list<number>();
+  const [a, b] = Pipe();
+  const p = new Process({ target: echo, args: [b] });
+  p.start();
+  b.close();
+  const request = [1, 5, 'get', ['a']];
+  const pipe = async (): Promise<unknown> => {
+    a.send(request);
+    return a.recv();
+  };
+  const get = (): Promise<unknown> => d.get('a');
+  await timeCalls(pipe, 500);
+  await timeCalls(get, 500);
+  const rounds = 21;
+  const pipeUs: number[] = [];
+  const getUs: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    pipeUs.push(await timeCalls(pipe, Math.ceil(N_CALLS / rounds)));
+    getUs.push(await timeCalls(get, Math.ceil(N_CALLS / rounds)));
+  }
+  const listAppend = await timeCalls(() => l.append(1), N_CALLS);
+  const q = await manager.Queue<number>();
+  const queuePutGet = await timeCalls(async () => {
+    await q.put(1);
+    await q.get();
+  }, N_CALLS);
+  a.close();
+  await p.join();
+  return { pipe: median(pipeUs), dictGet: median(getUs), listAppend, queuePutGet, ratio: median(getUs.map((g, i) => g / pipeUs[i]!)) };
+}
+
+/** `npm run bench -- managers-rt`: the call figures alone, as JSON (what the pinned run reports). */
+export async function benchManagerCalls(): Promise<void> {
+  console.log(JSON.stringify(await calls()));
+}
+
+/** The same, with this process and everything it starts on vCPU 0; null where taskset is missing. */
+function pinned(): { ours: CallFigures; python: PythonFigures } | null {
+  try {
+    const script = fileURLToPath(new URL('./index.js', import.meta.url));
+    const ours = JSON.parse(execFileSync('taskset', ['-c', '0', process.execPath, script, 'managers-rt'], { encoding: 'utf8' }).trim().split('\n').pop()!) as CallFigures;
+    const python = JSON.parse(execFileSync('taskset', ['-c', '0', 'python3', PYTHON_BENCH], { encoding: 'utf8' })) as PythonFigures;
+    return { ours, python };
+  } catch {
+    return null;
+  }
+}
+
+/** `await Manager()` to its first proxy, on the forkserver context (median of 7, each shut down after). */
+async function startup(): Promise<number> {
+  const times: number[] = [];
+  const context = getContext('forkserver');
+  for (let i = 0; i < 7; i++) {
+    const t = performance.now();
+    const manager = await Manager({ context });
+    await manager.dict();
+    times.push(performance.now() - t);
+    await manager.shutdown();
+  }
+  return median(times);
+}
+
+/** 4 processes, 10,000 awaited `d.set(key, i)` each, through one manager: start to last join. */
+async function updates(): Promise<number> {
+  await using manager = await Manager();
+  const d = await manager.dict<string, number>();
+  const t = performance.now();
+  const workers = Array.from({ length: N_WORKERS }, (_, i) => new Process({ target: updater, args: [d, `k${i}`, N_UPDATES] }));
+  for (const w of workers) w.start();
+  for (const w of workers) await w.join();
+  const ms = performance.now() - t;
+  for (let i = 0; i < N_WORKERS; i++) if ((await d.get(`k${i}`)) !== N_UPDATES - 1) throw new Error(`lost updates for k${i}`);
+  return ms;
+}
+
+export async function benchManagers(): Promise<void> {
+  const py = JSON.parse(execFileSync('python3', [PYTHON_BENCH], { encoding: 'utf8' })) as PythonFigures;
+  const free = await calls();
+  const one = pinned();
+  const start = await startup();
+  const busy = await updates();
+  const f = (x: number): string => x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0);
+  console.log(`\n## Managers (${process.version}, python3 in the same run)\n`);
+  console.log('| | multiproc | Python multiprocessing | goal |');
+  console.log('|---|---|---|---|');
+  console.log(`| Pipe round trip of a small request, for reference (us) | ${f(free.pipe)} | ${f(py.pipe_us)} | |`);
+  console.log(`| dict proxy get, d['a'] (us per call) | ${f(free.dictGet)} | ${f(py.dict_get_us)} | <= 1.3x our Pipe round trip |`);
+  console.log(`| list proxy append (us per call) | ${f(free.listAppend)} | ${f(py.list_append_us)} | |`);
+  console.log(`| Queue proxy put then get (us per pair) | ${f(free.queuePutGet)} | ${f(py.queue_put_get_us)} | |`);
+  if (one !== null) {
+    console.log(`| dict proxy get, everything on one vCPU (us per call) | ${f(one.ours.dictGet)} | ${f(one.python.dict_get_us)} | <= Python |`);
+    console.log(`| Pipe round trip, one vCPU (us) | ${f(one.ours.pipe)} | ${f(one.python.pipe_us)} | |`);
+  }
+  console.log(`| Manager() to its first proxy (ms) | ${f(start)} (forkserver) | ${f(py.start_ms)} (fork) | < 15 ms |`);
+  console.log(`| ${N_WORKERS} processes x ${N_UPDATES} dict updates through one manager (ms) | ${f(busy)} | ${f(py.updates_ms)} | faster than Python |`);
+  console.log(`\n| target | measured | goal |\n|---|---|---|`);
+  console.log(`| proxy call / Pipe round trip (median of interleaved rounds) | ${f(free.ratio)}x | <= 1.3x |`);
+  if (one !== null) console.log(`| the same, on one vCPU | ${f(one.ours.ratio)}x | <= 1.3x |`);
+  if (one !== null) console.log(`| proxy call / Python's, on one vCPU | ${f(one.ours.dictGet / one.python.dict_get_us)}x | <= 1x |`);
+  console.log(`| Manager() to first proxy | ${f(start)} ms | < 15 ms |`);
+  console.log(`| ${N_WORKERS} x ${N_UPDATES} updates / Python's | ${f(busy / py.updates_ms)}x | < 1x |`);
+}

@@ -1,0 +1,183 @@
+import type { Connection } from '../connection.js';
+import { current } from '../current.js';
+import { Client, type Address } from '../listener.js';
+import { fromWire, serverGone, type WireError } from './errors.js';
+import { addressKey, ERROR, type Reply, type Request } from './protocol.js';
+
+/**
+ * This process's connection to one manager server, shared by every proxy of
+ * that server here (Python opens one per thread; Node has one thread, and
+ * requests carry ids instead). It connects on first use, so a proxy that
+ * arrives in a child costs nothing until it is called. Once the connection
+ * ends (the server was killed or shut down), every pending call and every
+ * later one fails at once with the same error: nothing waits on a server
+ * that is gone.
+ */
+export class ManagerClient {
+  readonly address: Address;
+  readonly key: string;
+  readonly authkey: Buffer;
+  #connection: Promise<Connection> | null = null;
+  #pending = new Map<number, { resolve: (reply: Reply) => void; reject: (err: Error) => void }>();
+  #nextRid = 1;
+  #reading = false;
+  #gone: Error | null = null;
+  /** Turns the proxy tokens of a reply into proxies; set by the proxy module. */
+  static rebuild: (value: unknown, from: ManagerClient) => unknown = (value) => value;
+  /** Replaces the proxies in a request's arguments with tokens; set by the proxy module. */
+  static reduce: (args: unknown[], to: ManagerClient) => { args: unknown[]; proxies: boolean } = (args) => ({ args, proxies: false });
+
+  constructor(address: Address, authkey: Buffer) {
+    this.address = address;
+    this.key = addressKey(address);
+    this.authkey = authkey;
+  }
+
+  /** Why calls fail, once the server is gone; null while it serves. */
+  get gone(): Error | null {
+    return this.#gone;
+  }
+
+  /** Calls `method` on object `ident` (null: the server itself) and resolves with the result. */
+  call(ident: number | null, method: string, args: unknown[]): Promise<unknown> {
+    if (this.#gone !== null) return Promise.reject(this.#failure());
+    const rid = this.#nextRid++;
+    const { args: sent, proxies } = ManagerClient.reduce(args, this);
+    const request: Request = proxies ? [rid, ident, method, sent, 1] : [rid, ident, method, sent];
+    const connection = this.#connect();
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.set(rid, { resolve, reject });
+      connection.then(
+        (conn) => {
+          try {
+            conn.send(request);
+          } catch (err) {
+            this.#pending.delete(rid);
+            return reject(err);
+          }
+          this.#read(conn);
+        },
+        (err: Error) => {
+          this.#pending.delete(rid);
+          reject(err);
+        },
+      );
+    }).then((reply) => {
+      if (reply[1] === ERROR) throw fromWire(reply[2] as WireError);
+      return reply[3] === 1 ? ManagerClient.rebuild(reply[2], this) : reply[2];
+    });
+  }
+
+  /** Sends a request that wants no reply (decref, incref, claim), in order with the calls. */
+  post(ident: number | null, method: string, args: unknown[]): void {
+    if (this.#gone !== null) return;
+    const request: Request = [0, ident, method, args];
+    this.#connect().then(
+      (conn) => {
+        try {
+          conn.send(request);
+        } catch {
+          // the server is gone: it holds no references any more
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  /** Closes this process's connection; pending calls fail. */
+  close(why: string): void {
+    this.#fail(serverGone(this.key, why));
+    void this.#connection?.then((conn) => conn.close(), () => undefined);
+    if (clients.get(this.key) === this) clients.delete(this.key);
+  }
+
+  #failure(): Error {
+    const err = this.#gone!;
+    // A fresh error per call, so that each caller's stack is its own.
+    return Object.assign(new (err.constructor as new (m: string) => Error)(err.message), { code: (err as { code?: string }).code });
+  }
+
+  #connect(): Promise<Connection> {
+    if (this.#connection === null) {
+      this.#connection = Client(this.address, { authkey: this.authkey });
+      this.#connection.catch((err: Error) => this.#fail(err));
+    }
+    return this.#connection;
+  }
+
+  /** Reads replies while calls are pending; stops when none is, so an idle proxy keeps no process alive. */
+  #read(conn: Connection): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    const next = (): void => {
+      if (this.#pending.size === 0) {
+        this.#reading = false;
+        return;
+      }
+      conn.recv().then(
+        (reply) => {
+          const [rid, , , , ack] = reply as Reply;
+          // Before the caller sees what it was handed: from now on it is this process's to lose, not the server's.
+          if (ack === 1) this.#acknowledge(conn, rid);
+          const waiter = this.#pending.get(rid);
+          if (waiter !== undefined) {
+            this.#pending.delete(rid);
+            waiter.resolve(reply as Reply);
+          } else if (rid === 0) {
+            // The server refused the connection's traffic as a whole (a malformed request): it closes it next.
+            this.#fail(fromWire((reply as Reply)[2] as WireError));
+          }
+          next();
+        },
+        (err: Error) => {
+          this.#reading = false;
+          this.#fail(serverGone(this.key, err.name === 'EOFError' ? 'its connection closed' : err.message));
+        },
+      );
+    };
+    next();
+  }
+
+  #acknowledge(conn: Connection, rid: number): void {
+    try {
+      conn.send([0, null, 'ack', [rid]] satisfies Request);
+    } catch {
+      // the server is gone: it has nothing left to take back
+    }
+  }
+
+  #fail(err: Error): void {
+    this.#gone ??= err;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const waiter of pending) waiter.reject(this.#failure());
+    if (clients.get(this.key) === this) clients.delete(this.key);
+  }
+}
+
+const clients = new Map<string, ManagerClient>();
+/** The key of each manager this process knows (started, connected, or received in Process args). */
+const authkeys = new Map<string, Buffer>();
+
+/** Remembers a manager's key, for proxies that arrive without one (in a Queue item, a Pool task). */
+export function noteAuthkey(address: Address, authkey: Buffer): void {
+  authkeys.set(addressKey(address), authkey);
+}
+
+/** This process's client of the server at `address`, made on first use. */
+export function clientFor(address: Address, authkey?: Buffer | null): ManagerClient {
+  const key = addressKey(address);
+  let client = clients.get(key);
+  if (client === undefined) {
+    client = new ManagerClient(address, authkey ?? authkeys.get(key) ?? current.authkey);
+    clients.set(key, client);
+  }
+  return client;
+}
+
+/** Forgets a dead client so that the next use connects again (a manager restarted at the same address). */
+export function dropClient(address: Address): void {
+  const key = addressKey(address);
+  const client = clients.get(key);
+  if (client !== undefined && client.gone !== null) clients.delete(key);
+}
