@@ -5,6 +5,7 @@ import { benchBursts, benchProcess, benchSingleThreaded } from './process.js';
 import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
 import { benchFutures } from './futures.js';
+import { benchDistributed } from './distributed.js';
 import { benchSync, benchSyncFallback } from './sync.js';
 
 if (isMainModule(import.meta)) {
@@ -19,4 +20,5 @@ if (isMainModule(import.meta)) {
   if (only === undefined || only === 'futures') await benchFutures();
   if (only === undefined || only === 'sync') await benchSync();
   if (only === 'sync-fallback') await benchSyncFallback();
+  if (only === 'distributed') await benchDistributed();
 }

@@ -162,7 +162,7 @@ export class LocalBackend implements PoolBackend {
   #send(slot: WorkerSlot, task: Task): void {
     try {
       if (!slot.defined.has(task.fn.id)) {
-        slot.port.send([DEFINE, task.fn.id, task.fn.ref], 'a task function');
+        slot.port.send(task.fn.module === undefined ? [DEFINE, task.fn.id, task.fn.ref] : [DEFINE, task.fn.id, task.fn.ref, task.fn.module], 'a task function');
         slot.defined.add(task.fn.id);
       }
       const message = task.kwargs === null ? [TASK, task.id, task.fn.id, task.kind, task.data] : [TASK, task.id, task.fn.id, task.kind, task.data, task.kwargs[0]];

@@ -20,6 +20,25 @@ export interface PoolOptions {
   maxMemoryPerChildMb?: number | null;
   /** The context whose start method the workers use; default: the default context. */
   context?: Context | null;
+  /**
+   * Where tasks run: omitted, this machine's worker processes; a Redis URL
+   * (`'redis://host:6379/0'`), `multiproc worker` processes on any machine,
+   * through a BullMQ queue. `processes` is then the number of workers you
+   * expect across machines (it sets the default chunk size).
+   */
+  backend?: string | null;
+  /** With a Redis backend: the BullMQ queue; default `"multiproc"`. Workers take jobs from the queue they are given. */
+  queue?: string | null;
+  /**
+   * With a Redis backend: jobs name the module of their task function by its
+   * path under this directory, which workers get as `--root`; default: the
+   * current directory.
+   */
+  root?: string | null;
+  /** With a Redis backend: the key that signs jobs and results (workers get the same as `--authkey` or MULTIPROC_AUTHKEY); default: MULTIPROC_AUTHKEY, else none. */
+  authkey?: string | null;
+  /** With a Redis backend: how long Redis may take to answer at start before the pool breaks, in ms; default 5000. */
+  connectTimeout?: number | null;
 }
 
 /** Per-call options beyond Python's. */

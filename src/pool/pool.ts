@@ -5,7 +5,8 @@ import { mainModule } from '../main.js';
 import { Process } from '../process.js';
 import { lifecycle } from '../log.js';
 import { registerReducer } from '../reduction.js';
-import { callerFile, describeCode, moduleOf } from '../targets.js';
+import { callerFile, describeCode, moduleOf, type ModuleRef } from '../targets.js';
+import { validateTimeout } from '../validate.js';
 import { AsyncResult } from './async-result.js';
 import { checkChunksize, checkFunction, checkTaskOptions, isAsyncIterable, isIterable, mapOptions, percentiles, type ApplyOptions, type MapAsyncOptions, type MapOptions, type PoolOptions, type PoolStats, type TaskOptions } from './options.js';
 import { ImapIterator, type PoolIterator } from './imap.js';
@@ -81,7 +82,7 @@ export class Pool {
     const initializer = opts.initializer ? describeCode(opts.initializer, 'the pool\'s initializer') : null;
     this.#initializerName = initializer?.name ?? null;
     try {
-      this.#backend = new LocalBackend(this.#host, {
+      this.#backend = opts.backend !== undefined && opts.backend !== null ? distributedBackend(this.#host, opts, processes, creator) : new LocalBackend(this.#host, {
         processes,
         workerClass: method === 'spawn' ? (SpawnPoolWorker as typeof Process) : (ForkServerPoolWorker as typeof Process),
         setup: { initializer, initargs: [...initargs] },
@@ -433,7 +434,7 @@ export class Pool {
     this.#feeders++;
     this.#updateLoopHold();
     try {
-      const error = await rebuildError(description, `${where} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name, [task.fn.fn]);
+      const error = await rebuildError(description, `${where} (the task ${task.fn.ref.name}() failed there; the remote stack is in err.cause)`, this.#errorModules, task.fn.ref.name, task.fn.fn === null ? [] : [task.fn.fn]);
       this.#finish(task, 'error', error);
     } finally {
       this.#feeders--;
@@ -538,6 +539,25 @@ export class Pool {
   get [Symbol.toStringTag](): string {
     return 'Pool';
   }
+}
+
+/** The BullMQ back end, loaded only when asked for: a local Pool never loads BullMQ. */
+function distributedBackend(host: BackendHost, opts: PoolOptions, processes: number, creator: ModuleRef): PoolBackend {
+  for (const name of ['initializer', 'maxTasksPerChild', 'maxMemoryPerChildMb', 'context'] as const) {
+    if (opts[name] !== undefined && opts[name] !== null) throw new ValueError(`the "${name}" option applies to local workers only; with a Redis backend, give workers their settings on the multiproc worker command line`);
+  }
+  const connectTimeout = opts.connectTimeout === undefined ? null : validateTimeout(opts.connectTimeout, 'connectTimeout');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { RedisBackend } = require('../distributed/redis-backend.js') as typeof import('../distributed/redis-backend.js');
+  return new RedisBackend(host, {
+    url: opts.backend!,
+    queue: opts.queue ?? 'multiproc',
+    processes,
+    creator,
+    root: opts.root ?? process.cwd(),
+    authkey: opts.authkey ?? process.env.MULTIPROC_AUTHKEY ?? '',
+    connectTimeout,
+  });
 }
 
 setPoolFactory((context, options) => new Pool({ ...(typeof options === 'number' ? { processes: options } : options ?? {}), context }));

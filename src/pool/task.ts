@@ -11,8 +11,10 @@ export type Settle = (status: 'ok' | 'error', value: unknown) => void;
 export interface FunctionEntry {
   readonly id: number;
   readonly ref: CodeRef;
-  /** The function itself: its module's scope is where its error classes are found first. */
-  readonly fn: TaskFunction;
+  /** The function itself: its module's scope is where its error classes are found first (null in a `multiproc worker`). */
+  readonly fn: TaskFunction | null;
+  /** The module a worker loads to find it, when not the module that created the pool (a `multiproc worker`'s jobs). */
+  readonly module?: string;
 }
 
 /** Where a back end runs a task: a label for messages (a worker's name and pid, a remote machine). */
