@@ -47,8 +47,9 @@ export class RedisBackend implements PoolBackend {
   readonly #module: string;
   readonly #client: Redis;
   readonly #queue: Queue;
-  readonly #events: QueueEvents;
-  readonly #eventsClient: Redis;
+  /** Made once Redis answers: BullMQ cannot close a QueueEvents that never connected, and it would retry for ever. */
+  #events: QueueEvents | null = null;
+  #eventsClient: Redis | null = null;
   readonly #held = new Map<string, Task>();
   readonly #running = new Set<string>();
   readonly #ready: Promise<void>;
@@ -75,14 +76,18 @@ export class RedisBackend implements PoolBackend {
     this.#client = redisConnection(options.url, onError);
     this.#queue = new Queue(options.queue, { connection: this.#client, skipWaitingForReady: true });
     this.#queue.on('error', onError);
-    this.#eventsClient = redisConnection(options.url, onError);
-    this.#events = new QueueEvents(options.queue, { connection: this.#eventsClient, autorun: true });
-    this.#events.on('error', onError);
-    this.#events.on('active', ({ jobId }) => this.#onActive(jobId));
-    this.#events.on('completed', ({ jobId, returnvalue }) => this.#onCompleted(jobId, returnvalue));
-    this.#events.on('failed', ({ jobId, failedReason }) => this.#onFailed(jobId, failedReason));
     this.#ready = reachable(this.#client, options.url, options.connectTimeout ?? CONNECT_TIMEOUT_MS).then(
-      () => this.#events.waitUntilReady().then(() => undefined),
+      async () => {
+        if (this.#stopped) return;
+        this.#eventsClient = redisConnection(options.url, onError);
+        const events = new QueueEvents(options.queue, { connection: this.#eventsClient, autorun: true });
+        this.#events = events;
+        events.on('error', onError);
+        events.on('active', ({ jobId }) => this.#onActive(jobId));
+        events.on('completed', ({ jobId, returnvalue }) => this.#onCompleted(jobId, returnvalue));
+        events.on('failed', ({ jobId, failedReason }) => this.#onFailed(jobId, failedReason));
+        await events.waitUntilReady();
+      },
       (error: Error) => {
         const cause = firstError ?? error;
         this.#host.broken(new BrokenProcessPool(`${error.message}${cause !== error ? ` (${cause.message})` : ''}`, { cause }));
@@ -273,12 +278,12 @@ export class RedisBackend implements PoolBackend {
       this.#stopped = true;
       // BullMQ's close waits for its connections; one that never connected (a broken pool) is let go first.
       if (this.#client.status !== 'ready') this.#client.disconnect();
-      if (this.#eventsClient.status !== 'ready') this.#eventsClient.disconnect();
+      if (this.#eventsClient !== null && this.#eventsClient.status !== 'ready') this.#eventsClient.disconnect();
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([this.#events.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      await Promise.race([Promise.allSettled([this.#events?.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
       clearTimeout(timer);
       this.#client.disconnect();
-      this.#eventsClient.disconnect();
+      this.#eventsClient?.disconnect();
     })();
     return this.#shutdownDone;
   }
