@@ -5,6 +5,7 @@ import { benchBursts, benchProcess, benchSingleThreaded } from './process.js';
 import { benchQueue } from './queue.js';
 import { benchPool } from './pool.js';
 import { benchFutures } from './futures.js';
+import { benchDistributed } from './distributed.js';
 import { benchSync, benchSyncFallback } from './sync.js';
 import { benchManagerCalls, benchManagers } from './managers.js';
 
@@ -22,4 +23,5 @@ if (isMainModule(import.meta)) {
   if (only === 'sync-fallback') await benchSyncFallback();
   if (only === undefined || only === 'managers') await benchManagers();
   if (only === 'managers-rt') await benchManagerCalls();
+  if (only === 'distributed') await benchDistributed();
 }

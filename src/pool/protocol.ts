@@ -8,10 +8,10 @@ import type { ErrorDescription } from './remote-error.js';
  */
 
 // Pool → worker
-export const DEFINE = 0; // [DEFINE, fnId, CodeRef]: name a function once per worker
+export const DEFINE = 0; // [DEFINE, fnId, CodeRef, moduleUrl?]: name a function once per worker (and the module to load it from)
 export const TASK = 1; // [TASK, taskId, fnId, kind, data, kwargs?]
 
-export type DefineMessage = [typeof DEFINE, number, CodeRef];
+export type DefineMessage = [typeof DEFINE, number, CodeRef] | [typeof DEFINE, number, CodeRef, string];
 export type TaskMessage = [typeof TASK, number, number, TaskKind, unknown] | [typeof TASK, number, number, TaskKind, unknown, unknown];
 export type ToWorker = DefineMessage | TaskMessage;
 

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { ForkServerProcess, SpawnProcess } from '../context.js';
 import { libraryClasses, Process, RUN_ARGS } from '../process.js';
-import { findInScopes, jobModules, resolveCode } from '../child/resolve.js';
+import { findInScopes, jobModules, resolveCode, type LoadedModule } from '../child/resolve.js';
 import { scopeRegistry } from '../child/instrument.js';
 import type { SharedRegion } from '../shared/region.js';
 import type { CodeRef } from '../targets.js';
@@ -48,8 +48,17 @@ function moduleDefining(cls: Function): string | null {
   return null;
 }
 
-async function resolve(ref: CodeRef, what: string): Promise<Function> {
-  return findInScopes(ref, jobModules) ?? (await resolveCode(ref, jobModules, what));
+async function resolve(ref: CodeRef, what: string, moduleUrl?: string): Promise<Function> {
+  if (moduleUrl === undefined) return findInScopes(ref, jobModules) ?? (await resolveCode(ref, jobModules, what));
+  // A job from another machine names its module (a `multiproc worker`'s root joined to the job's path): it is loaded here, once.
+  let exports: unknown;
+  try {
+    exports = await import(moduleUrl);
+  } catch (error) {
+    throw new Error(`multiproc: cannot load ${moduleUrl}, the module of ${what}: ${error instanceof Error ? error.message : String(error)}; check the worker's --root and that the module is deployed there`, { cause: error });
+  }
+  const named: LoadedModule = { ref: { url: moduleUrl, commonjs: false }, exports, role: 'the module the job names' };
+  return findInScopes(ref, [named]) ?? (await resolveCode(ref, [named], what));
 }
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
@@ -99,9 +108,9 @@ function serve(fd: number, setup: WorkerSetup, received: Int32Array): Promise<vo
       while (head < inbox.length) {
         const message = inbox[head++]!;
         if (message[0] === DEFINE) {
-          const [, fnId, ref] = message;
+          const [, fnId, ref, moduleUrl] = message;
           try {
-            functions.set(fnId, await resolve(ref, `the task function ${ref.name}`));
+            functions.set(fnId, await resolve(ref, `the task function ${ref.name}`, moduleUrl));
           } catch (error) {
             functions.set(fnId, error instanceof Error ? error : new Error(String(error)));
           }

@@ -1,0 +1,207 @@
+// `npm run bench distributed`: the Pool on its Redis back end (BullMQ)
+// through `multiproc worker` processes on this machine, side by side with a
+// bare BullMQ harness (Queue + QueueEvents, workers computing x * 2 on their
+// event loop) and with the local Pool, all in this run.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Pool } from 'multiproc';
+import { startRedis, type RedisServer } from '../test/helpers/redis.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = `${ROOT}bin/multiproc.mjs`;
+const APPLY_CALLS = 300;
+const SINGLE_ITEMS = Number(process.env.BENCH_DISTRIBUTED_ITEMS ?? 5000);
+const TINY_ITEMS = 1_000_000;
+const CPU_TASKS = 16;
+
+export function sqr(x: number): number {
+  return x * x;
+}
+
+/** About 20 ms of CPU. */
+export function burn(x: number): number {
+  const end = performance.now() + 20;
+  let n = 0;
+  while (performance.now() < end) n++;
+  return x + (n < 0 ? 1 : 0);
+}
+
+export async function nap(ms: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return ms;
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+const k = (n: number): string => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0));
+
+async function multiprocWorker(url: string, queue: string, args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker', url, '--queue', queue, '--root', ROOT, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('serving queue')) resolve();
+    });
+    child.on('exit', () => reject(new Error(`multiproc worker exited: ${out}`)));
+  });
+  return child;
+}
+
+async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+async function bareWorkers(url: string, queue: string, count: number): Promise<ChildProcess[]> {
+  const path = fileURLToPath(new URL('../../bench/peers/bullmq-worker.mjs', import.meta.url));
+  return Promise.all(
+    range(count).map(
+      () =>
+        new Promise<ChildProcess>((resolve) => {
+          const child = fork(path, [url, queue], { stdio: 'inherit' });
+          child.once('message', () => resolve(child));
+        }),
+    ),
+  );
+}
+
+/** The bare harness: apply round trips (p50, ms) and single-item jobs/s across two workers. */
+async function bare(redis: RedisServer): Promise<{ applyP50: number; perS: number }> {
+  const queue = 'bench-bare';
+  const workers = await bareWorkers(redis.url, queue, 2);
+  const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const q = new Queue(queue, { connection: client });
+  const eventsClient = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const events = new QueueEvents(queue, { connection: eventsClient });
+  await events.waitUntilReady();
+  const waiting = new Map<string, () => void>();
+  events.on('completed', ({ jobId }) => {
+    waiting.get(jobId)?.();
+    waiting.delete(jobId);
+  });
+  let id = 0;
+  const call = async (x: number): Promise<void> => {
+    const jobId = `b${++id}`;
+    const done = new Promise<void>((resolve) => waiting.set(jobId, resolve));
+    await q.add('x', { x }, { jobId, removeOnComplete: true });
+    await done;
+  };
+  for (let i = 0; i < 50; i++) await call(i);
+  const times: number[] = [];
+  for (let i = 0; i < APPLY_CALLS; i++) {
+    const t = performance.now();
+    await call(i);
+    times.push(performance.now() - t);
+  }
+  const t = performance.now();
+  const all = range(SINGLE_ITEMS).map((x) => {
+    const jobId = `s${++id}`;
+    return { promise: new Promise<void>((resolve) => waiting.set(jobId, resolve)), job: { name: 'x', data: { x }, opts: { jobId, removeOnComplete: true } } };
+  });
+  await q.addBulk(all.map((a) => a.job));
+  await Promise.all(all.map((a) => a.promise));
+  const perS = SINGLE_ITEMS / ((performance.now() - t) / 1000);
+  await stopAll(workers);
+  await events.close();
+  await q.close();
+  client.disconnect();
+  eventsClient.disconnect();
+  return { applyP50: percentile(times, 50), perS };
+}
+
+/** Seconds from kill -9 of a worker holding jobs to the first of them starting on the other worker. */
+async function recovery(redis: RedisServer): Promise<number> {
+  const queue = 'bench-kill';
+  const victim = await multiprocWorker(redis.url, queue, ['--processes', '2']);
+  const survivor = await multiprocWorker(redis.url, queue, ['--processes', '2']);
+  const pool = new Pool({ processes: 4, backend: redis.url, queue, root: ROOT });
+  const eventsClient = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const events = new QueueEvents(queue, { connection: eventsClient });
+  await events.waitUntilReady();
+  const firstActive = new Map<string, number>();
+  let killedAt = 0;
+  let rerun = 0;
+  events.on('active', ({ jobId }) => {
+    if (firstActive.has(jobId) && killedAt > 0 && rerun === 0) rerun = performance.now();
+    if (!firstActive.has(jobId)) firstActive.set(jobId, performance.now());
+  });
+  const map = pool.map(nap, range(16).map(() => 1500), 1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  victim.kill('SIGKILL');
+  killedAt = performance.now();
+  await map;
+  pool.close();
+  await pool.join();
+  await events.close();
+  eventsClient.disconnect();
+  await stopAll([survivor]);
+  return rerun === 0 ? NaN : (rerun - killedAt) / 1000;
+}
+
+export async function benchDistributed(): Promise<void> {
+  const redis = await startRedis();
+  try {
+    const base = await bare(redis);
+
+    const queue = 'bench-multiproc';
+    const workers = [await multiprocWorker(redis.url, queue, ['--processes', '1']), await multiprocWorker(redis.url, queue, ['--processes', '1'])];
+    const pool = new Pool({ processes: 2, backend: redis.url, queue, root: ROOT });
+    for (let i = 0; i < 50; i++) await pool.apply(sqr, [i]);
+    const times: number[] = [];
+    for (let i = 0; i < APPLY_CALLS; i++) {
+      const t = performance.now();
+      await pool.apply(sqr, [i]);
+      times.push(performance.now() - t);
+    }
+    const applyP50 = percentile(times, 50);
+    let t = performance.now();
+    await pool.map(sqr, range(SINGLE_ITEMS), 1);
+    const perS = SINGLE_ITEMS / ((performance.now() - t) / 1000);
+    const tiny = range(TINY_ITEMS);
+    t = performance.now();
+    await pool.map(sqr, tiny);
+    const remoteTinyMs = performance.now() - t;
+    t = performance.now();
+    await pool.map(burn, range(CPU_TASKS), 1);
+    const cpuMs = performance.now() - t;
+    pool.close();
+    await pool.join();
+    await stopAll(workers);
+
+    t = performance.now();
+    for (let i = 0; i < CPU_TASKS; i++) burn(i);
+    const serialMs = performance.now() - t;
+
+    const local = new Pool(2);
+    await local.map(sqr, range(1000));
+    t = performance.now();
+    await local.map(sqr, tiny);
+    const localTinyMs = performance.now() - t;
+    local.close();
+    await local.join();
+
+    const killS = await recovery(redis);
+
+    console.log(`\n## Distributed Pool (redis-server, BullMQ; two multiproc worker processes on this machine; bare BullMQ harness and local Pool(2) in the same run; ${process.version})\n`);
+    console.log('| | multiproc Pool on Redis | bare BullMQ | local Pool(2) | goal |');
+    console.log('|---|---|---|---|---|');
+    console.log(`| apply round trip p50 (ms) | ${applyP50.toFixed(2)} | ${base.applyP50.toFixed(2)} | | <= 1.2x bare (${(applyP50 / base.applyP50).toFixed(2)}x) |`);
+    console.log(`| single-item jobs/s (map, chunksize 1, ${k(SINGLE_ITEMS)} items, 2 workers) | ${k(perS)} | ${k(base.perS)} | | >= 0.8x bare (${(perS / base.perS).toFixed(2)}x) |`);
+    console.log(`| map of ${k(TINY_ITEMS)} x*x, default chunking (ms) | ${remoteTinyMs.toFixed(0)} | | ${localTinyMs.toFixed(0)} | <= 3x local (${(remoteTinyMs / localTinyMs).toFixed(2)}x) |`);
+    console.log(`| CPU-bound map (${CPU_TASKS} x 20 ms) vs serial, 2 workers of 1 process | ${(serialMs / cpuMs).toFixed(2)}x | | | >= 1.6x |`);
+    console.log(`| kill -9 of a busy worker to its jobs running elsewhere (s; lock 3 s) | ${killS.toFixed(2)} | | | < 5 s |`);
+  } finally {
+    await redis.stop();
+  }
+}

@@ -1,0 +1,44 @@
+import IORedis, { type Redis } from 'ioredis';
+import { checkRedisUrl } from './job.js';
+
+/** Default bound on reaching Redis at start: a wrong URL fails in this time, never hangs. */
+export const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * A Redis connection as BullMQ needs it (no per-command retry limit: its
+ * blocking reads wait as long as they must), which reports its first
+ * failure to `onError` rather than as an unhandled 'error' event.
+ */
+export function redisConnection(url: string, onError: (error: Error) => void): Redis {
+  checkRedisUrl(url);
+  const client = new IORedis(url, { maxRetriesPerRequest: null, connectTimeout: CONNECT_TIMEOUT_MS, lazyConnect: false });
+  client.on('error', onError);
+  return client;
+}
+
+/** Resolves when the server answers PING, rejects after `ms` with an error that names the URL and the fix. */
+export async function reachable(client: Redis, url: string, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const shown = redactedUrl(url);
+  try {
+    await Promise.race([
+      client.ping(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`multiproc: cannot reach Redis at ${shown} within ${ms} ms; start redis-server there, or fix the URL (redis://host:port/db)`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The URL without its password, for messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,134 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { decode, encode } from '../codec.js';
+import type { CodeRef } from '../targets.js';
+import type { TaskKind } from '../pool/protocol.js';
+import type { ErrorDescription } from '../pool/remote-error.js';
+
+/**
+ * What travels through Redis for one chunk: BullMQ's job data and return
+ * value. Plain JSON (so BullMQ's own tools can show it), with the values
+ * themselves in multiproc's codec, base64, under an HMAC so that a payload
+ * changed in Redis is refused rather than run.
+ */
+
+/** The format version: a caller and a worker that disagree refuse each other's jobs, naming both versions. */
+export const JOB_FORMAT = 1;
+
+export interface JobData {
+  /** The multiproc version of the caller, and the job format. */
+  version: string;
+  format: number;
+  /** The module that defines the function, relative to the worker's root, with `/` separators. */
+  module: string;
+  fn: CodeRef;
+  kind: TaskKind;
+  /** Per-task timeout in ms (the worker enforces it), or null. */
+  timeout: number | null;
+  /** Codec of [data, kwargs], base64. */
+  payload: string;
+  /** HMAC-SHA256 of everything above. */
+  mac: string;
+}
+
+/** A worker's answer, as BullMQ's return value. */
+export interface JobAnswer {
+  version: string;
+  /** Where it ran: host, worker pid, local worker. */
+  where: string;
+  micros: number;
+  /** 'ok' (value: codec base64), 'failed' (error: ErrorDescription), 'unsendable'. */
+  status: 'ok' | 'failed' | 'unsendable';
+  value?: string;
+  error?: ErrorDescription;
+  repr?: string;
+  reason?: string;
+  mac: string;
+}
+
+function sign(key: string, parts: readonly unknown[]): string {
+  return createHmac('sha256', key).update(JSON.stringify(parts)).digest('base64');
+}
+
+function verify(key: string, parts: readonly unknown[], mac: unknown): boolean {
+  if (typeof mac !== 'string') return false;
+  const expected = Buffer.from(sign(key, parts));
+  const given = Buffer.from(mac);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+export function encodeValue(value: unknown, what: string): string {
+  return Buffer.from(encode(value, what)).toString('base64');
+}
+
+export function decodeValue(text: string): unknown {
+  return decode(Buffer.from(text, 'base64'));
+}
+
+const dataParts = (d: Omit<JobData, 'mac'>): unknown[] => [d.version, d.format, d.module, d.fn.name, d.fn.source, d.kind, d.timeout, d.payload];
+const answerParts = (a: Omit<JobAnswer, 'mac'>): unknown[] => [a.version, a.where, a.micros, a.status, a.value ?? null, a.error ?? null, a.repr ?? null, a.reason ?? null];
+
+export function sealJob(key: string, data: Omit<JobData, 'mac'>): JobData {
+  return { ...data, mac: sign(key, dataParts(data)) };
+}
+
+export function sealAnswer(key: string, answer: Omit<JobAnswer, 'mac'>): JobAnswer {
+  return { ...answer, mac: sign(key, answerParts(answer)) };
+}
+
+/** Checks a job's data as a worker receives it; throws an error that says what is wrong and how to fix it. */
+export function openJob(key: string, raw: unknown, ownVersion: string, jobId: string | undefined): JobData {
+  const data = raw as Partial<JobData> | null;
+  if (data === null || typeof data !== 'object' || typeof data.version !== 'string' || typeof data.payload !== 'string' || typeof data.fn !== 'object' || data.fn === null) {
+    throw new Error(`multiproc worker: job ${jobId} is not a multiproc task (its data lacks version, fn or payload): was it added by another program to this queue?`);
+  }
+  if (data.version !== ownVersion || data.format !== JOB_FORMAT) {
+    throw new Error(`multiproc worker: job ${jobId} comes from multiproc ${data.version} (job format ${data.format}), this worker runs multiproc ${ownVersion} (job format ${JOB_FORMAT}); run the same multiproc version on callers and workers`);
+  }
+  if (!verify(key, dataParts(data as JobData), data.mac)) {
+    throw new Error(`multiproc worker: job ${jobId} failed its integrity check (changed in Redis, or the caller and this worker have different authkeys); refused`);
+  }
+  return data as JobData;
+}
+
+/** Checks an answer as the caller receives it. */
+export function openAnswer(key: string, raw: unknown, ownVersion: string, jobId: string): JobAnswer {
+  const answer = raw as Partial<JobAnswer> | null;
+  if (answer === null || typeof answer !== 'object' || typeof answer.status !== 'string') {
+    throw new Error(`multiproc: the result of job ${jobId} is not a multiproc answer; was the job run by another program's worker on this queue?`);
+  }
+  if (answer.version !== ownVersion) {
+    throw new Error(`multiproc: job ${jobId} was run by a worker of multiproc ${answer.version}, this program runs multiproc ${ownVersion}; run the same multiproc version on callers and workers`);
+  }
+  if (!verify(key, answerParts(answer as JobAnswer), answer.mac)) {
+    throw new Error(`multiproc: the result of job ${jobId} failed its integrity check (changed in Redis, or the worker has a different authkey); refused`);
+  }
+  return answer as JobAnswer;
+}
+
+/** Queue names: BullMQ refuses ':'; keep them to what reads well in a Redis key and a shell. */
+export function checkQueueName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(name)) {
+    throw new TypeError(`multiproc: the queue name ${JSON.stringify(name)} is not valid: use 1 to 100 letters, digits, '_', '.' or '-' (for example "multiproc" or "images-2")`);
+  }
+  return name;
+}
+
+/** Parses and checks a redis:// URL; throws a clear error for anything else. */
+export function checkRedisUrl(url: unknown): URL {
+  let parsed: URL | null = null;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : null;
+  } catch {
+    parsed = null;
+  }
+  if (parsed === null || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '') {
+    throw new TypeError(`multiproc: ${JSON.stringify(url)} is not a Redis URL; write it as redis://host:6379/0 (rediss:// for TLS)`);
+  }
+  return parsed;
+}
+
+/** The version of this multiproc (callers and workers compare it). */
+export function multiprocVersion(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../../../package.json') as { version: string }).version;
+}

@@ -1,0 +1,308 @@
+import { randomUUID } from 'node:crypto';
+import { relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Job, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BrokenProcessPool, ProcessError } from '../errors.js';
+import type { ModuleRef } from '../targets.js';
+import type { BackendHost, BackendStats, Holder, Outcome, PoolBackend, Task } from '../pool/task.js';
+import { CONNECT_TIMEOUT_MS, reachable, redactedUrl, redisConnection } from './connect.js';
+import { checkQueueName, decodeValue, encodeValue, JOB_FORMAT, multiprocVersion, openAnswer, sealJob, type JobAnswer } from './job.js';
+
+export interface RedisBackendOptions {
+  url: string;
+  queue: string;
+  processes: number;
+  /** The module that created the Pool: where workers find its task functions, relative to `root`. */
+  creator: ModuleRef;
+  root: string;
+  authkey: string;
+  /** Default CONNECT_TIMEOUT_MS. */
+  connectTimeout: number | null;
+}
+
+/** How often, while results are awaited, the back end reads their jobs from Redis in case an event was missed. */
+const RECONCILE_MS = 2000;
+/** Completed jobs stay this long for `multiproc status` and BullMQ's tools, then Redis drops them. */
+const KEEP_COMPLETED_S = 600;
+const KEEP_FAILED_S = 3600;
+/** How long a close may wait for BullMQ to let go of its connections before they are cut. */
+const CLOSE_WAIT_MS = 2000;
+
+/**
+ * The Pool's back end on BullMQ: each task (a chunk of a map) is one job of
+ * a plain BullMQ queue, taken by `multiproc worker` processes anywhere.
+ * Jobs have deterministic ids (pool id + task id), so a task is added once;
+ * the first answer settles it and any later one (a redelivered chunk) is
+ * dropped. Answers arrive as QueueEvents; what an event stream may lose
+ * (it is capped, and a restarted Redis forgets its subscribers) is read back
+ * from the job itself every few seconds.
+ */
+export class RedisBackend implements PoolBackend {
+  readonly processes: number;
+  readonly #host: BackendHost;
+  readonly #options: RedisBackendOptions;
+  readonly #poolId = randomUUID();
+  readonly #version = multiprocVersion();
+  readonly #module: string;
+  readonly #client: Redis;
+  readonly #queue: Queue;
+  /** Made once Redis answers: BullMQ cannot close a QueueEvents that never connected, and it would retry for ever. */
+  #events: QueueEvents | null = null;
+  #eventsClient: Redis | null = null;
+  readonly #held = new Map<string, Task>();
+  readonly #running = new Set<string>();
+  readonly #ready: Promise<void>;
+  #outgoing: { name: string; data: object; opts: { jobId: string } }[] = [];
+  #flushing = false;
+  #closed = false;
+  #stopped = false;
+  #reconciler: NodeJS.Timeout | null = null;
+  #lastEvent = 0;
+  readonly #idleWaiters = new Set<() => void>();
+  readonly #where: Holder;
+
+  constructor(host: BackendHost, options: RedisBackendOptions) {
+    this.#host = host;
+    this.#options = options;
+    this.processes = options.processes;
+    checkQueueName(options.queue);
+    this.#module = moduleUnderRoot(options.creator, options.root);
+    this.#where = { label: `the queue "${options.queue}" at ${redactedUrl(options.url)}` };
+    let firstError: Error | null = null;
+    const onError = (error: Error): void => {
+      firstError ??= error;
+    };
+    this.#client = redisConnection(options.url, onError);
+    this.#queue = new Queue(options.queue, { connection: this.#client, skipWaitingForReady: true });
+    this.#queue.on('error', onError);
+    this.#ready = reachable(this.#client, options.url, options.connectTimeout ?? CONNECT_TIMEOUT_MS).then(
+      async () => {
+        if (this.#stopped) return;
+        this.#eventsClient = redisConnection(options.url, onError);
+        const events = new QueueEvents(options.queue, { connection: this.#eventsClient, autorun: true });
+        this.#events = events;
+        events.on('error', onError);
+        events.on('active', ({ jobId }) => this.#onActive(jobId));
+        events.on('completed', ({ jobId, returnvalue }) => this.#onCompleted(jobId, returnvalue));
+        events.on('failed', ({ jobId, failedReason }) => this.#onFailed(jobId, failedReason));
+        await events.waitUntilReady();
+      },
+      (error: Error) => {
+        const cause = firstError ?? error;
+        this.#host.broken(new BrokenProcessPool(`${error.message}${cause !== error ? ` (${cause.message})` : ''}`, { cause }));
+        throw error;
+      },
+    );
+    this.#ready.catch(() => {});
+  }
+
+  get aheadLimit(): number {
+    return Math.max(8, 2 * this.processes);
+  }
+
+  submit(tasks: Task[]): void {
+    for (const task of tasks) {
+      if (!this.#host.take(task)) continue;
+      const jobId = `${this.#poolId}-${task.id}`;
+      let data: object;
+      try {
+        const payload = encodeValue(task.kwargs === null ? [task.data] : [task.data, task.kwargs[0]], `the arguments of a task for ${task.fn.ref.name}`);
+        data = sealJob(this.#options.authkey, { version: this.#version, format: JOB_FORMAT, module: this.#module, fn: task.fn.ref, kind: task.kind, timeout: task.timeout, payload });
+      } catch (error) {
+        this.#host.failed(task, error);
+        continue;
+      }
+      this.#held.set(jobId, task);
+      this.#host.dispatched(task, this.#where);
+      this.#outgoing.push({ name: task.fn.ref.name, data, opts: { jobId } });
+    }
+    void this.#flush();
+    this.#watch();
+  }
+
+  /** The jobs of one event-loop turn go to Redis in one addBulk (one round trip). */
+  async #flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.#ready;
+      while (this.#outgoing.length > 0 && !this.#stopped) {
+        const batch = this.#outgoing;
+        this.#outgoing = [];
+        const opts = { removeOnComplete: { age: KEEP_COMPLETED_S }, removeOnFail: { age: KEEP_FAILED_S } };
+        try {
+          await this.#queue.addBulk(batch.map((job) => ({ ...job, opts: { ...job.opts, ...opts } })));
+        } catch (error) {
+          for (const job of batch) this.#fail(job.opts.jobId, new ProcessError(`multiproc: the task could not be queued on ${this.#where.label}: ${(error as Error).message}`, { cause: error }));
+        }
+      }
+    } catch {
+      // Redis unreachable: the pool is broken (reported by #ready).
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #onActive(jobId: string): void {
+    this.#lastEvent = Date.now();
+    const task = this.#held.get(jobId);
+    if (task === undefined || this.#running.has(jobId)) return;
+    this.#running.add(jobId);
+    this.#host.running(task);
+  }
+
+  #onCompleted(jobId: string, returnvalue: unknown): void {
+    this.#lastEvent = Date.now();
+    const task = this.#held.get(jobId);
+    if (task === undefined) return;
+    let answer: JobAnswer;
+    let outcome: Outcome;
+    try {
+      const raw = typeof returnvalue === 'string' ? (JSON.parse(returnvalue) as unknown) : returnvalue;
+      answer = openAnswer(this.#options.authkey, raw, this.#version, jobId);
+      if (answer.status === 'ok') outcome = { status: 'ok', value: decodeValue(answer.value ?? '') };
+      else if (answer.status === 'failed') outcome = { status: 'failed', error: answer.error! };
+      else outcome = { status: 'unsendable', repr: answer.repr ?? '', reason: answer.reason ?? '' };
+    } catch (error) {
+      this.#fail(jobId, error);
+      return;
+    }
+    this.#release(jobId);
+    task.holder = { label: answer.where };
+    this.#host.answered(task, outcome, answer.micros);
+  }
+
+  #onFailed(jobId: string, failedReason: string): void {
+    this.#lastEvent = Date.now();
+    if (!this.#held.has(jobId)) return;
+    this.#fail(jobId, new ProcessError(`${failedReason} (job ${jobId} on ${this.#where.label})`));
+  }
+
+  #fail(jobId: string, error: unknown): void {
+    const task = this.#held.get(jobId);
+    if (task === undefined) return;
+    this.#release(jobId);
+    this.#host.failed(task, error);
+  }
+
+  #release(jobId: string): void {
+    this.#held.delete(jobId);
+    this.#running.delete(jobId);
+    if (this.#held.size === 0) this.#idle();
+  }
+
+  /** While answers are awaited, a timer reads back jobs whose events did not come. */
+  #watch(): void {
+    if (this.#reconciler !== null || this.#held.size === 0) return;
+    this.#reconciler = setInterval(() => void this.#reconcile(), RECONCILE_MS);
+    this.#reconciler.unref();
+  }
+
+  async #reconcile(): Promise<void> {
+    if (Date.now() - this.#lastEvent < RECONCILE_MS || this.#outgoing.length > 0 || this.#flushing) return;
+    for (const jobId of [...this.#held.keys()].slice(0, 200)) {
+      let job: Job | undefined;
+      try {
+        job = await Job.fromId(this.#queue, jobId);
+      } catch {
+        return; // Redis away for now: the next round tries again
+      }
+      if (!this.#held.has(jobId)) continue;
+      if (job === undefined) {
+        this.#fail(jobId, new ProcessError(`multiproc: job ${jobId} is gone from ${this.#where.label} before it finished (Redis restarted without persistence, or the queue was emptied)`));
+      } else if (job.finishedOn !== undefined && job.failedReason === undefined) {
+        this.#onCompleted(jobId, job.returnvalue);
+      } else if (job.finishedOn !== undefined) {
+        this.#onFailed(jobId, job.failedReason);
+      }
+    }
+  }
+
+  cancel(task: Task): void {
+    // A waiting job is removed; a running one is left to finish, and its answer dropped.
+    for (const [jobId, held] of this.#held) {
+      if (held !== task) continue;
+      this.#release(jobId);
+      void this.#queue.remove(jobId).catch(() => {});
+      return;
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#held.size === 0) this.#idle();
+  }
+
+  #takeAll(): Task[] {
+    const held = [...this.#held.entries()];
+    this.#held.clear();
+    this.#running.clear();
+    this.#outgoing = [];
+    // Jobs still waiting are removed (a running one, locked, stays: its answer is dropped).
+    void Promise.all(held.map(([jobId]) => this.#queue.remove(jobId).catch(() => 0))).finally(() => this.#idle());
+    return held.map(([, task]) => task).filter((task) => !task.done);
+  }
+
+  terminate(): Task[] {
+    this.#stopped = true;
+    this.#closed = true;
+    return this.#takeAll();
+  }
+
+  abandon(): Task[] {
+    // A broken pool lets go of Redis at once: nothing keeps reconnecting (or the program alive) until a join.
+    const held = this.terminate();
+    void this.#shutdown();
+    return held;
+  }
+
+  #idle(): void {
+    if (!this.#closed || this.#held.size > 0) return;
+    for (const wake of this.#idleWaiters) wake();
+    this.#idleWaiters.clear();
+  }
+
+  async join(): Promise<void> {
+    while (this.#held.size > 0) await new Promise<void>((resolve) => this.#idleWaiters.add(resolve));
+    await this.#shutdown();
+  }
+
+  #shutdownDone: Promise<void> | null = null;
+
+  #shutdown(): Promise<void> {
+    this.#shutdownDone ??= (async () => {
+      if (this.#reconciler !== null) clearInterval(this.#reconciler);
+      this.#reconciler = null;
+      this.#stopped = true;
+      // BullMQ's close waits for its connections; one that never connected (a broken pool) is let go first.
+      if (this.#client.status !== 'ready') this.#client.disconnect();
+      if (this.#eventsClient !== null && this.#eventsClient.status !== 'ready') this.#eventsClient.disconnect();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([this.#events?.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+      this.#client.disconnect();
+      this.#eventsClient?.disconnect();
+    })();
+    return this.#shutdownDone;
+  }
+
+  stats(): BackendStats {
+    return { workers: 0, busyWorkers: 0, tasksQueued: this.#held.size - this.#running.size, tasksRunning: this.#running.size };
+  }
+
+  get pids(): number[] {
+    return [];
+  }
+}
+
+/** The creator module as a path under the root, with '/' separators; a clear error when it is elsewhere. */
+function moduleUnderRoot(creator: ModuleRef, root: string): string {
+  const file = fileURLToPath(creator.url);
+  const path = relative(root, file);
+  if (path.startsWith('..') || path === '') {
+    throw new TypeError(`multiproc: the module that creates this Pool (${file}) is not under the root ${root}; pass { root } (the directory workers get as --root) so that workers can find it`);
+  }
+  return path.split(sep).join('/');
+}

@@ -1,0 +1,229 @@
+import { hostname } from 'node:os';
+import { join, relative, resolve as resolvePath, isAbsolute } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { getContext } from '../context.js';
+import { TimeoutError } from '../errors.js';
+import { LocalBackend } from '../pool/local-backend.js';
+import { MAP, STARMAP } from '../pool/protocol.js';
+import { describeError } from '../pool/remote-error.js';
+import type { BackendHost, FunctionEntry, Outcome, Task } from '../pool/task.js';
+import { ForkServerPoolWorker, SpawnPoolWorker } from '../pool/worker.js';
+import type { Process } from '../process.js';
+import { CONNECT_TIMEOUT_MS, reachable, redactedUrl, redisConnection } from './connect.js';
+import { checkQueueName, decodeValue, encodeValue, multiprocVersion, openJob, sealAnswer, type JobAnswer, type JobData } from './job.js';
+
+export interface WorkerServiceOptions {
+  url: string;
+  queue: string;
+  /** Local worker processes that run the chunks. */
+  processes: number;
+  /** Jobs taken at once; default 4 × processes, at least 8: each job costs Redis round trips, so several are in flight while chunks run. */
+  concurrency?: number;
+  /** Job modules are paths under this directory. */
+  root: string;
+  authkey: string;
+  /** BullMQ's lock: a job whose worker stops renewing it (killed, cut off) runs elsewhere after about this long. */
+  lockDuration?: number;
+  stalledInterval?: number;
+  /** How often a job may stall (its worker lost) before it fails for good. */
+  maxStalledCount?: number;
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_LOCK_MS = 3000;
+
+/**
+ * `multiproc worker`: takes jobs from a BullMQ queue and runs each chunk in
+ * a local pool of processes, never on this event loop, which stays free to
+ * renew the jobs' locks. Answers go back as the jobs' return values; an
+ * error of a task is an answer too (it keeps class, props and stack), while
+ * a job that cannot be run (another version, a payload changed in Redis)
+ * fails in BullMQ with a message that says why.
+ */
+export class WorkerService {
+  readonly #options: WorkerServiceOptions;
+  readonly #version = multiprocVersion();
+  readonly #backend: LocalBackend;
+  readonly #client: Redis;
+  readonly #worker: Worker;
+  readonly #functions = new Map<string, FunctionEntry>();
+  readonly #answers = new Map<Task, (outcome: Outcome, micros: number) => void>();
+  readonly #label = `${hostname()}, multiproc worker pid ${process.pid}`;
+  #nextTask = 0;
+  #stopping: Promise<void> | null = null;
+  #broken: Error | null = null;
+
+  static async start(options: WorkerServiceOptions): Promise<WorkerService> {
+    const service = new WorkerService(options);
+    try {
+      await reachable(service.#client, options.url, CONNECT_TIMEOUT_MS);
+      await service.#worker.waitUntilReady();
+    } catch (error) {
+      await service.stop();
+      throw error;
+    }
+    service.#worker.run().catch((error: unknown) => service.#log(`stopped taking jobs: ${String(error)}`));
+    return service;
+  }
+
+  private constructor(options: WorkerServiceOptions) {
+    this.#options = options;
+    checkQueueName(options.queue);
+    const method = getContext().getStartMethod();
+    this.#backend = new LocalBackend(this.#host, {
+      processes: options.processes,
+      workerClass: (method === 'spawn' ? SpawnPoolWorker : ForkServerPoolWorker) as typeof Process,
+      setup: { initializer: null, initargs: [] },
+      maxTasksPerChild: null,
+      maxMemoryMb: null,
+      // The local workers import this light module (task modules come later, as jobs name them).
+      creatorFile: join(__dirname, 'job.js'),
+    });
+    const lockDuration = options.lockDuration ?? DEFAULT_LOCK_MS;
+    this.#client = redisConnection(options.url, (error) => this.#log(`redis: ${error.message}`));
+    this.#worker = new Worker(options.queue, (job, _token, signal) => this.#process(job, signal), {
+      connection: this.#client,
+      autorun: false,
+      concurrency: options.concurrency ?? Math.max(8, 4 * options.processes),
+      lockDuration,
+      stalledInterval: options.stalledInterval ?? Math.max(500, Math.round(lockDuration / 3)),
+      maxStalledCount: options.maxStalledCount ?? 2,
+      // What `multiproc status` and BullMQ's tools show (a Redis client name: no spaces).
+      name: `multiproc-worker-${hostname()}-${process.pid}`,
+    });
+    this.#worker.on('error', (error) => this.#log(`bullmq: ${error.message}`));
+  }
+
+  #log(line: string): void {
+    (this.#options.log ?? ((text: string) => process.stderr.write(`${text}\n`)))(`multiproc worker ${process.pid}: ${line}`);
+  }
+
+  get label(): string {
+    return this.#label;
+  }
+
+  get pids(): number[] {
+    return this.#backend.pids;
+  }
+
+  /** The function a job names, under one number per (module, name, source) for the local workers. */
+  #entry(data: JobData, jobId: string | undefined): FunctionEntry {
+    const key = `${data.module}\n${data.fn.name}\n${data.fn.source}`;
+    let entry = this.#functions.get(key);
+    if (entry !== undefined) return entry;
+    if (typeof data.module !== 'string' || isAbsolute(data.module)) throw new Error(`multiproc worker: job ${jobId} names no module path relative to the root`);
+    const file = resolvePath(this.#options.root, data.module);
+    const inside = relative(this.#options.root, file);
+    if (inside.startsWith('..') || isAbsolute(inside)) throw new Error(`multiproc worker: job ${jobId} names the module "${data.module}", outside this worker's root ${this.#options.root}; refused`);
+    entry = { id: this.#functions.size, ref: { name: String(data.fn.name), source: String(data.fn.source) }, fn: null, module: pathToFileURL(file).href };
+    this.#functions.set(key, entry);
+    return entry;
+  }
+
+  async #process(job: Job, signal?: AbortSignal): Promise<JobAnswer> {
+    if (this.#broken !== null) throw this.#broken;
+    const data = openJob(this.#options.authkey, job.data, this.#version, job.id);
+    const entry = this.#entry(data, job.id);
+    let args: unknown[];
+    try {
+      args = decodeValue(data.payload) as unknown[];
+      if (!Array.isArray(args)) throw new TypeError('not a list');
+    } catch (error) {
+      throw new Error(`multiproc worker: the payload of job ${job.id} cannot be decoded (${(error as Error).message}); refused`);
+    }
+    const items = data.kind === MAP || data.kind === STARMAP ? (args[0] as { length: number }).length : 1;
+    const { outcome, micros, where } = await new Promise<{ outcome: Outcome; micros: number; where: string }>((settle) => {
+      const task: Task = {
+        id: this.#nextTask++,
+        fn: entry,
+        kind: data.kind,
+        data: args[0],
+        kwargs: args.length > 1 ? [args[1]] : null,
+        items,
+        submitted: performance.now(),
+        timeout: typeof data.timeout === 'number' ? data.timeout : null,
+        signal: null,
+        settle: () => {},
+        group: null,
+        start: null,
+        holder: null,
+        timer: null,
+        onAbort: null,
+        done: false,
+      };
+      this.#answers.set(task, (result, runMicros) => {
+        if (task.done) return;
+        task.done = true;
+        if (task.timer !== null) clearTimeout(task.timer);
+        this.#answers.delete(task);
+        settle({ outcome: result, micros: runMicros, where: task.holder === null ? this.#label : `${this.#label}, ${task.holder.label}` });
+      });
+      signal?.addEventListener('abort', () => {
+        this.#answer(task, { status: 'failed', error: describeError(new Error(`the job ${job.id} was cancelled`), () => null) }, 0);
+        this.#backend.cancel(task);
+      });
+      this.#backend.submit([task]);
+    });
+    let answer: Omit<JobAnswer, 'mac'> = { version: this.#version, where, micros, status: outcome.status };
+    if (outcome.status === 'ok') {
+      try {
+        answer = { ...answer, value: encodeValue(outcome.value, `the result of ${entry.ref.name}`) };
+      } catch (error) {
+        answer = { ...answer, status: 'unsendable', repr: String(outcome.value), reason: (error as Error).message };
+      }
+    } else if (outcome.status === 'failed') answer = { ...answer, error: outcome.error };
+    else answer = { ...answer, repr: outcome.repr, reason: outcome.reason };
+    return sealAnswer(this.#options.authkey, answer);
+  }
+
+  #answer(task: Task, outcome: Outcome, micros: number): void {
+    this.#answers.get(task)?.(outcome, micros);
+  }
+
+  readonly #host: BackendHost = {
+    take: (task) => !task.done,
+    dispatched: (task, holder) => {
+      task.holder = holder;
+    },
+    running: (task) => {
+      if (task.timeout === null || task.timer !== null) return;
+      task.timer = setTimeout(() => {
+        const error = new TimeoutError(`the task ${task.fn.ref.name}() did not finish within ${task.timeout} ms; its process (${task.holder?.label ?? '?'}) on ${this.#label} was killed and replaced`);
+        this.#answer(task, { status: 'failed', error: describeError(error, () => null) }, task.timeout! * 1000);
+        this.#backend.cancel(task);
+      }, task.timeout);
+    },
+    returned: (task) => {
+      task.holder = null;
+      if (task.timer !== null) clearTimeout(task.timer);
+      task.timer = null;
+    },
+    answered: (task, outcome, micros) => this.#answer(task, outcome, micros),
+    failed: (task, error) => this.#answer(task, { status: 'failed', error: describeError(error, () => null) }, 0),
+    workerLost: (label, code) => this.#log(`local worker ${label} exited (${code}); replaced`),
+    initializerFailed: () => {},
+    broken: (error) => {
+      this.#broken = error;
+      this.#log(`cannot run tasks: ${error.message}`);
+      for (const task of this.#backend.abandon()) this.#answer(task, { status: 'failed', error: describeError(error, () => null) }, 0);
+      void this.stop();
+    },
+  };
+
+  /** Graceful: takes no new job, finishes the ones it holds, then stops its processes. Twice: at once (held jobs run elsewhere once their locks expire). */
+  stop(force = false): Promise<void> {
+    if (this.#stopping !== null && !force) return this.#stopping;
+    this.#stopping = (async () => {
+      this.#log(`stopping (${force ? 'now' : 'after the jobs it holds'}) on ${redactedUrl(this.#options.url)} queue ${this.#options.queue}`);
+      await this.#worker.close(force).catch(() => {});
+      for (const task of force ? this.#backend.terminate() : []) this.#answer(task, { status: 'failed', error: describeError(new Error('the worker stopped'), () => null) }, 0);
+      this.#backend.close();
+      await this.#backend.join();
+      this.#client.disconnect();
+    })();
+    return this.#stopping;
+  }
+}

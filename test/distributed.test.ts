@@ -1,0 +1,265 @@
+// The Pool on a Redis back end (BullMQ), through `multiproc worker`
+// processes: the same API and errors as the local Pool, nothing lost when a
+// worker dies, and bad input refused with clear errors. Each test uses its
+// own queue on one private redis-server (test/helpers/redis.ts).
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { after, afterEach, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis as IORedis } from 'ioredis';
+import { BrokenProcessPool, MaybeEncodingError, Pool, RemoteTraceback, TimeoutError, ValueError } from 'multiproc';
+import { assertNoneLeftBehind } from './helpers/cleanup.js';
+import { startRedis, type RedisServer } from './helpers/redis.js';
+import { BIN, startWorker, type WorkerHandle } from './helpers/workers.js';
+import { ROOT, run } from './helpers/run.js';
+import { makeRemotePool, mul, overQuota, QuotaError, slowWhere, sqr, unsendable, where, sleepy } from './fixtures/distributed.js';
+
+let redis: RedisServer;
+let queues = 0;
+const started: WorkerHandle[] = [];
+
+before(async () => {
+  redis = await startRedis();
+});
+
+after(async () => {
+  await redis.stop();
+  assert.throws(() => process.kill(redis.pid, 0), /ESRCH/, 'redis-server is gone');
+});
+
+afterEach(async () => {
+  for (const worker of started.splice(0)) await worker.stop();
+  await assertNoneLeftBehind(10_000);
+});
+
+const nextQueue = (): string => `t${process.pid}-${++queues}`;
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** BullMQ's own view of a queue (as its tools see it). */
+async function jobCounts(url: string, queue: string, ...types: ('waiting' | 'completed' | 'failed')[]): Promise<Record<string, number>> {
+  const client = new IORedis(url);
+  const q = new Queue(queue, { connection: client });
+  try {
+    return await q.getJobCounts(...types);
+  } finally {
+    await q.close();
+    client.disconnect();
+  }
+}
+
+async function workers(queue: string, count: number, args: string[] = []): Promise<WorkerHandle[]> {
+  const list = await Promise.all(Array.from({ length: count }, () => startWorker(redis.url, queue, args)));
+  started.push(...list);
+  return list;
+}
+
+test('map, starmap, imap, imapUnordered and apply give what the local Pool gives, through two workers', async () => {
+  const queue = nextQueue();
+  await workers(queue, 2, ['--processes', '2']);
+  await using pool = makeRemotePool(redis.url, queue);
+  assert.deepEqual(await pool.map(sqr, range(100)), range(100).map((x) => x * x));
+  assert.deepEqual(await pool.map(sqr, range(30), 1), range(30).map((x) => x * x));
+  const pairs = range(10).map((i) => [i, i + 1] as [number, number]);
+  assert.deepEqual(await pool.starmap(mul, pairs), pairs.map(([a, b]) => a * b));
+  assert.equal(await pool.apply(sqr, [12]), 144);
+  assert.equal(await pool.applyAsync(mul, [6, 7]).get(30_000), 42);
+  const ordered: number[] = [];
+  for await (const value of pool.imap(sqr, range(20), 3)) ordered.push(value);
+  assert.deepEqual(ordered, range(20).map((x) => x * x));
+  const unordered: number[] = [];
+  for await (const value of pool.imapUnordered(sqr, range(20))) unordered.push(value);
+  assert.deepEqual(unordered.sort((a, b) => a - b), range(20).map((x) => x * x));
+  const progress: number[] = [];
+  await pool.map(sqr, range(40), { chunksize: 10, progress: ({ done }) => progress.push(done) });
+  assert.equal(progress.at(-1), 40);
+  const stats = pool.stats();
+  assert.ok(stats.tasksCompleted > 0 && stats.tasksFailed === 0, JSON.stringify(stats));
+  // Chunks ran in the workers' own processes (never in the worker's main process), on both workers.
+  const places = new Set((await pool.map(where, range(40), 1)).map((text) => text.split(':')[1]));
+  assert.ok(places.size >= 2, `chunks ran in ${[...places].join(', ')}`);
+});
+
+test('errors keep their class, props and remote stack; an unsendable result is a MaybeEncodingError', async () => {
+  const queue = nextQueue();
+  await workers(queue, 1, ['--processes', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  const error = await pool.apply(overQuota, [3]).then(
+    () => assert.fail('no error'),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof QuotaError, String(error));
+  assert.equal(error.limit, 3);
+  assert.equal(error.message, 'over the quota of 3');
+  assert.ok(error.cause instanceof RemoteTraceback);
+  assert.match(error.cause.tb, /at overQuota .*test\/fixtures\/distributed\.ts/);
+  await assert.rejects(pool.apply(unsendable), MaybeEncodingError);
+  // The pool goes on.
+  assert.deepEqual(await pool.map(sqr, [1, 2, 3]), [1, 4, 9]);
+});
+
+test('a function the workers cannot find fails its tasks with an error naming the module and the function', async () => {
+  const queue = nextQueue();
+  // This worker's root is test/fixtures: the job's module path (test/fixtures/distributed.ts) is not there.
+  started.push(await startWorker(redis.url, queue, ['--processes', '1', '--root', `${ROOT}test/fixtures`]));
+  await using pool = makeRemotePool(redis.url, queue);
+  await assert.rejects(pool.apply(sqr, [2]), (error: Error) => {
+    assert.match(error.message, /test\/fixtures\/test\/fixtures\/distributed\.ts/);
+    assert.match(error.message, /task function sqr/);
+    return true;
+  });
+});
+
+test('per-task timeout: the worker kills the process running it and answers TimeoutError', async () => {
+  const queue = nextQueue();
+  await workers(queue, 1, ['--processes', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  await assert.rejects(pool.apply(sleepy, [30_000], null, { timeout: 500 }), TimeoutError);
+  assert.equal(await pool.apply(sqr, [4]), 16);
+});
+
+test('kill -9 of a busy worker: every task of the map completes, once, on the other worker', async () => {
+  const queue = nextQueue();
+  const [victim] = await workers(queue, 2, ['--processes', '2', '--lock-duration', '2000']);
+  await using pool = makeRemotePool(redis.url, queue);
+  const items = range(16);
+  const started = performance.now();
+  const results = pool.starmap(slowWhere, items.map((x) => [x, 1500] as [number, number]), 1);
+  await sleep(700);
+  process.kill(victim!.pid, 'SIGKILL');
+  const values = await results;
+  const elapsed = performance.now() - started;
+  assert.deepEqual(values.map((v) => v.y), items.map((x) => x * x));
+  assert.ok(elapsed < 30_000, `took ${elapsed} ms`);
+  // Recorded once: 16 completed jobs, none failed, whatever ran twice.
+  assert.deepEqual(await jobCounts(redis.url, queue, 'completed', 'failed'), { completed: 16, failed: 0 });
+  assert.equal((await victim!.exited).signal, 'SIGKILL');
+});
+
+test('terminate() removes the pool\'s waiting jobs from the queue and rejects its tasks', async () => {
+  const queue = nextQueue();
+  await workers(queue, 1, ['--processes', '1', '--concurrency', '1']);
+  const pool = makeRemotePool(redis.url, queue);
+  const pending = pool.starmap(slowWhere, range(20).map((x) => [x, 300] as [number, number]), 1);
+  await sleep(800);
+  pool.terminate();
+  await assert.rejects(pending, /terminated/);
+  await pool.join();
+  assert.deepEqual(await jobCounts(redis.url, queue, 'waiting'), { waiting: 0 });
+});
+
+test('bad input: a wrong URL, an unreachable Redis, a bad queue name, local-only options', async () => {
+  assert.throws(() => new Pool({ backend: 'http://localhost:6379' }), /not a Redis URL; write it as redis:\/\/host:6379\/0/);
+  assert.throws(() => new Pool({ backend: redis.url, queue: 'a:b' }), /queue name "a:b" is not valid/);
+  assert.throws(() => new Pool({ backend: redis.url, maxTasksPerChild: 3 }), ValueError);
+  const started = performance.now();
+  const pool = new Pool({ backend: 'redis://127.0.0.1:1/0', connectTimeout: 1000, root: ROOT });
+  await assert.rejects(pool.map(sqr, [1, 2]), (error: Error) => error instanceof BrokenProcessPool && /cannot reach Redis at redis:\/\/127\.0\.0\.1:1\/0 within 1000 ms/.test(error.message));
+  assert.ok(performance.now() - started < 10_000);
+  pool.terminate();
+  await pool.join();
+});
+
+test('a job from another multiproc version, or changed in Redis, fails with a clear error and the worker goes on', async () => {
+  const queue = nextQueue();
+  const [worker] = await workers(queue, 1, ['--processes', '1']);
+  const client = new IORedis(redis.url, { maxRetriesPerRequest: null });
+  const q = new Queue(queue, { connection: client });
+  await using pool = makeRemotePool(redis.url, queue);
+  assert.equal(await pool.apply(sqr, [3]), 9);
+  const good = (await q.getJobs(['completed']))[0]!;
+  const data = good.data as Record<string, unknown>;
+  await q.add('sqr', { ...data, version: '0.0.1' }, { jobId: 'old-version' });
+  await q.add('sqr', { ...data, payload: Buffer.from('[[99]]').toString('base64') }, { jobId: 'tampered' });
+  await q.add('sqr', { hello: 'world' }, { jobId: 'foreign' });
+  const reasons = async (): Promise<Map<string, string>> => new Map((await q.getJobs(['failed'])).map((job) => [job.id!, job.failedReason]));
+  let failed = await reasons();
+  for (const deadline = Date.now() + 20_000; failed.size < 3 && Date.now() < deadline; failed = await reasons()) await sleep(100);
+  assert.match(failed.get('old-version') ?? '', /comes from multiproc 0\.0\.1 .*this worker runs multiproc \d+\.\d+\.\d+/);
+  assert.match(failed.get('tampered') ?? '', /failed its integrity check/);
+  assert.match(failed.get('foreign') ?? '', /not a multiproc task/);
+  assert.equal(await pool.apply(sqr, [5]), 25);
+  assert.equal(worker!.child.exitCode, null);
+  await q.close();
+  client.disconnect();
+});
+
+test('multiproc status lists the queue, its counts and its live workers', async () => {
+  const queue = nextQueue();
+  const list = await workers(queue, 2, ['--processes', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  await pool.map(sqr, range(8), 1);
+  const out = await run(['--import', 'tsx', BIN, 'status', redis.url, '--queue', queue]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stdout, new RegExp(`queue ${queue}: waiting 0, active 0, completed 8, failed 0, delayed 0; 2 workers`));
+  for (const worker of list) assert.match(out.stdout, new RegExp(`worker multiproc-worker-[^ ]+-${worker.pid} from 127\\.0\\.0\\.1:\\d+`));
+  const bad = await run(['--import', 'tsx', BIN, 'status', 'redis://127.0.0.1:1/0']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /cannot reach Redis/);
+});
+
+test('SIGTERM: a worker finishes the chunks it holds, then exits 0', async () => {
+  const queue = nextQueue();
+  const [worker] = await workers(queue, 1, ['--processes', '1', '--concurrency', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  const running = pool.apply(slowWhere, [7, 1500]);
+  await sleep(700);
+  worker!.child.kill('SIGTERM');
+  assert.deepEqual((await running).y, 49);
+  assert.deepEqual(await worker!.exited, { code: 0, signal: null });
+});
+
+test('examples/distributed.ts: the CPU-bound map through two multiproc worker processes, showing where each chunk ran', async () => {
+  const outcome = await run(['--import', 'tsx', `${ROOT}examples/distributed.ts`], { env: { REDIS_URL: redis.url }, timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const lines = outcome.stdout.trim().split('\n');
+  assert.equal(lines.filter((line) => / primes, counted on .+ pid \d+$/.test(line)).length, 8, outcome.stdout);
+  assert.match(lines.at(-1)!, /^33860 primes below 400000, in [2-4] processes$/);
+});
+
+test('redis-server killed and restarted (AOF) during a map: the map completes, never hangs', async () => {
+  const queue = nextQueue();
+  await workers(queue, 2, ['--processes', '2']);
+  await using pool = makeRemotePool(redis.url, queue);
+  const results = pool.starmap(slowWhere, range(12).map((x) => [x, 800] as [number, number]), 1);
+  await sleep(600);
+  await redis.restart({ hard: true, downMs: 500 });
+  const values = await results;
+  assert.deepEqual(values.map((v) => v.y), range(12).map((x) => x * x));
+  // The pool still works after it.
+  assert.equal(await pool.apply(sqr, [9]), 81);
+});
+
+const canPartition = process.getuid?.() === 0 && spawnSync('ip', ['netns', 'list']).status === 0;
+
+test('a worker cut off by a network partition, then healed: its jobs run elsewhere, its late results are refused, the map is whole and right', { skip: canPartition ? false : 'needs root and iproute2 to make a network namespace with a veth pair (CI runs it, as root)' }, async (t) => {
+  // The cut-off worker runs in a network namespace that reaches Redis over a veth pair; the link goes down, then up.
+  const id = process.pid % 100_000;
+  const ns = `mpns${id}`;
+  const hostEnd = `mpvh${id}`;
+  const nsEnd = `mpvn${id}`;
+  const sh = (command: string): void => void execFileSync('sh', ['-c', command], { stdio: 'inherit' });
+  sh(`ip netns add ${ns} && ip link add ${hostEnd} type veth peer name ${nsEnd} && ip link set ${nsEnd} netns ${ns} && ` +
+    `ip addr add 10.232.7.1/24 dev ${hostEnd} && ip link set ${hostEnd} up && ` +
+    `ip netns exec ${ns} ip addr add 10.232.7.2/24 dev ${nsEnd} && ip netns exec ${ns} ip link set ${nsEnd} up && ip netns exec ${ns} ip link set lo up`);
+  t.after(() => sh(`ip link del ${hostEnd} 2>/dev/null; ip netns del ${ns} 2>/dev/null; true`));
+  const server = await startRedis({ bind: ['10.232.7.1'] });
+  t.after(() => server.stop());
+  const queue = nextQueue();
+  const lock = ['--processes', '2', '--lock-duration', '2000'];
+  const cut = await startWorker(`redis://10.232.7.1:${server.port}/0`, queue, lock, { wrap: ['ip', 'netns', 'exec', ns] });
+  started.push(cut, await startWorker(server.url, queue, lock));
+  await using pool = makeRemotePool(server.url, queue);
+  const results = pool.starmap(slowWhere, range(16).map((x) => [x, 1500] as [number, number]), 1);
+  await sleep(800);
+  sh(`ip link set ${hostEnd} down`);
+  await sleep(7000);
+  sh(`ip link set ${hostEnd} up`);
+  const values = await results;
+  assert.deepEqual(values.map((v) => v.y), range(16).map((x) => x * x));
+  // Its late completions, once the link is back, are refused by BullMQ (its lock is gone or another worker's): recorded once.
+  const refused = /Lock mismatch for job \S+ Cmd moveToFinished|Missing lock for job/;
+  for (const deadline = Date.now() + 20_000; !refused.test(cut.output()) && Date.now() < deadline; ) await sleep(200);
+  assert.match(cut.output(), refused);
+  assert.deepEqual(await jobCounts(server.url, queue, 'completed', 'failed'), { completed: 16, failed: 0 });
+});
