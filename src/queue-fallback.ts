@@ -3,6 +3,7 @@ import { FrameReader, makerFor, queueSocketPair, SocketEnd, writeWhole } from '.
 import { dumpsForChild, loadsInChild, type HandleSink, type HandleSource } from './reduction.js';
 import { Value, type SharedValue } from './sharedctypes.js';
 import { Condition } from './sync/condition.js';
+import { OwnerDiedError } from './sync/errors.js';
 import { Lock } from './sync/lock.js';
 import { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
 
@@ -67,8 +68,9 @@ export class FallbackQueue {
     } else {
       const allDone = joinable ? new Condition(new Lock()) : null;
       this.#shared = {
-        rlock: new Lock(),
-        wlock: new Lock(),
+        // Robust: a process killed while it held one (waiting for an item, say) does not stop the queue.
+        rlock: new Lock({ robust: true }),
+        wlock: new Lock({ robust: true }),
         written: Value('d', 0, { lock: false }),
         taken: Value('d', 0, { lock: false }),
         slots: maxsize > 0 ? new BoundedSemaphore(maxsize) : null,
@@ -112,7 +114,7 @@ export class FallbackQueue {
       const batch = this.#pending.splice(0, count);
       this.#writing = count;
       const { wlock, written } = this.#shared;
-      await wlock.acquire();
+      await tolerateOwnerDied(wlock.acquire());
       try {
         await writeWhole(this.#writer, batch.length === 1 ? batch[0]! : Buffer.concat(batch, bytes));
         written.value += count;
@@ -145,7 +147,7 @@ export class FallbackQueue {
 
   getNowait(): Buffer {
     // Another get of this process is reading: the item is on its way to it.
-    if (this.#readers > 0 || (!this.#leased && !this.#shared.rlock.acquireSync(0))) throw this.#errors.empty();
+    if (this.#readers > 0 || (!this.#leased && !tolerateOwnerDiedSync(() => this.#shared.rlock.acquireSync(0)))) throw this.#errors.empty();
     this.#leased = true;
     try {
       const body = this.#frames.readNow(2000);
@@ -159,7 +161,7 @@ export class FallbackQueue {
   async #getInTurn(deadline: number | null): Promise<Buffer> {
     if (!this.#leased) {
       const remaining = deadline === null ? null : Math.max(0, deadline - Date.now());
-      if (!(await this.#shared.rlock.acquire(remaining))) throw this.#errors.empty();
+      if (!(await tolerateOwnerDied(this.#shared.rlock.acquire(remaining)))) throw this.#errors.empty();
       this.#leased = true;
     }
     const now = this.#frames.readNow();
@@ -266,5 +268,29 @@ export class FallbackQueue {
     const s = state as { read: number; write: number; shared: Uint8Array };
     const shared = loadsInChild(s.shared, null) as Shared;
     return new FallbackQueue(maxsize, shared.unfinished !== null, errors, { shared, read: handles.fd(s.read), write: handles.fd(s.write) });
+  }
+}
+
+/**
+ * A lock whose holder died is ours now (OwnerDiedError): the queue goes on.
+ * What a holder killed in the middle of a frame leaves (a frame half read or
+ * half written) is not repaired without the addon, which keeps the counts in
+ * shared memory for that; a holder killed between frames leaves nothing.
+ */
+async function tolerateOwnerDied(acquiring: Promise<boolean>): Promise<boolean> {
+  try {
+    return await acquiring;
+  } catch (error) {
+    if (error instanceof OwnerDiedError) return true;
+    throw error;
+  }
+}
+
+function tolerateOwnerDiedSync(acquire: () => boolean): boolean {
+  try {
+    return acquire();
+  } catch (error) {
+    if (error instanceof OwnerDiedError) return true;
+    throw error;
   }
 }
