@@ -1,8 +1,8 @@
 // `npm run bench`: every table, measured in one run, side by side with Python.
 import { isMainModule } from 'multiproc';
-import { benchPipe, benchPipeRoundTrips } from './pipe.js';
+import { benchPipe, benchPipeNoAddon, benchPipeRoundTrips } from './pipe.js';
 import { benchBursts, benchProcess, benchSingleThreaded } from './process.js';
-import { benchQueue } from './queue.js';
+import { benchQueue, benchQueueNoAddon } from './queue.js';
 import { benchPool } from './pool.js';
 import { benchFutures } from './futures.js';
 import { benchDistributed } from './distributed.js';
@@ -16,6 +16,8 @@ if (isMainModule(import.meta)) {
   if (only === undefined || only === 'process' || only === 'single-threaded') await benchSingleThreaded();
   if (only === undefined || only === 'pipe') await benchPipe();
   if (only === 'pipe-rt') await benchPipeRoundTrips(process.argv[3]);
+  if (only === 'pipe-noaddon') await benchPipeNoAddon();
+  if (only === 'queue-noaddon') await benchQueueNoAddon();
   if (only === undefined || only === 'queue') await benchQueue();
   if (only === undefined || only === 'pool') await benchPool();
   if (only === undefined || only === 'futures') await benchFutures();

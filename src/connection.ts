@@ -18,6 +18,11 @@ let scratch: Buffer | undefined;
 export const QUIET = Symbol('multiproc.connection.quiet');
 /** @internal For the Listener: calls back if the peer goes having sent nothing; returns a function that stops watching. */
 export const WATCH_SILENT_END = Symbol('multiproc.connection.watchSilentEnd');
+/** @internal For passing to a child without the addon: the socket's libuv handle, kept open until released (see launch/handles.ts). */
+export const PIN_HANDLE = Symbol('multiproc.connection.pinHandle');
+
+/** What makes a Connection's socket: Node's `onread` option given, so that pausing really stops reading. */
+export type SocketMaker = (onread: ReadInto) => Socket;
 
 /** The `onread` option of a net.Socket: Node reads into the buffer we give it, and `pause()` then really stops reading. */
 export interface ReadInto {
@@ -72,6 +77,15 @@ export class Connection<Send = unknown, Receive = Send> {
   #fd = -2;
   /** Reads, if someone waits, but never keeps the process alive (see QUIET). */
   #quiet = false;
+  /** The socket is still being connected (a Pipe's end made without the addon): sends wait for it, reads too. */
+  #arriving = false;
+  /** Closed while arriving: the socket, once here, writes what was sent and ends. */
+  #closedEarly = false;
+  /** Called when the arriving socket is here (or will never be). */
+  #onArrival: Array<() => void> = [];
+  /** Sends to children in flight, which need the socket open (PIN_HANDLE), and the close that waits for them. */
+  #pins = 0;
+  #afterPins: (() => void) | null = null;
 
   /**
    * @internal Connections are made by Pipe(), Listener and Client. `socket`
@@ -79,7 +93,42 @@ export class Connection<Send = unknown, Receive = Send> {
    * such a socket really stops reading from the kernel when paused (any other
    * keeps filling its 16 KiB buffer), which an end that two processes hold needs.
    */
-  constructor(socket: Socket | ((onread: ReadInto) => Socket), options: { readable: boolean; writable: boolean }) {
+  constructor(socket: Socket | SocketMaker | Promise<SocketMaker>, options: { readable: boolean; writable: boolean }) {
+    this.#socket = null;
+    this.#readable = options.readable;
+    this.#writable = options.writable;
+    if (socket instanceof Promise) {
+      this.#arriving = true;
+      socket.then(
+        (make) => this.#arrive(make),
+        (err: Error) => {
+          this.#arriving = false;
+          this.#failure ??= new OSError(`the connection could not be made: ${err.message}`);
+          this.#ended = true;
+          for (const arrived of this.#onArrival.splice(0)) arrived();
+          this.#drain();
+          this.#wake();
+        },
+      );
+    } else this.#attach(socket);
+  }
+
+  /** The socket of a Connection made before it: what was sent so far leaves now; a close that came first happens now. */
+  #arrive(make: SocketMaker): void {
+    this.#arriving = false;
+    this.#attach(make);
+    for (const arrived of this.#onArrival.splice(0)) arrived();
+    if (this.#closedEarly) {
+      this.#closedEarly = false;
+      this.close();
+      return;
+    }
+    this.#flush();
+    // Not the poll() waiters: an arrival is no message.
+    this.#drain();
+  }
+
+  #attach(socket: Socket | SocketMaker): void {
     if (typeof socket === 'function') {
       socket = socket({
         // The rest of a big message is read straight into its own buffer; anything else into one scratch buffer.
@@ -106,8 +155,6 @@ export class Connection<Send = unknown, Receive = Send> {
       });
     }
     this.#socket = socket;
-    this.#readable = options.readable;
-    this.#writable = options.writable;
     socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
     socket.pause();
     if (this.#readable) {
@@ -123,7 +170,7 @@ export class Connection<Send = unknown, Receive = Send> {
   }
 
   get closed(): boolean {
-    return this.#socket === null;
+    return (this.#socket === null && !this.#arriving) || this.#closedEarly;
   }
 
   get readable(): boolean {
@@ -152,7 +199,14 @@ export class Connection<Send = unknown, Receive = Send> {
 
   /** The file descriptor of this end. */
   fileno(): number {
-    const fd = descriptorOf(this.#open());
+    const socket = this.#open();
+    if (socket === null) {
+      throw new OSError(
+        'this end of a Pipe made without the native addon is connected one turn of the event loop after Pipe() returns, so it has no descriptor yet; ' +
+          'await a turn (for example await new Promise(setImmediate)) before fileno(). Passing it to a child needs no wait.',
+      );
+    }
+    const fd = descriptorOf(socket);
     if (fd < 0) throw new OSError('handle is closed');
     return fd;
   }
@@ -248,15 +302,26 @@ export class Connection<Send = unknown, Receive = Send> {
    * writes, then releases its descriptor.
    */
   close(): void {
+    if (this.#arriving) {
+      this.#closedEarly = true;
+      this.#drain();
+      this.#wake();
+      return;
+    }
     const socket = this.#socket;
     if (socket === null) return;
     this.#flush();
     this.#socket = null;
-    if (this.#writable && !this.#peerGone && socket.writableLength > 0) {
-      socket.end(() => socket.destroy());
-      // Writes can only finish while the process lives; an exit does not wait for them.
-      socket.unref();
-    } else socket.destroy();
+    const release = (): void => {
+      if (this.#writable && !this.#peerGone && socket.writableLength > 0) {
+        socket.end(() => socket.destroy());
+        // Writes can only finish while the process lives; an exit does not wait for them.
+        socket.unref();
+      } else socket.destroy();
+    };
+    // A send of this socket to a child is in flight: it closes once that is done.
+    if (this.#pins > 0) this.#afterPins = release;
+    else release();
     this.#drain();
     this.#wake();
   }
@@ -269,6 +334,42 @@ export class Connection<Send = unknown, Receive = Send> {
   [QUIET](quiet: boolean): void {
     this.#quiet = quiet;
     this.#applyRef();
+  }
+
+  /** @internal */
+  [PIN_HANDLE](): Promise<{ handle: object; release(): void }> {
+    if (this.closed) throw new OSError('handle is closed');
+    this.#pins += 1;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#pins -= 1;
+      if (this.#pins === 0 && this.#afterPins !== null) {
+        const close = this.#afterPins;
+        this.#afterPins = null;
+        close();
+      }
+    };
+    const handleOf = (): object => {
+      const handle = (this.#socket as unknown as { _handle?: object | null } | null)?._handle;
+      if (handle == null) {
+        release();
+        throw new OSError('handle is closed');
+      }
+      return handle;
+    };
+    if (!this.#arriving) return Promise.resolve({ handle: handleOf(), release });
+    return new Promise((resolve, reject) => {
+      this.#onArrival.push(() => {
+        try {
+          // Closed while arriving: the socket stays until its pins are released.
+          resolve({ handle: handleOf(), release });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
   }
 
   /** @internal */
@@ -329,7 +430,7 @@ export class Connection<Send = unknown, Receive = Send> {
   }
 
   #ready(): boolean {
-    return this.#inbox.length > 0 || this.#ended || this.#failure !== null || this.#socket === null;
+    return this.#inbox.length > 0 || this.#ended || this.#failure !== null || this.closed;
   }
 
   /** Serves `taker` at once if it can be, else lines it up behind the others and reads. */
@@ -349,7 +450,7 @@ export class Connection<Send = unknown, Receive = Send> {
       while (takers.length > 0) {
         const taker = takers[0]!;
         let outcome: Buffer | Error;
-        if (this.#socket === null) outcome = new OSError('handle is closed');
+        if (this.closed) outcome = new OSError('handle is closed');
         else if (this.#unreadable) outcome = new OSError('connection is not readable after a message that was too long');
         else if (taker.maxLength !== null && (this.#inbox[0]?.length ?? this.#parser.announced) > taker.maxLength) {
           // As Python: the stream is out of step now, so this end can no longer be read.
@@ -520,8 +621,9 @@ export class Connection<Send = unknown, Receive = Send> {
 
   // ---- checks
 
-  #open(): Socket {
-    if (this.#socket === null) throw new OSError('handle is closed');
+  /** The socket, or null while it is arriving; throws once closed. */
+  #open(): Socket | null {
+    if (this.closed) throw new OSError('handle is closed');
     return this.#socket;
   }
 

@@ -1,7 +1,8 @@
 import { closeSync, readSync } from 'node:fs';
 import { decode, encode } from './codec.js';
 import { EOFError, invalidArgType, OSError, ValueError } from './errors.js';
-import { requireNative } from './native.js';
+import { native, requireNative } from './native.js';
+import { FallbackQueue, type FallbackErrors } from './queue-fallback.js';
 import { QueueLock } from './queue-lock.js';
 import { PipeEnd } from './queue-pipe.js';
 import { COMPLETE, completeTornBatch, dropTornBatch, FRAME_LENGTH, FREE, isTorn, NEXT_LENGTH, READ_LEFT, READ_LOCK, STARTED, TAKEN, UNFINISHED, WORDS, WRITE_LOCK, writeFrames } from './queue-stream.js';
@@ -34,6 +35,7 @@ export const READINESS = Symbol('multiproc.queue.readiness');
 
 /** Where a queue keeps the parts a child needs to rebuild it (not public). */
 const PARTS = Symbol('multiproc.queue.parts');
+const FALLBACK = Symbol('multiproc.queue.fallback');
 
 interface QueueParts {
   region: SharedRegion;
@@ -60,8 +62,10 @@ interface Taken {
 
 /** The parts of a queue received by a child: the internal constructor argument. */
 class Rebuilt {
-  constructor(readonly parts: QueueParts) {}
+  constructor(readonly parts: QueueParts | { fallback: (errors: FallbackErrors) => FallbackQueue; maxsize: number }) {}
 }
+
+const FALLBACK_ERRORS: FallbackErrors = { empty: () => new Empty('the queue is empty'), full: () => new Full('the queue is full') };
 
 function frame(body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + body.length);
@@ -83,15 +87,17 @@ function frame(body: Uint8Array): Buffer {
  * never blocks the event loop. A get waits for an item holding no lock.
  */
 export class Queue<T = unknown> {
-  readonly #region: SharedRegion;
-  readonly #words: Int32Array;
-  readonly #readFd: number;
-  readonly #writeFd: number;
+  // Without the native addon, all of the queue is this (see queue-fallback.ts), and the fields below are unset.
+  readonly #fallback: FallbackQueue | null = null;
+  readonly #region!: SharedRegion;
+  readonly #words!: Int32Array;
+  readonly #readFd!: number;
+  readonly #writeFd!: number;
   readonly #maxsize: number;
-  readonly #readLock: QueueLock;
-  readonly #writeLock: QueueLock;
-  readonly #reader: PipeEnd;
-  readonly #writer: PipeEnd;
+  readonly #readLock!: QueueLock;
+  readonly #writeLock!: QueueLock;
+  readonly #reader!: PipeEnd;
+  readonly #writer!: PipeEnd;
   #pending: Buffer[] = [];
   #feeding: Promise<void> | null = null;
   #closed = false;
@@ -101,11 +107,20 @@ export class Queue<T = unknown> {
   /** @internal A queue rebuilt in a child from the parts its parent sent. */
   constructor(parts: Rebuilt);
   constructor(maxsize: number | Rebuilt = 0) {
+    if (maxsize instanceof Rebuilt && 'fallback' in maxsize.parts) {
+      this.#maxsize = maxsize.parts.maxsize;
+      this.#fallback = maxsize.parts.fallback(FALLBACK_ERRORS);
+      return;
+    }
     if (maxsize instanceof Rebuilt) {
-      ({ region: this.#region, readFd: this.#readFd, writeFd: this.#writeFd, maxsize: this.#maxsize } = maxsize.parts);
+      ({ region: this.#region, readFd: this.#readFd, writeFd: this.#writeFd, maxsize: this.#maxsize } = maxsize.parts as QueueParts);
     } else {
       if (typeof maxsize !== 'number' || !Number.isInteger(maxsize)) throw invalidArgType('"maxsize" argument', 'an integer (0 or less: unbounded)', maxsize);
       this.#maxsize = maxsize <= 0 ? 0 : Math.min(maxsize, MAX_SEMAPHORE);
+      if (native() === null) {
+        this.#fallback = new FallbackQueue(this.#maxsize, this instanceof JoinableQueue, FALLBACK_ERRORS);
+        return;
+      }
       this.#region = SharedRegion.create(WORDS * 4);
       try {
         [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
@@ -137,6 +152,7 @@ export class Queue<T = unknown> {
     const timeout = validateTimeout(options?.timeout, 'timeout');
     this.#checkOpen();
     const body = encode(item, 'a Queue item');
+    if (this.#fallback !== null) return this.#fallback.put(frame(body), block, timeout);
     if (this.#maxsize > 0 && !(await this.#takeSlot(block, timeout))) throw new Full('the queue is full');
     this.#enqueue(body);
   }
@@ -145,6 +161,7 @@ export class Queue<T = unknown> {
   putNowait(item: T): void {
     this.#checkOpen();
     const body = encode(item, 'a Queue item');
+    if (this.#fallback !== null) return this.#fallback.putNowait(frame(body));
     if (this.#maxsize > 0 && !this.#trySlot()) throw new Full('the queue is full');
     this.#enqueue(body);
   }
@@ -154,6 +171,7 @@ export class Queue<T = unknown> {
     const block = options?.block ?? true;
     const timeout = validateTimeout(options?.timeout, 'timeout');
     this.#checkOpen();
+    if (this.#fallback !== null) return this.#fallback.get(block, timeout).then((body) => decode(body) as T);
     // The fast path: a whole frame is waiting and no one else reads.
     if (this.#readLock.idle && this.#complete() > 0 && this.#readLock.tryAcquire()) {
       let taken: Taken | null = null;
@@ -178,6 +196,7 @@ export class Queue<T = unknown> {
   /** Takes the oldest item without waiting: `Empty` at once if there is none (or another process is reading). */
   getNowait(): T {
     this.#checkOpen();
+    if (this.#fallback !== null) return decode(this.#fallback.getNowait()) as T;
     if (!this.#readLock.tryAcquire()) throw new Empty('the queue is empty');
     let taken: Taken;
     try {
@@ -192,6 +211,7 @@ export class Queue<T = unknown> {
 
   /** The approximate number of items (others may put and get at the same moment). */
   qsize(): number {
+    if (this.#fallback !== null) return this.#fallback.qsize();
     return Math.max(0, this.#available() + this.#pending.length);
   }
 
@@ -200,6 +220,7 @@ export class Queue<T = unknown> {
   }
 
   full(): boolean {
+    if (this.#fallback !== null) return this.#fallback.full();
     return this.#maxsize > 0 && Atomics.load(this.#words, FREE) <= 0;
   }
 
@@ -213,6 +234,7 @@ export class Queue<T = unknown> {
   /** Waits until every item this process put has been written to the pipe; only after `close()`, as in Python. */
   async joinThread(): Promise<void> {
     if (!this.#closed) throw new ValueError(`Queue ${this} not closed`);
+    if (this.#fallback !== null) return this.#fallback.flushed();
     while (this.#feeding !== null) await this.#feeding;
   }
 
@@ -222,12 +244,19 @@ export class Queue<T = unknown> {
 
   /** @internal For wait(): whether an item is there to get, and a wait for one (up to `timeout` ms, null: forever). */
   get [READINESS](): { ready(): boolean; whenReady(timeout: number | null): Promise<void> } {
+    const fallback = this.#fallback;
+    if (fallback !== null) return { ready: () => fallback.qsize() > 0, whenReady: (timeout) => fallback.whenReady(timeout) };
     return {
       ready: () => this.#available() > 0,
       whenReady: async (timeout) => {
         await this.#waitForItem(timeout === null ? null : Date.now() + timeout);
       },
     };
+  }
+
+  /** @internal Without the addon: the queue itself (for the rule that carries it to a child, and JoinableQueue). */
+  get [FALLBACK](): FallbackQueue | null {
+    return this.#fallback;
   }
 
   /** @internal For the rule that carries a queue to a child. */
@@ -423,6 +452,7 @@ export class Queue<T = unknown> {
   #closeFds(): void {
     if (this.#fdsClosed) return;
     this.#fdsClosed = true;
+    if (this.#fallback !== null) return this.#fallback.close();
     this.#reader.close();
     this.#writer.close();
     closeSync(this.#readFd);
@@ -454,6 +484,8 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** Marks one item taken with get() as done. */
   taskDone(): void {
+    const fallback = this[FALLBACK];
+    if (fallback !== null) return fallback.taskDone();
     for (;;) {
       const unfinished = Atomics.load(this.words, UNFINISHED);
       if (unfinished <= 0) throw new ValueError('task_done() called too many times');
@@ -466,6 +498,8 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 
   /** Resolves when every item put has been marked done. */
   async join(): Promise<void> {
+    const fallback = this[FALLBACK];
+    if (fallback !== null) return fallback.join();
     for (;;) {
       const unfinished = Atomics.load(this.words, UNFINISHED);
       if (unfinished <= 0) return;
@@ -506,6 +540,11 @@ export class SimpleQueue<T = unknown> {
   get [PARTS](): QueueParts {
     return this.#queue[PARTS];
   }
+
+  /** @internal */
+  get [FALLBACK](): FallbackQueue | null {
+    return this.#queue[FALLBACK];
+  }
 }
 
 // A queue travels to a child as its shared words and its pipe's two descriptors.
@@ -515,10 +554,16 @@ for (const type of travelling) {
     name: type.name,
     matches: (value): value is Queue | SimpleQueue => value.constructor === type,
     reduce: (queue, handles) => {
+      const fallback = queue[FALLBACK];
+      if (fallback !== null) return { fallback: fallback.reduce(handles), maxsize: queue[PARTS].maxsize };
       const parts = queue[PARTS];
       return { region: handles.pass(parts.region.fd), size: parts.region.size, read: handles.pass(parts.readFd), write: handles.pass(parts.writeFd), maxsize: parts.maxsize };
     },
     rebuild: (state, handles) => {
+      const f = state as { fallback?: unknown; maxsize: number };
+      if (f.fallback !== undefined) {
+        return new type(new Rebuilt({ maxsize: f.maxsize, fallback: (errors) => FallbackQueue.rebuild(f.fallback, handles, f.maxsize, errors) }));
+      }
       const s = state as { region: number; size: number; read: number; write: number; maxsize: number };
       return new type(new Rebuilt({ region: SharedRegion.fromFd(handles.fd(s.region), s.size), readFd: handles.fd(s.read), writeFd: handles.fd(s.write), maxsize: s.maxsize }));
     },

@@ -38,17 +38,17 @@ test('thousands of primitives share a few arenas: no file descriptor per object'
   assert.equal((kept[0] as Lock).locked(), false);
 });
 
-test('without the native addon, locks, semaphores, events, conditions, barriers, Values, Arrays, SharedMemory and ShareableList work (one warning); a Pipe fails at once, saying why and how to get the addon', async () => {
+test('without the native addon, locks, semaphores, events, conditions, barriers, Values, Arrays, SharedMemory, ShareableList and Pipe work (one warning); a Pool fails at once, saying why and how to get the addon', async () => {
   const { spawnSync } = await import('node:child_process');
   const out = spawnSync(process.execPath, ['--import', 'tsx', `${PROGRAMS}no-native.ts`], { env: { ...process.env, MULTIPROC_NO_NATIVE: '1' }, encoding: 'utf8' });
   assert.equal(out.status, 0, out.stderr);
   const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { name: string; ok?: boolean; error?: string; message?: string });
-  assert.deepEqual(lines.map((l) => l.name), ['Lock', 'RLock', 'Semaphore', 'Event', 'Condition', 'Value', 'Barrier', 'Array', 'SharedMemory', 'ShareableList', 'Pipe']);
-  // SharedMemory and ShareableList on the segment's file (test/shared-memory-fallback.test.ts).
-  for (const line of lines.slice(0, 10)) assert.equal(line.ok, true, `${line.name}: ${line.message}`);
-  for (const line of lines.slice(10)) {
+  assert.deepEqual(lines.map((l) => l.name), ['Lock', 'RLock', 'Semaphore', 'Event', 'Condition', 'Value', 'Barrier', 'Array', 'SharedMemory', 'ShareableList', 'Pipe', 'Pool']);
+  // SharedMemory and ShareableList on the segment's file (test/shared-memory-fallback.test.ts); Pipe: test/noaddon.test.ts.
+  for (const line of lines.slice(0, 11)) assert.equal(line.ok, true, `${line.name}: ${line.message}`);
+  for (const line of lines.slice(11)) {
     assert.equal(line.error, 'OSError', line.name);
-    assert.match(line.message!, new RegExp(`^${line.name}\\(\\) needs multiproc's native addon, which could not be loaded \\(disabled by MULTIPROC_NO_NATIVE=1\\)`));
+    assert.match(line.message!, new RegExp(`^${line.name} needs multiproc's native addon, which could not be loaded \\(disabled by MULTIPROC_NO_NATIVE=1\\)`));
     assert.match(line.message!, /npm ci/);
   }
   assert.equal(

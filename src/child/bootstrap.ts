@@ -18,6 +18,7 @@ import type { FromChild, JobMessage, PrepareMessage, ToChild } from '../launch/p
 import { libraryClasses, Process, REBUILD, setCurrentProcess } from '../process.js';
 import { noteForked, noteParentGone } from '../parent.js';
 import { FD_CHANNEL_IN_CHILD } from '../launch/command.js';
+import { receiveHandles } from '../launch/handles.js';
 import { requireNative, zygoteNative } from '../native.js';
 import { loadsInChild, type HandleSource } from '../reduction.js';
 import type { ModuleRef } from '../targets.js';
@@ -118,9 +119,13 @@ let hasFdChannel = false;
 /** fd 4 in a spawned child; wherever the zygote received it in a forked one. */
 let fdChannelFd = FD_CHANNEL_IN_CHILD;
 
-/** The descriptors the parent passed for this job, received from the fd channel, which is then closed. */
-function receivedHandles(count: number): HandleSource | null {
-  if (!hasFdChannel) return null;
+/**
+ * The descriptors the parent passed for this job, received from the fd
+ * channel, which is then closed; without the native addon, the handles
+ * that came over Node's IPC channel (see launch/handles.ts).
+ */
+async function receivedHandles(count: number): Promise<HandleSource | null> {
+  if (!hasFdChannel) return count > 0 ? receiveHandles(count) : null;
   hasFdChannel = false;
   try {
     const fds = count > 0 ? requireNative('receiving file descriptors').recvFds(fdChannelFd) : [];
@@ -200,7 +205,7 @@ async function run(prepared: Prepared, message: JobMessage): Promise<void> {
     jobModules.push(...modules);
     const cls = message.cls === null ? libraryClasses.get(message.baseClass) ?? Process : await resolveCode(message.cls, modules, `the Process subclass ${message.cls.name}`);
     const target = message.target === null ? null : await resolveCode(message.target, modules, `the target of ${message.self.name}`);
-    const handles = receivedHandles(message.handles);
+    const handles = await receivedHandles(message.handles);
     const { args, kwargs, state } = loadsInChild(message.payload, handles) as { args: unknown[]; kwargs: unknown; state: Record<string, unknown> };
     // The library constructor only (as pickle skips __init__): the subclass's own constructor already ran in the parent.
     instance = Reflect.construct(Process, [{ [REBUILD]: true, target, args, kwargs }], cls) as Process;

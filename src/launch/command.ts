@@ -5,10 +5,13 @@ import Module from 'node:module';
 import { join } from 'node:path';
 import { native, requireNative } from '../native.js';
 import { ControlChannel } from './channel.js';
+import { IpcHandleChannel } from './handles.js';
 import type { FromChild, ToChild } from './protocol.js';
 
 /** The child's entry point: the bootstrap of this very copy of the library. */
 export const BOOTSTRAP = join(__dirname, '..', 'child', 'bootstrap.js');
+/** Preloaded into a child without the native addon: it holds the handles sent over Node's IPC channel (see handles.ts). */
+const HANDLE_CATCHER = join(__dirname, '..', 'child', 'handle-catcher.js');
 
 // Flags that must not reach a child: a second debugger on the same port, a
 // watcher or a test runner per child, or code meant for the parent only.
@@ -80,6 +83,8 @@ export interface LaunchedChild {
   process: ChildProcess;
   channel: ControlChannel<FromChild, ToChild>;
   fdChannel: FdChannel | null;
+  /** Without the native addon: Node's IPC channel on the child's fd 4, which carries sockets' handles. */
+  handleChannel?: IpcHandleChannel | null;
 }
 
 /**
@@ -125,13 +130,21 @@ export function launchNode(daemon: boolean, role: 'spare' | 'forkserver' | null 
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const wrapper = daemon ? setpriv() : null;
   // The role is an argument only so that `ps` (and the tests' leak check) can tell a booting spare from a child.
-  const node = [process.execPath, ...childExecArgv(), ...nodeFlags, BOOTSTRAP, ...(role === null ? [] : [role])];
-  const pair = native()?.socketpair() ?? null;
-  const stdio: StdioOptions = pair === null ? STDIO : ([...(STDIO as unknown[]), pair[1]] as StdioOptions);
+  const addon = native();
+  // Without the addon, fd 4 is Node's IPC channel, and a preload catches the handles that come on it.
+  const catcher = addon === null ? ['--require', HANDLE_CATCHER] : [];
+  const node = [process.execPath, ...catcher, ...childExecArgv(), ...nodeFlags, BOOTSTRAP, ...(role === null ? [] : [role])];
+  const pair = addon?.socketpair() ?? null;
+  const stdio: StdioOptions = [...(STDIO as unknown[]), pair === null ? 'ipc' : pair[1]] as StdioOptions;
   try {
     const child = wrapper === null ? spawn(node[0]!, node.slice(1), { stdio, env: childEnv() }) : spawn(wrapper, ['--pdeathsig', 'KILL', ...node], { stdio, env: childEnv() });
     child.on('error', () => {});
-    return { process: child, channel: new ControlChannel(child.stdio[3] as Socket), fdChannel: pair === null ? null : new FdChannel(pair[0]) };
+    return {
+      process: child,
+      channel: new ControlChannel(child.stdio[3] as Socket),
+      fdChannel: pair === null ? null : new FdChannel(pair[0]),
+      handleChannel: pair === null ? new IpcHandleChannel(child) : null,
+    };
   } finally {
     // The child has its copy now.
     if (pair !== null) closeSync(pair[1]);

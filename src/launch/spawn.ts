@@ -15,10 +15,11 @@ export function spawnPopen(prepare: PrepareMessage, job: JobMessage, fds: readon
 }
 
 /** Sends a child its job, after the descriptors the job needs (so they wait for it on the fd channel). */
-export function handOver(child: Pick<LaunchedChild, 'channel' | 'fdChannel'>, prepare: PrepareMessage | null, job: JobMessage, fds: readonly number[]): void {
+export function handOver(child: Pick<LaunchedChild, 'channel' | 'fdChannel' | 'handleChannel'>, prepare: PrepareMessage | null, job: JobMessage, fds: readonly number[]): void {
   if (fds.length > 0) {
-    if (child.fdChannel === null) throw new Error('multiproc: cannot pass file descriptors without the native addon');
-    child.fdChannel.pass(fds);
+    const channel = child.fdChannel ?? child.handleChannel;
+    if (channel === null || channel === undefined) throw new Error('multiproc: this child has no channel to pass descriptors on');
+    channel.pass(fds);
   }
   child.fdChannel?.close();
   if (prepare !== null) child.channel.send(prepare);
