@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { LaunchedChild } from './command.js';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 /**
@@ -83,10 +83,21 @@ export function hasEnded(pid: number): boolean {
 export function zombieExitCode(pid: number): number | null {
   const fields = procStat(pid);
   if (fields === null || fields[0] !== 'Z') return null;
+  // The main thread is a zombie as soon as it exits; the other threads, and the descriptors they
+  // share, go a moment later. Until they have, the peer of a child's socket sees no end yet.
+  if (liveThreads(pid) > 1) return null;
   const status = Number(fields[49]);
   if (!Number.isInteger(status)) return null;
   const signal = status & 0x7f;
   return signal === 0 ? (status >> 8) & 0xff : -signal;
+}
+
+function liveThreads(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/task`).length;
+  } catch {
+    return 0;
+  }
 }
 
 /** Signals, and the count of joiners that keep the parent alive: the same for every kind of child. */
