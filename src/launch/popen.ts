@@ -1,8 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import type { LaunchedChild } from './command.js';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { constants } from 'node:os';
+import { HAS_PROC, procEnded, procStat } from '../procfs.js';
 
 /**
  * The one interface between Process bookkeeping and a start method, after
@@ -29,37 +30,12 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 /**
- * The fields of /proc/PID/stat after the command name, starting with the
- * state ('R', 'S', 'Z'...), or null if the process is gone (or no /proc).
- */
-export function procStat(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-const HAS_PROC = ((): boolean => {
-  try {
-    readFileSync('/proc/self/stat');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-/**
  * Whether the process `pid` has ended (gone, or a zombie not yet reaped),
  * synchronously: from /proc on Linux, from ps(1) where there is no /proc
  * (macOS, the BSDs), and from a signal 0 on Windows, which has no zombies.
  */
 export function hasEnded(pid: number): boolean {
-  if (HAS_PROC) {
-    const state = procStat(pid)?.[0];
-    return state === undefined || state === 'Z' || state === 'X';
-  }
+  if (HAS_PROC) return procEnded(pid);
   if (process.platform === 'win32') {
     try {
       process.kill(pid, 0);

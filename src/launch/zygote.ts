@@ -6,7 +6,8 @@ import { getLogger } from '../log.js';
 import { native, zygoteNative } from '../native.js';
 import { ControlChannel } from './channel.js';
 import { FdChannel, launchNode, type LaunchedChild } from './command.js';
-import { procStat, SignalledPopen, zombieExitCode, type Popen } from './popen.js';
+import { SignalledPopen, zombieExitCode, type Popen } from './popen.js';
+import { procStat } from '../procfs.js';
 import type { FromChild, JobMessage, PrepareMessage, ToChild } from './protocol.js';
 import { handOver } from './spawn.js';
 

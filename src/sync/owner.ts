@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { registerAfterFork } from '../afterfork.js';
+import { HAS_PROC, procEnded } from '../procfs.js';
 
 /** This process's pid, as stored in lock words (never 0, which means "free"). */
 export let PID = process.pid;
@@ -8,8 +8,6 @@ export let PID = process.pid;
 registerAfterFork(() => (PID = process.pid));
 /** This thread (worker_threads) within the process: 0 on the main thread. RLock ownership is per (pid, thread). */
 export const THREAD = threadId;
-
-const HAS_PROC = existsSync('/proc/self/stat');
 
 /**
  * Whether the process `pid` still runs. A zombie counts as dead: a holder
@@ -26,11 +24,5 @@ export function isAlive(pid: number): boolean {
   }
   // Without /proc (macOS, Windows) the signal is all there is: a zombie reads as alive until its parent reaps it.
   if (!HAS_PROC) return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  return !procEnded(pid);
 }
