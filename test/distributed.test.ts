@@ -4,6 +4,9 @@
 // own queue on one private redis-server (test/helpers/redis.ts).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
@@ -13,7 +16,7 @@ import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
 import { BIN, startWorker, type WorkerHandle } from './helpers/workers.js';
 import { ROOT, run } from './helpers/run.js';
-import { makeRemotePool, mul, overQuota, QuotaError, slowWhere, sqr, unsendable, where, sleepy } from './fixtures/distributed.js';
+import { makeRemotePool, mul, napWithPid, overQuota, QuotaError, slowWhere, sqr, unsendable, where, sleepy } from './fixtures/distributed.js';
 
 let redis: RedisServer;
 let queues = 0;
@@ -146,6 +149,67 @@ test('terminate() removes the pool\'s waiting jobs from the queue and rejects it
   await assert.rejects(pending, /terminated/);
   await pool.join();
   assert.deepEqual(await jobCounts(redis.url, queue, 'waiting'), { waiting: 0 });
+});
+
+/** Waits until `file` holds a pid (a task wrote it), and returns it. */
+async function pidFrom(file: string): Promise<number> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(20)) {
+    if (existsSync(file) && readFileSync(file, 'utf8') !== '') return Number(readFileSync(file, 'utf8'));
+  }
+  throw new Error(`no task wrote ${file} within 30 s`);
+}
+
+/** Waits until `pid` is gone (or a zombie), for at most `ms`; false if it still runs. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return true;
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}
+
+test('terminate() and an AbortSignal stop running chunks where they run: the process running each is killed, its job failed in BullMQ, and the worker serves on', async () => {
+  const queue = nextQueue();
+  const [worker] = await workers(queue, 1, ['--processes', '1', '--concurrency', '2']);
+  const dir = mkdtempSync(join(tmpdir(), 'multiproc-cancel-'));
+  try {
+    const pool = makeRemotePool(redis.url, queue);
+    const running = pool.apply(napWithPid, [join(dir, 'terminated'), 60_000]);
+    running.catch(() => {});
+    const terminatedPid = await pidFrom(join(dir, 'terminated'));
+    pool.terminate();
+    await assert.rejects(running, /terminated/);
+    await pool.join();
+    assert.ok(await goneWithin(terminatedPid, 10_000), `the process running the chunk (${terminatedPid}) still runs 10 s after terminate()`);
+
+    await using second = makeRemotePool(redis.url, queue);
+    const controller = new AbortController();
+    const aborted = second.apply(napWithPid, [join(dir, 'aborted'), 60_000], null, { signal: controller.signal });
+    aborted.catch(() => {});
+    const abortedPid = await pidFrom(join(dir, 'aborted'));
+    controller.abort();
+    await assert.rejects(aborted, { name: 'AbortError' });
+    assert.ok(await goneWithin(abortedPid, 10_000), `the process running the chunk (${abortedPid}) still runs 10 s after the abort`);
+    assert.equal(await second.apply(sqr, [3]), 9);
+    const client = new IORedis(redis.url, { maxRetriesPerRequest: null });
+    const q = new Queue(queue, { connection: client });
+    try {
+      let reasons: string[] = [];
+      for (const deadline = Date.now() + 10_000; reasons.length < 2 && Date.now() < deadline; await sleep(50)) reasons = (await q.getJobs(['failed'])).map((job) => job.failedReason);
+      assert.equal(reasons.length, 2, `failed jobs: ${JSON.stringify(reasons)}; counts ${JSON.stringify(await q.getJobCounts())}`);
+      for (const reason of reasons) assert.match(reason, /was cancelled by its caller; its process was stopped/);
+    } finally {
+      await q.close();
+      client.disconnect();
+    }
+    assert.equal(worker!.child.exitCode, null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('bad input: a wrong URL, an unreachable Redis, a bad queue name, local-only options', async () => {

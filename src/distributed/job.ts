@@ -75,6 +75,32 @@ export function sealAnswer(key: string, answer: Omit<JobAnswer, 'mac'>): JobAnsw
   return { ...answer, mac: sign(key, answerParts(answer)) };
 }
 
+/**
+ * Cancelling running jobs: BullMQ aborts a job only in the process that runs
+ * it (Worker.cancelJob), so a caller publishes the ids on this Redis channel,
+ * to which every worker of the queue listens. Best effort, as pub/sub is: a
+ * worker that misses the message runs the chunk to its end, and the caller
+ * drops the answer. Signed like jobs, so that only a holder of the authkey
+ * can make a worker kill its processes.
+ */
+export const cancelChannel = (queue: string): string => `multiproc:cancel:${queue}`;
+
+export function sealCancel(key: string, jobIds: string[]): string {
+  return JSON.stringify({ jobIds, mac: sign(key, ['cancel', ...jobIds]) });
+}
+
+/** The job ids of a cancel message, or null if it is malformed or not signed with this key. */
+export function openCancel(key: string, text: string): string[] | null {
+  try {
+    const message = JSON.parse(text) as { jobIds?: unknown; mac?: unknown };
+    const ids = message.jobIds;
+    if (!Array.isArray(ids) || !ids.every((id): id is string => typeof id === 'string')) return null;
+    return verify(key, ['cancel', ...ids], message.mac) ? ids : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Checks a job's data as a worker receives it; throws an error that says what is wrong and how to fix it. */
 export function openJob(key: string, raw: unknown, ownVersion: string, jobId: string | undefined): JobData {
   const data = raw as Partial<JobData> | null;

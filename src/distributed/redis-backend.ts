@@ -7,7 +7,7 @@ import { BrokenProcessPool, ProcessError } from '../errors.js';
 import type { ModuleRef } from '../targets.js';
 import type { BackendHost, BackendStats, Holder, Outcome, PoolBackend, Task } from '../pool/task.js';
 import { CONNECT_TIMEOUT_MS, reachable, redactedUrl, redisConnection } from './connect.js';
-import { checkQueueName, decodeValue, encodeValue, JOB_FORMAT, multiprocVersion, openAnswer, sealJob, type JobAnswer } from './job.js';
+import { cancelChannel, checkQueueName, decodeValue, encodeValue, JOB_FORMAT, multiprocVersion, openAnswer, sealCancel, sealJob, type JobAnswer } from './job.js';
 
 export interface RedisBackendOptions {
   url: string;
@@ -28,6 +28,8 @@ const KEEP_COMPLETED_S = 600;
 const KEEP_FAILED_S = 3600;
 /** How long a close may wait for BullMQ to let go of its connections before they are cut. */
 const CLOSE_WAIT_MS = 2000;
+/** Job ids per cancel message (a terminate() of a large map cancels them all). */
+const CANCEL_BATCH = 500;
 
 /**
  * The Pool's back end on BullMQ: each task (a chunk of a map) is one job of
@@ -221,12 +223,25 @@ export class RedisBackend implements PoolBackend {
   }
 
   cancel(task: Task): void {
-    // A waiting job is removed; a running one is left to finish, and its answer dropped.
+    // A waiting job is removed; a running one is cancelled in its worker (which kills the process running it).
     for (const [jobId, held] of this.#held) {
       if (held !== task) continue;
       this.#release(jobId);
+      this.#cancelRunning([jobId]);
       void this.#queue.remove(jobId).catch(() => {});
       return;
+    }
+  }
+
+  /**
+   * Tells the workers to stop these jobs where they run. Sent for every job
+   * let go, not only those seen active (the 'active' event may still be on
+   * its way): for a job that is not running, a worker does nothing.
+   */
+  #cancelRunning(jobIds: string[]): void {
+    if (this.#client.status !== 'ready') return;
+    for (let i = 0; i < jobIds.length; i += CANCEL_BATCH) {
+      void this.#client.publish(cancelChannel(this.#options.queue), sealCancel(this.#options.authkey, jobIds.slice(i, i + CANCEL_BATCH))).catch(() => {});
     }
   }
 
@@ -240,7 +255,8 @@ export class RedisBackend implements PoolBackend {
     this.#held.clear();
     this.#running.clear();
     this.#outgoing = [];
-    // Jobs still waiting are removed (a running one, locked, stays: its answer is dropped).
+    this.#cancelRunning(held.map(([jobId]) => jobId));
+    // Jobs still waiting are removed (a running one, locked, stays until its worker has cancelled it).
     void Promise.all(held.map(([jobId]) => this.#queue.remove(jobId).catch(() => 0))).finally(() => this.#idle());
     return held.map(([, task]) => task).filter((task) => !task.done);
   }

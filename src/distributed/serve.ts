@@ -13,7 +13,7 @@ import type { BackendHost, FunctionEntry, Outcome, Task } from '../pool/task.js'
 import { ForkServerPoolWorker, SpawnPoolWorker } from '../pool/worker.js';
 import type { Process } from '../process.js';
 import { CONNECT_TIMEOUT_MS, reachable, redactedUrl, redisConnection } from './connect.js';
-import { checkQueueName, decodeValue, encodeValue, multiprocVersion, openJob, sealAnswer, type JobAnswer, type JobData } from './job.js';
+import { cancelChannel, checkQueueName, decodeValue, encodeValue, multiprocVersion, openCancel, openJob, sealAnswer, type JobAnswer, type JobData } from './job.js';
 
 export interface WorkerServiceOptions {
   url: string;
@@ -49,6 +49,8 @@ export class WorkerService {
   readonly #backend: LocalBackend;
   readonly #client: Redis;
   readonly #worker: Worker;
+  /** Subscribed to the queue's cancel channel (a subscribed connection can do nothing else). */
+  #cancels: Redis | null = null;
   readonly #functions = new Map<string, FunctionEntry>();
   readonly #answers = new Map<Task, (outcome: Outcome, micros: number) => void>();
   readonly #label = `${hostname()}, multiproc worker pid ${process.pid}`;
@@ -61,6 +63,7 @@ export class WorkerService {
     try {
       await reachable(service.#client, options.url, CONNECT_TIMEOUT_MS);
       await service.#worker.waitUntilReady();
+      await service.#listenForCancels();
     } catch (error) {
       await service.stop();
       throw error;
@@ -95,6 +98,21 @@ export class WorkerService {
       name: `multiproc-worker-${hostname()}-${process.pid}`,
     });
     this.#worker.on('error', (error) => this.#log(`bullmq: ${error.message}`));
+  }
+
+  /** A caller that lets go of a running job (terminate(), an AbortSignal) asks here that it stop: its process is killed. */
+  async #listenForCancels(): Promise<void> {
+    const channel = cancelChannel(this.#options.queue);
+    const cancels = this.#client.duplicate();
+    this.#cancels = cancels;
+    cancels.on('error', (error: Error) => this.#log(`redis (cancel channel): ${error.message}`));
+    cancels.on('message', (from: string, text: string) => {
+      if (from !== channel) return;
+      const jobIds = openCancel(this.#options.authkey, text);
+      if (jobIds === null) return this.#log('a cancel message on the queue\'s channel failed its integrity check (another authkey?); ignored');
+      for (const jobId of jobIds) this.#worker.cancelJob(jobId, 'cancelled by the caller');
+    });
+    await cancels.subscribe(channel);
   }
 
   #log(line: string): void {
@@ -167,6 +185,8 @@ export class WorkerService {
       });
       this.#backend.submit([task]);
     });
+    // Its caller let go of it (terminate(), an AbortSignal): failed in BullMQ, so that its tools say so.
+    if (signal?.aborted === true) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
     let answer: Omit<JobAnswer, 'mac'> = { version: this.#version, where, micros, status: outcome.status };
     if (outcome.status === 'ok') {
       try {
@@ -218,6 +238,7 @@ export class WorkerService {
     if (this.#stopping !== null && !force) return this.#stopping;
     this.#stopping = (async () => {
       this.#log(`stopping (${force ? 'now' : 'after the jobs it holds'}) on ${redactedUrl(this.#options.url)} queue ${this.#options.queue}`);
+      this.#cancels?.disconnect();
       await this.#worker.close(force).catch(() => {});
       for (const task of force ? this.#backend.terminate() : []) this.#answer(task, { status: 'failed', error: describeError(new Error('the worker stopped'), () => null) }, 0);
       this.#backend.close();
