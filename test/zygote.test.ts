@@ -51,6 +51,15 @@ test('a zygote killed with SIGKILL: the next start() starts a new one, no hang, 
   else assert.equal(first, second);
 });
 
+test("a forked child's process.uptime() counts from its fork, not from the zygote's start", async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'uptime'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ uptime, forked }] = outcome.lines as [{ uptime: number; forked: boolean }];
+  // A warm spare is a process started before it was needed: its uptime is its own, from its boot.
+  if (forked) assert.ok(uptime >= 0 && uptime < 1, `a child forked 1.5 s after the zygote started says it has run ${uptime} s`);
+  else assert.ok(uptime > 0, `uptime ${uptime}`);
+});
+
 test('setForkserverPreload: the forkserver imports the modules once, its children start with them', async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'preload', './preloaded.cts'], { timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);

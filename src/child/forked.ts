@@ -17,6 +17,9 @@ import type { ZygoteNative } from '../native.js';
 export function becomeForkedChild(addon: ZygoteNative): void {
   Object.defineProperty(process, 'pid', { value: addon.getpid(), configurable: true, enumerable: true, writable: false });
   Math.random = seededRandom(addon.getpid());
+  // Node counts uptime from the zygote's start; this process began at the fork.
+  const bornAt = process.hrtime.bigint();
+  process.uptime = () => Number(process.hrtime.bigint() - bornAt) / 1e9;
   runAfterForkHooks();
   takeTheExitPath(addon);
 }
