@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Session } from 'node:inspector';
 import { scopeRegistry } from './child/instrument.js';
-import { call, findInClosureScopes, openSession } from './pool/scope-lookup.js';
+import { call, findInClosureScopes, internalProperties, openSession } from './pool/scope-lookup.js';
 
 /**
  * Instances of a user's classes cross a process boundary with their class,
@@ -193,14 +193,11 @@ const scriptUrls = new Map<string, string>();
 
 function definingModule(ctor: Function): string | null {
   let session: Session | null = null;
-  const slot = globalThis as { [PROBE]?: unknown };
   try {
     session = openSession();
     if (session === null) return null;
-    slot[PROBE] = ctor;
-    const probe = call<{ result: { objectId?: string } }>(session, 'Runtime.evaluate', { expression: `globalThis[Symbol.for('multiproc.classProbe')]` }).result;
-    const internal = call<{ internalProperties?: { name: string; value?: { value?: { scriptId?: string } } }[] }>(session, 'Runtime.getProperties', { objectId: probe.objectId, ownProperties: true }).internalProperties ?? [];
-    const scriptId = internal.find((p) => p.name === '[[FunctionLocation]]')?.value?.value?.scriptId;
+    const location = internalProperties(session, ctor).find((p) => p.name === '[[FunctionLocation]]')?.value?.value as { scriptId?: string } | undefined;
+    const scriptId = location?.scriptId;
     if (scriptId === undefined) return null;
     if (!scriptUrls.has(scriptId)) {
       session.on('Debugger.scriptParsed', (message: { params: { scriptId: string; url: string } }) => scriptUrls.set(message.params.scriptId, message.params.url));
@@ -211,9 +208,6 @@ function definingModule(ctor: Function): string | null {
   } catch {
     return null; // the inspector failed: structured clone as before
   } finally {
-    delete slot[PROBE];
     session?.disconnect();
   }
 }
-
-const PROBE = Symbol.for('multiproc.classProbe');

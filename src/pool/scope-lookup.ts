@@ -19,6 +19,8 @@ type Slot = { [HANDOFF]?: unknown };
 interface RemoteObject {
   objectId?: string;
   description?: string;
+  /** A plain value, such as [[FunctionLocation]]'s { scriptId, lineNumber, columnNumber }. */
+  value?: unknown;
 }
 interface PropertyDescriptor {
   name: string;
@@ -57,6 +59,22 @@ export function call<T>(session: Session, method: string, params: object): T {
 }
 
 /**
+ * V8's internal properties of `fn` ([[Scopes]], [[FunctionLocation]]...): the
+ * function reaches the inspector through a global slot, as the protocol
+ * names objects only by what an expression evaluates to.
+ */
+export function internalProperties(session: Session, fn: Function, group: { objectGroup?: string } = {}): PropertyDescriptor[] {
+  const slot = globalThis as Slot;
+  slot[HANDOFF] = fn;
+  try {
+    const probe = call<{ result: RemoteObject }>(session, 'Runtime.evaluate', { expression: `globalThis[Symbol.for('multiproc.scopeLookup')]`, ...group }).result;
+    return call<Properties>(session, 'Runtime.getProperties', { objectId: probe.objectId, ownProperties: true, ...group }).internalProperties ?? [];
+  } finally {
+    delete slot[HANDOFF];
+  }
+}
+
+/**
  * The value named `name` in the scopes that `fn` closes over (its module's
  * top level among them) for which `accept` holds, or null.
  */
@@ -67,10 +85,7 @@ export function findInClosureScopes(fn: Function, name: string, accept: (value: 
     session = openSession();
     if (session === null) return null;
     const group = { objectGroup: 'multiproc' };
-    slot[HANDOFF] = fn;
-    const probe = call<{ result: RemoteObject }>(session, 'Runtime.evaluate', { expression: `globalThis[Symbol.for('multiproc.scopeLookup')]`, ...group }).result;
-    const internal = call<Properties>(session, 'Runtime.getProperties', { objectId: probe.objectId, ownProperties: true, ...group }).internalProperties ?? [];
-    const scopes = internal.find((property) => property.name === '[[Scopes]]')?.value?.objectId;
+    const scopes = internalProperties(session, fn, group).find((property) => property.name === '[[Scopes]]')?.value?.objectId;
     if (scopes === undefined) return null;
     for (const scope of call<Properties>(session, 'Runtime.getProperties', { objectId: scopes, ownProperties: true, ...group }).result) {
       // The global scope is everyone's; a module's own bindings are in the others.
