@@ -4,7 +4,7 @@
 // own queue on one private redis-server (test/helpers/redis.ts).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
@@ -246,6 +246,32 @@ test('a job from another multiproc version, or changed in Redis, fails with a cl
   assert.equal(worker!.child.exitCode, null);
   await q.close();
   client.disconnect();
+});
+
+test('a worker of another multiproc install, of another version, refuses the caller\'s jobs naming both versions; the caller\'s task fails with that message', async () => {
+  // A second install of the package beside this one (its files, its own
+  // package.json with another version), sharing these node_modules.
+  const dir = mkdtempSync(join(tmpdir(), 'multiproc-other-version-'));
+  try {
+    const other = join(dir, 'node_modules', 'multiproc');
+    mkdirSync(other, { recursive: true });
+    for (const part of ['bin', 'dist', 'build', 'binding.gyp']) cpSync(join(ROOT, part), join(other, part), { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const ours = manifest.version;
+    writeFileSync(join(other, 'package.json'), JSON.stringify({ ...manifest, version: '0.0.9' }));
+    symlinkSync(join(ROOT, 'node_modules'), join(other, 'node_modules'));
+    const queue = nextQueue();
+    const worker = await startWorker(redis.url, queue, ['--processes', '1'], { bin: join(other, 'bin', 'multiproc.mjs') });
+    started.push(worker);
+    await using pool = makeRemotePool(redis.url, queue);
+    await assert.rejects(pool.apply(sqr, [3]), (error: Error) => {
+      assert.match(error.message, new RegExp(`comes from multiproc ${ours.replaceAll('.', '\\.')} \\(job format \\d+\\), this worker runs multiproc 0\\.0\\.9 .*run the same multiproc version on callers and workers`));
+      return true;
+    });
+    assert.equal(worker.child.exitCode, null, 'the worker goes on');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('multiproc status lists the queue, its counts and its live workers', async () => {

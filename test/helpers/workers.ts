@@ -16,8 +16,8 @@ export interface WorkerHandle {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startWorker(url: string, queue: string, args: string[] = [], options: { wrap?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<WorkerHandle> {
-  const command = [...(options.wrap ?? []), process.execPath, '--import', 'tsx', BIN, 'worker', url, '--queue', queue, '--root', ROOT, ...args];
+export async function startWorker(url: string, queue: string, args: string[] = [], options: { wrap?: string[]; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<WorkerHandle> {
+  const command = [...(options.wrap ?? []), process.execPath, '--import', 'tsx', options.bin ?? BIN, 'worker', url, '--queue', queue, '--root', ROOT, ...args];
   const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_TEST_CONTEXT: undefined, ...options.env } });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d));
