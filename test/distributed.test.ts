@@ -15,7 +15,7 @@ import { BrokenProcessPool, MaybeEncodingError, Pool, RemoteTraceback, TimeoutEr
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
 import { BIN, startWorker, type WorkerHandle } from './helpers/workers.js';
-import { ROOT, run } from './helpers/run.js';
+import { PROGRAMS, ROOT, run } from './helpers/run.js';
 import { makeRemotePool, mul, napWithPid, overQuota, QuotaError, slowWhere, sqr, unsendable, where, sleepy } from './fixtures/distributed.js';
 
 let redis: RedisServer;
@@ -272,6 +272,25 @@ test('a worker of another multiproc install, of another version, refuses the cal
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a pool idle for a while (its event reader let go) answers its next tasks, and every later one', async () => {
+  const queue = nextQueue();
+  await workers(queue, 1, ['--processes', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  assert.equal(await pool.apply(sqr, [2]), 4);
+  await sleep(1500);
+  assert.deepEqual(await Promise.all([pool.apply(sqr, [3]), pool.map(sqr, range(10), 1)]), [9, range(10).map((x) => x * x)]);
+  await sleep(1500);
+  for (let i = 0; i < 5; i++) assert.equal(await pool.apply(sqr, [i]), i * i);
+});
+
+test('a Pool on Redis that the program never closes does not keep it alive once its work is done, as a local Pool', async () => {
+  const queue = nextQueue();
+  await workers(queue, 1, ['--processes', '1']);
+  const outcome = await run(['--import', 'tsx', `${PROGRAMS}remote-forgotten.ts`, redis.url, queue], { timeoutMs: 30_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.deepEqual(outcome.lines, [{ squares: [1, 4, 9] }]);
 });
 
 test('multiproc status lists the queue, its counts and its live workers', async () => {

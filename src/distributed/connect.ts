@@ -16,6 +16,24 @@ export function redisConnection(url: string, onError: (error: Error) => void): R
   return client;
 }
 
+/** An ioredis connection as BullMQ hands it out (a cluster client has no single stream). */
+interface UnrefableClient {
+  stream?: { unref?: () => unknown };
+  on(event: 'connect', listener: () => void): unknown;
+}
+
+/**
+ * The connection no longer keeps the program alive, now and after each
+ * reconnect: a Pool's front end holds the event loop while it has tasks out,
+ * so a Pool on Redis that a program forgets to close lets it end, as a local
+ * Pool does.
+ */
+export function holdsNoLoop(client: UnrefableClient): void {
+  const unref = (): void => void client.stream?.unref?.();
+  client.on('connect', unref);
+  unref();
+}
+
 /** Resolves when the server answers PING, rejects after `ms` with an error that names the URL and the fix. */
 export async function reachable(client: Redis, url: string, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

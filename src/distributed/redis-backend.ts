@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { BrokenProcessPool, ProcessError } from '../errors.js';
 import type { ModuleRef } from '../targets.js';
 import type { BackendHost, BackendStats, Holder, Outcome, PoolBackend, Task } from '../pool/task.js';
-import { CONNECT_TIMEOUT_MS, reachable, redactedUrl, redisConnection } from './connect.js';
+import { CONNECT_TIMEOUT_MS, holdsNoLoop, reachable, redactedUrl, redisConnection } from './connect.js';
 import { cancelChannel, checkQueueName, decodeValue, encodeValue, JOB_FORMAT, multiprocVersion, openAnswer, sealCancel, sealJob, type JobAnswer } from './job.js';
 
 export interface RedisBackendOptions {
@@ -28,6 +28,8 @@ const KEEP_COMPLETED_S = 600;
 const KEEP_FAILED_S = 3600;
 /** How long a close may wait for BullMQ to let go of its connections before they are cut. */
 const CLOSE_WAIT_MS = 2000;
+/** How long a pool with nothing out keeps reading events before it lets go (see #openEvents). */
+const EVENTS_IDLE_MS = 1000;
 /** Job ids per cancel message (a terminate() of a large map cancels them all). */
 const CANCEL_BATCH = 500;
 
@@ -51,7 +53,9 @@ export class RedisBackend implements PoolBackend {
   readonly #queue: Queue;
   /** Made once Redis answers: BullMQ cannot close a QueueEvents that never connected, and it would retry for ever. */
   #events: QueueEvents | null = null;
-  #eventsClient: Redis | null = null;
+  #eventsOpen: Promise<void> | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
+  #lastEventId: string | null = null;
   readonly #held = new Map<string, Task>();
   readonly #running = new Set<string>();
   readonly #ready: Promise<void>;
@@ -71,27 +75,15 @@ export class RedisBackend implements PoolBackend {
     checkQueueName(options.queue);
     this.#module = moduleUnderRoot(options.creator, options.root);
     this.#where = { label: `the queue "${options.queue}" at ${redactedUrl(options.url)}` };
-    let firstError: Error | null = null;
-    const onError = (error: Error): void => {
-      firstError ??= error;
-    };
+    const onError = this.#onError;
     this.#client = redisConnection(options.url, onError);
+    holdsNoLoop(this.#client);
     this.#queue = new Queue(options.queue, { connection: this.#client, skipWaitingForReady: true });
     this.#queue.on('error', onError);
     this.#ready = reachable(this.#client, options.url, options.connectTimeout ?? CONNECT_TIMEOUT_MS).then(
-      async () => {
-        if (this.#stopped) return;
-        this.#eventsClient = redisConnection(options.url, onError);
-        const events = new QueueEvents(options.queue, { connection: this.#eventsClient, autorun: true });
-        this.#events = events;
-        events.on('error', onError);
-        events.on('active', ({ jobId }) => this.#onActive(jobId));
-        events.on('completed', ({ jobId, returnvalue }) => this.#onCompleted(jobId, returnvalue));
-        events.on('failed', ({ jobId, failedReason }) => this.#onFailed(jobId, failedReason));
-        await events.waitUntilReady();
-      },
+      () => this.#openEvents(),
       (error: Error) => {
-        const cause = firstError ?? error;
+        const cause = this.#firstError ?? error;
         this.#host.broken(new BrokenProcessPool(`${error.message}${cause !== error ? ` (${cause.message})` : ''}`, { cause }));
         throw error;
       },
@@ -99,11 +91,64 @@ export class RedisBackend implements PoolBackend {
     this.#ready.catch(() => {});
   }
 
+  #firstError: Error | null = null;
+  readonly #onError = (error: Error): void => {
+    this.#firstError ??= error;
+  };
+
+  /**
+   * Answers come as events, read by a QueueEvents while tasks are out. It is
+   * closed once the pool has been idle for a moment (its reads arm a timer
+   * that would keep the program alive: a Pool that a program forgets to close
+   * must not), and opened again before the next jobs are added.
+   */
+  #openEvents(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    this.#eventsOpen ??= (async () => {
+      // BullMQ reads the stream on a copy of the connection it is given (blocking reads).
+      // Opened again, it reads on from the last event seen: nothing of the idle spell is missed.
+      const events = new QueueEvents(this.#options.queue, { connection: this.#client, autorun: true, ...(this.#lastEventId === null ? {} : { lastEventId: this.#lastEventId }) });
+      this.#events = events;
+      const seen = (id: string): void => {
+        this.#lastEventId = id;
+      };
+      events.on('error', this.#onError);
+      events.on('active', ({ jobId }, id) => (seen(id), this.#onActive(jobId)));
+      events.on('completed', ({ jobId, returnvalue }, id) => (seen(id), this.#onCompleted(jobId, returnvalue)));
+      events.on('failed', ({ jobId, failedReason }, id) => (seen(id), this.#onFailed(jobId, failedReason)));
+      void events.backend.client.then((client) => holdsNoLoop(client as unknown as Redis), () => {});
+      await events.waitUntilReady();
+    })();
+    return this.#eventsOpen;
+  }
+
+  #closeEventsWhenIdle(): void {
+    if (this.#idleTimer !== null || this.#events === null) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = null;
+      if (this.#held.size > 0 || this.#outgoing.length > 0 || this.#flushing) return;
+      void this.#closeEvents();
+    }, EVENTS_IDLE_MS);
+    this.#idleTimer.unref();
+  }
+
+  async #closeEvents(): Promise<void> {
+    const events = this.#events;
+    this.#events = null;
+    this.#eventsOpen = null;
+    if (events === null) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([events.close().catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
   get aheadLimit(): number {
     return Math.max(8, 2 * this.processes);
   }
 
   submit(tasks: Task[]): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
     for (const task of tasks) {
       if (!this.#host.take(task)) continue;
       const jobId = `${this.#poolId}-${task.id}`;
@@ -130,6 +175,10 @@ export class RedisBackend implements PoolBackend {
     try {
       await new Promise<void>((resolve) => setImmediate(resolve));
       await this.#ready;
+      // Opened again after an idle spell: no answer may come before its reader is there.
+      await this.#openEvents().catch(() => {
+        this.#eventsOpen = null; // answers are then read back from the jobs (#reconcile) until it opens
+      });
       while (this.#outgoing.length > 0 && !this.#stopped) {
         const batch = this.#outgoing;
         this.#outgoing = [];
@@ -192,7 +241,10 @@ export class RedisBackend implements PoolBackend {
   #release(jobId: string): void {
     this.#held.delete(jobId);
     this.#running.delete(jobId);
-    if (this.#held.size === 0) this.#idle();
+    if (this.#held.size === 0) {
+      this.#idle();
+      this.#closeEventsWhenIdle();
+    }
   }
 
   /** While answers are awaited, a timer reads back jobs whose events did not come. */
@@ -247,7 +299,10 @@ export class RedisBackend implements PoolBackend {
 
   close(): void {
     this.#closed = true;
-    if (this.#held.size === 0) this.#idle();
+    if (this.#held.size === 0) {
+      this.#idle();
+      this.#closeEventsWhenIdle();
+    }
   }
 
   #takeAll(): Task[] {
@@ -294,12 +349,11 @@ export class RedisBackend implements PoolBackend {
       this.#stopped = true;
       // BullMQ's close waits for its connections; one that never connected (a broken pool) is let go first.
       if (this.#client.status !== 'ready') this.#client.disconnect();
-      if (this.#eventsClient !== null && this.#eventsClient.status !== 'ready') this.#eventsClient.disconnect();
+      if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.allSettled([this.#events?.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
       clearTimeout(timer);
       this.#client.disconnect();
-      this.#eventsClient?.disconnect();
     })();
     return this.#shutdownDone;
   }
