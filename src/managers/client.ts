@@ -27,10 +27,11 @@ export class ManagerClient {
   /** Replaces the proxies in a request's arguments with tokens; set by the proxy module. */
   static reduce: (args: unknown[], to: ManagerClient) => { args: unknown[]; proxies: boolean } = (args) => ({ args, proxies: false });
 
-  constructor(address: Address, authkey: Buffer) {
+  constructor(address: Address, authkey: Buffer, connection?: Connection) {
     this.address = address;
     this.key = addressKey(address);
     this.authkey = authkey;
+    if (connection !== undefined) this.#connection = Promise.resolve(connection);
   }
 
   /** Why calls fail, once the server is gone; null while it serves. */
@@ -172,6 +173,15 @@ export function clientFor(address: Address, authkey?: Buffer | null): ManagerCli
     client = new ManagerClient(address, authkey ?? authkeys.get(key) ?? current.authkey);
     clients.set(key, client);
   }
+  return client;
+}
+
+/** This process's client of the server at `address`, over a connection already made (it replaces any earlier client of that address). */
+export function adoptClient(address: Address, authkey: Buffer, connection: Connection): ManagerClient {
+  const key = addressKey(address);
+  clients.get(key)?.close('a new manager serves at its address');
+  const client = new ManagerClient(address, authkey, connection);
+  clients.set(key, client);
   return client;
 }
 

@@ -88,6 +88,11 @@ export class Server {
     return this.#stopped;
   }
 
+  /** @internal Serves a connection that needs no handshake (the starting process's, made before the server: see BaseManager.start). */
+  serveConnection(conn: Connection): void {
+    void this.#serve(conn);
+  }
+
   /** Stops serving: the listener and every connection close, every object is freed. */
   shutdown(): void {
     if (this.#closed) return;
