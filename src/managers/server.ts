@@ -198,8 +198,9 @@ export class Server {
     if (conn.closed) return false;
     let message: Reply;
     try {
-      const { value: sent, found } = kind === ERROR ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
-      message = ack ? [rid, kind, sent, found ? 1 : 0, 1] : found ? [rid, kind, sent, 1] : [rid, kind, sent];
+      // A primitive holds no proxy: no walk. An undefined result is left out, which keeps the reply JSON (the cheap encoding).
+      const { value: sent, found } = kind === ERROR || typeof value !== 'object' || value === null ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
+      message = ack ? [rid, kind, sent, found ? 1 : 0, 1] : found ? [rid, kind, sent, 1] : sent === undefined ? [rid, kind] : [rid, kind, sent];
       conn.send(message);
       return true;
     } catch (err) {
