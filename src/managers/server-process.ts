@@ -64,6 +64,11 @@ export async function resolveRegistry(registry: readonly WireRegistration[]): Pr
 async function serveAndExit(self: Process): Promise<void> {
   const [setup] = self[RUN_ARGS] as [ServerSetup];
   current.daemon = false;
+  // As Python's server (bpo-36368): a Ctrl-C in a terminal reaches the whole
+  // process group, and the server must outlive it, so that the program that
+  // started it can still use it and shut it down (a SharedMemoryManager's
+  // server then unlinks its segments). terminate() and kill() still end it.
+  process.on('SIGINT', () => undefined);
   const registry = await resolveRegistry(setup.registry);
   if (setup.initializer !== null) await (await resolve(setup.initializer, 'the manager\'s initializer'))(...setup.initargs);
   const server = new Server(registry, setup.address, setup.authkey);
