@@ -87,6 +87,34 @@ test('malformed requests from a peer with the key are refused with a clear error
   assert.equal(await d.get('a'), 1);
 });
 
+test('on the wire: only a reply that hands an item over asks for a receipt; a call that returns nothing is a short JSON reply', async () => {
+  await using manager = await Manager();
+  const conn = await Client(manager.address as Address, { authkey: currentProcess().authkey });
+  const raw = async (request: unknown[]): Promise<unknown[]> => {
+    conn.send(request);
+    const bytes = await conn.recvBytes();
+    // JSON text, not V8's format (which begins with 0xFF): the cheap encoding both ways.
+    assert.equal(String.fromCharCode(bytes[0]!), '[', `the reply to ${JSON.stringify(request)} is JSON`);
+    return JSON.parse(bytes.toString()) as unknown[];
+  };
+  const idOf = (reply: unknown[]): number => (reply[2] as { __multiproc_proxy__: { id: number } }).__multiproc_proxy__.id;
+  const dict = idOf(await raw([1, null, 'create', ['dict']]));
+  assert.deepEqual(await raw([2, dict, 'set', ['a', 1]]), [2, 0]);
+  assert.deepEqual(await raw([3, dict, 'get', ['a']]), [3, 0, 1]);
+  const queue = idOf(await raw([4, null, 'create', ['Queue']]));
+  assert.deepEqual(await raw([5, queue, 'put', [7]]), [5, 0]);
+  // The item is handed over: the reply asks for a receipt ([rid, kind, item, proxies, ack]).
+  assert.deepEqual(await raw([6, queue, 'get', []]), [6, 0, 7, 0, 1]);
+  conn.send([0, null, 'ack', [6]]);
+  // A get that finds nothing hands nothing over: an error, with no receipt asked.
+  const empty = await raw([7, queue, 'get', [{ block: false }]]);
+  assert.equal(empty.length, 3);
+  assert.equal(empty[1], 1);
+  conn.close();
+  const d = await manager.dict({ still: 'serving' });
+  assert.equal(await d.get('still'), 'serving');
+});
+
 test('an oversized request is refused from its header, before its body is buffered', async () => {
   await using manager = await Manager();
   const conn = await Client(manager.address as Address, { authkey: currentProcess().authkey });

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { afterEach, test } from 'node:test';
-import { activeChildren, BrokenPipeError, Client, currentProcess, Empty, Manager, type Address, type BaseProxy } from 'multiproc';
+import { activeChildren, BrokenPipeError, Client, currentProcess, Empty, Manager, ProcessError, type Address, type BaseProxy } from 'multiproc';
 import { assertNoneLeftBehind, descendants } from './helpers/cleanup.js';
 import { PROGRAMS } from './helpers/run.js';
-import { blockInGet, holdUntil, lockThenBlock, startProcess } from './fixtures/managers.js';
+import { blockInGet, callFooInChild, failingInitializer, holdUntil, lockThenBlock, makeMyManager, startProcess } from './fixtures/managers.js';
 
 // Each manager takes a warm spare; its replacement may still be starting when a test ends on a busy machine.
 afterEach(() => assertNoneLeftBehind(10_000));
@@ -19,6 +19,26 @@ function serverProcess() {
   assert.ok(server, 'the manager\'s server process');
   return server;
 }
+
+test('start() learns the address the server got (TCP port 0) on its own connection, which its proxies use; children connect there', async () => {
+  await using manager = await makeMyManager({ address: { host: '127.0.0.1', port: 0 } }).start();
+  const address = manager.address as { host: string; port: number };
+  assert.equal(address.host, '127.0.0.1');
+  assert.ok(address.port > 0);
+  const foo = await manager.Foo();
+  assert.equal(await foo.f(), 'f()');
+  const child = startProcess(callFooInChild, [foo]);
+  await child.join();
+  assert.equal(child.exitCode, 0);
+  assert.equal(await foo.f(), 'f()');
+});
+
+test('an initializer that throws: start() rejects with a ProcessError naming the server and its exit code, and nothing is left', async () => {
+  const manager = makeMyManager();
+  await assert.rejects(manager.start(failingInitializer), (err: Error) => err instanceof ProcessError && /server process MyManager-\d+ exited with code 1 before it served/.test(err.message));
+  assert.equal(manager.address, null);
+  assert.ok(!activeChildren().some((p) => p.name.startsWith('MyManager-')));
+});
 
 test('a server killed with SIGKILL: every pending call and every later one fails at once with BrokenPipeError', async () => {
   const manager = await Manager();

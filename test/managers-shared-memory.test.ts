@@ -3,7 +3,7 @@
 // and its server unlinks every one of them when the manager shuts down.
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { FileNotFoundError, ShareableList, SharedMemory, SharedMemoryManager, ValueError } from 'multiproc';
+import { activeChildren, FileNotFoundError, ShareableList, SharedMemory, SharedMemoryManager, ValueError } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 
 // Each manager takes a warm spare; its replacement may still be starting when a test ends on a busy machine.
@@ -40,4 +40,19 @@ test('await using: a segment whose owner unlinked it first is no error at shutdo
     shm.unlink();
   }
   assert.throws(() => new SharedMemory({ name }), FileNotFoundError);
+});
+
+test('the server ignores SIGINT, as Python\'s does (a Ctrl-C reaches the whole process group): it serves on, and shutdown() still unlinks', async () => {
+  const smm = await new SharedMemoryManager().start();
+  const shm = await smm.SharedMemory(16);
+  const server = activeChildren().find((p) => p.name.startsWith('SharedMemoryManager-'));
+  assert.ok(server?.pid !== undefined, 'the manager\'s server process');
+  process.kill(server.pid, 'SIGINT');
+  // The signal is delivered before the server reads this request: without its listener, Node's default would have ended it.
+  assert.deepEqual(await smm.listSegments(), [shm.name]);
+  assert.equal(server.exitCode, null);
+  await smm.shutdown();
+  assert.equal(server.exitCode, 0);
+  assert.throws(() => new SharedMemory({ name: shm.name }), FileNotFoundError);
+  shm.close();
 });

@@ -65,9 +65,12 @@ test('after shutdown: start() is "Manager has shut down", and proxies fail at on
 test('dict proxy: get/set/has/delete/keys/values/items/update/pop/setdefault/clear/len/copy and async iteration', async () => {
   await using manager = await Manager();
   const d = await manager.dict<string, number>({ a: 1 });
-  await d.set('b', 2);
+  // A method that returns nothing resolves with undefined (its reply carries no payload), a null stays null.
+  assert.equal(await d.set('b', 2), undefined);
   assert.equal(await d.get('b'), 2);
   assert.equal(await d.get('zz'), undefined);
+  const nullable = await manager.dict<string, null>({ n: null });
+  assert.equal(await nullable.get('n'), null);
   assert.equal(await d.get('zz', 0), 0);
   assert.equal(await d.has('a'), true);
   assert.equal(await d.delete('a'), true);

@@ -3,11 +3,13 @@ import { checkAuthkey } from '../auth.js';
 import { getContext, type Context } from '../context.js';
 import { current } from '../current.js';
 import { invalidArgType, ProcessError, ValueError } from '../errors.js';
-import { Listener, type Address } from '../listener.js';
+import type { Connection } from '../connection.js';
+import type { Address } from '../listener.js';
+import { Pipe } from '../pipe.js';
 import { CREATOR_FILE, type Process, type ProcessOptions } from '../process.js';
 import { callerFile, describeCode } from '../targets.js';
 import { BUILTIN_TYPES } from './builtins.js';
-import { clientFor, dropClient, noteAuthkey, type ManagerClient } from './client.js';
+import { adoptClient, clientFor, dropClient, noteAuthkey, type ManagerClient } from './client.js';
 import { BaseProxy, setProxyType, type ProxyClass } from './proxy.js';
 import { ForkServerManagerProcess, SpawnManagerProcess, type ServerSetup, type WireRegistration } from './server-process.js';
 import { Server, type TypeSpec } from './server.js';
@@ -138,14 +140,19 @@ export class BaseManager {
     this.#checkInitial();
     if (initializer !== undefined && initializer !== null && typeof initializer !== 'function') throw new TypeError('initializer must be a callable');
     const registry = this.#wireRegistry();
-    const ready = new Listener(privateAddress('manager-ready'), { authkey: this.#authkey });
     const method = (this.#context ?? getContext()).getStartMethod();
     const cls = method === 'spawn' ? SpawnManagerProcess : ForkServerManagerProcess;
+    // This process's connection to the server, made here rather than
+    // through the server's Listener: the server reports its address on it
+    // once it serves, and this process's proxies use it, with no connect and
+    // no authkey handshake (each costs round trips between two processes
+    // that are just starting). Python reports the address on a Pipe too.
+    const [mine, theirs] = Pipe();
     const setup: ServerSetup = {
       registry,
       address: this.#address ?? privateAddress('manager'),
       authkey: this.#authkey,
-      ready: ready.address,
+      owner: theirs,
       initializer: initializer ? describeCode(initializer, 'the manager\'s initializer') : null,
       initargs,
     };
@@ -154,32 +161,31 @@ export class BaseManager {
     server.name = server.name.replace(/^[^-]*/, this.constructor.name);
     this.#state = 'started';
     try {
-      server.start();
+      try {
+        server.start();
+      } finally {
+        theirs.close();
+      }
       this.#process = server;
-      const reported = ready.accept().then(async (conn) => {
-        try {
-          return (await conn.recv()) as Address;
-        } finally {
-          conn.close();
-        }
-      });
-      reported.catch(() => undefined);
-      const exited = server.sentinel.then((code) => {
+      // The server's end closes when it dies before it serves: its exit code says more than the EOFError.
+      const exited = async (): Promise<never> => {
+        // join(), not the sentinel: a daemonic child keeps this process alive only while joined.
+        await server.join();
+        const code = server.exitCode;
         throw new ProcessError(`the manager's server process ${server.name} exited with code ${code} before it served; its error, if any, is on stderr`);
-      });
-      this.#address = await Promise.race([reported, exited]);
+      };
+      this.#address = await mine.recv().then((address) => address as Address, exited);
     } catch (err) {
       this.#state = 'initial';
       this.#process = null;
+      mine.close();
       if (server.pid !== undefined && server.exitCode === null) {
         server.kill();
         await server.join();
       }
       throw err;
-    } finally {
-      ready.close();
     }
-    this.#attach();
+    this.#attach(mine);
     return this;
   }
 
@@ -272,9 +278,10 @@ export class BaseManager {
     return this.#client;
   }
 
-  #attach(): void {
+  /** Uses the server at this.#address from now on, over `connection` if there is one already. */
+  #attach(connection?: Connection): void {
     noteAuthkey(this.#address!, this.#authkey);
-    this.#client = clientFor(this.#address!, this.#authkey);
+    this.#client = connection === undefined ? clientFor(this.#address!, this.#authkey) : adoptClient(this.#address!, this.#authkey, connection);
   }
 
   #checkInitial(): void {

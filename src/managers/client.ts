@@ -18,7 +18,11 @@ export class ManagerClient {
   readonly key: string;
   readonly authkey: Buffer;
   #connection: Promise<Connection> | null = null;
-  #pending = new Map<number, { resolve: (reply: Reply) => void; reject: (err: Error) => void }>();
+  /** The connection once made: requests go out at once, in the order they are made. */
+  #conn: Connection | null = null;
+  /** Requests made while connecting, sent in order once connected. */
+  #unsent: Request[] = [];
+  #pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
   #nextRid = 1;
   #reading = false;
   #gone: Error | null = null;
@@ -27,10 +31,14 @@ export class ManagerClient {
   /** Replaces the proxies in a request's arguments with tokens; set by the proxy module. */
   static reduce: (args: unknown[], to: ManagerClient) => { args: unknown[]; proxies: boolean } = (args) => ({ args, proxies: false });
 
-  constructor(address: Address, authkey: Buffer) {
+  constructor(address: Address, authkey: Buffer, connection?: Connection) {
     this.address = address;
     this.key = addressKey(address);
     this.authkey = authkey;
+    if (connection !== undefined) {
+      this.#conn = connection;
+      this.#connection = Promise.resolve(connection);
+    }
   }
 
   /** Why calls fail, once the server is gone; null while it serves. */
@@ -42,46 +50,19 @@ export class ManagerClient {
   call(ident: number | null, method: string, args: unknown[]): Promise<unknown> {
     if (this.#gone !== null) return Promise.reject(this.#failure());
     const rid = this.#nextRid++;
-    const { args: sent, proxies } = ManagerClient.reduce(args, this);
+    // Arguments without objects (the usual keys and numbers) cannot hold a proxy: no walk.
+    const { args: sent, proxies } = args.every(isPrimitive) ? { args, proxies: false } : ManagerClient.reduce(args, this);
     const request: Request = proxies ? [rid, ident, method, sent, 1] : [rid, ident, method, sent];
-    const connection = this.#connect();
-    return new Promise<Reply>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.#pending.set(rid, { resolve, reject });
-      connection.then(
-        (conn) => {
-          try {
-            conn.send(request);
-          } catch (err) {
-            this.#pending.delete(rid);
-            return reject(err);
-          }
-          this.#read(conn);
-        },
-        (err: Error) => {
-          this.#pending.delete(rid);
-          reject(err);
-        },
-      );
-    }).then((reply) => {
-      if (reply[1] === ERROR) throw fromWire(reply[2] as WireError);
-      return reply[3] === 1 ? ManagerClient.rebuild(reply[2], this) : reply[2];
+      this.#send(request);
     });
   }
 
   /** Sends a request that wants no reply (decref, incref, claim), in order with the calls. */
   post(ident: number | null, method: string, args: unknown[]): void {
     if (this.#gone !== null) return;
-    const request: Request = [0, ident, method, args];
-    this.#connect().then(
-      (conn) => {
-        try {
-          conn.send(request);
-        } catch {
-          // the server is gone: it holds no references any more
-        }
-      },
-      () => undefined,
-    );
+    this.#send([0, ident, method, args]);
   }
 
   /** Closes this process's connection; pending calls fail. */
@@ -97,43 +78,75 @@ export class ManagerClient {
     return Object.assign(new (err.constructor as new (m: string) => Error)(err.message), { code: (err as { code?: string }).code });
   }
 
-  #connect(): Promise<Connection> {
-    if (this.#connection === null) {
-      this.#connection = Client(this.address, { authkey: this.authkey });
-      this.#connection.catch((err: Error) => this.#fail(err));
+  /** Sends now once connected; until then in order, as soon as the connection is made (the first request makes it). */
+  #send(request: Request): void {
+    const conn = this.#conn;
+    if (conn !== null) return this.#write(conn, request);
+    this.#unsent.push(request);
+    if (this.#connection !== null) return;
+    this.#connection = Client(this.address, { authkey: this.authkey });
+    this.#connection.then(
+      (made) => {
+        if (this.#gone !== null) return;
+        this.#conn = made;
+        for (const queued of this.#unsent.splice(0)) this.#write(made, queued);
+      },
+      (err: Error) => this.#fail(err),
+    );
+  }
+
+  #write(conn: Connection, request: Request): void {
+    const rid = request[0];
+    try {
+      conn.send(request);
+    } catch (err) {
+      // A call fails alone (an argument that cannot be sent); a post's server is gone, and holds no references any more.
+      const waiter = this.#pending.get(rid);
+      if (rid !== 0 && waiter !== undefined) {
+        this.#pending.delete(rid);
+        waiter.reject(err as Error);
+      }
+      return;
     }
-    return this.#connection;
+    if (rid !== 0) this.#read(conn);
   }
 
   /** Reads replies while calls are pending; stops when none is, so an idle proxy keeps no process alive. */
   #read(conn: Connection): void {
     if (this.#reading) return;
     this.#reading = true;
+    const onReply = (reply: unknown): void => {
+      const [rid, kind, payload, proxies, ack] = reply as Reply;
+      // Before the caller sees what it was handed: from now on it is this process's to lose, not the server's.
+      if (ack === 1) this.#acknowledge(conn, rid);
+      const waiter = this.#pending.get(rid);
+      if (waiter !== undefined) {
+        this.#pending.delete(rid);
+        if (kind === ERROR) waiter.reject(fromWire(payload as WireError));
+        else if (proxies !== 1) waiter.resolve(payload);
+        else {
+          try {
+            waiter.resolve(ManagerClient.rebuild(payload, this));
+          } catch (err) {
+            waiter.reject(err as Error);
+          }
+        }
+      } else if (rid === 0) {
+        // The server refused the connection's traffic as a whole (a malformed request): it closes it next.
+        this.#fail(fromWire(payload as WireError));
+      }
+      next();
+    };
+    const onError = (err: Error): void => {
+      this.#reading = false;
+      this.#fail(serverGone(this.key, err.name === 'EOFError' ? 'its connection closed' : err.message));
+    };
     const next = (): void => {
       if (this.#pending.size === 0) {
         this.#reading = false;
         return;
       }
-      conn.recv().then(
-        (reply) => {
-          const [rid, , , , ack] = reply as Reply;
-          // Before the caller sees what it was handed: from now on it is this process's to lose, not the server's.
-          if (ack === 1) this.#acknowledge(conn, rid);
-          const waiter = this.#pending.get(rid);
-          if (waiter !== undefined) {
-            this.#pending.delete(rid);
-            waiter.resolve(reply as Reply);
-          } else if (rid === 0) {
-            // The server refused the connection's traffic as a whole (a malformed request): it closes it next.
-            this.#fail(fromWire((reply as Reply)[2] as WireError));
-          }
-          next();
-        },
-        (err: Error) => {
-          this.#reading = false;
-          this.#fail(serverGone(this.key, err.name === 'EOFError' ? 'its connection closed' : err.message));
-        },
-      );
+      conn.recv().then(onReply, onError);
     };
     next();
   }
@@ -148,6 +161,7 @@ export class ManagerClient {
 
   #fail(err: Error): void {
     this.#gone ??= err;
+    this.#unsent.length = 0;
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const waiter of pending) waiter.reject(this.#failure());
@@ -164,6 +178,10 @@ export function noteAuthkey(address: Address, authkey: Buffer): void {
   authkeys.set(addressKey(address), authkey);
 }
 
+function isPrimitive(value: unknown): boolean {
+  return (typeof value !== 'object' && typeof value !== 'function') || value === null;
+}
+
 /** This process's client of the server at `address`, made on first use. */
 export function clientFor(address: Address, authkey?: Buffer | null): ManagerClient {
   const key = addressKey(address);
@@ -172,6 +190,15 @@ export function clientFor(address: Address, authkey?: Buffer | null): ManagerCli
     client = new ManagerClient(address, authkey ?? authkeys.get(key) ?? current.authkey);
     clients.set(key, client);
   }
+  return client;
+}
+
+/** This process's client of the server at `address`, over a connection already made (it replaces any earlier client of that address). */
+export function adoptClient(address: Address, authkey: Buffer, connection: Connection): ManagerClient {
+  const key = addressKey(address);
+  clients.get(key)?.close('a new manager serves at its address');
+  const client = new ManagerClient(address, authkey, connection);
+  clients.set(key, client);
   return client;
 }
 

@@ -10,7 +10,7 @@ import type { WireError } from './errors.js';
  * plain, V8's format otherwise).
  *
  *   request  [rid, ident, method, args, proxies?]   rid 0: no reply wanted
- *   reply    [rid, kind, payload, proxies, ack?]
+ *   reply    [rid, kind, payload?, proxies?, ack?]   no payload: undefined
  *
  * `ident` is an object's id, or null for the server's own methods (create,
  * decref...). `proxies` is 1 when proxy tokens are inside: only then does the
@@ -22,7 +22,7 @@ import type { WireError } from './errors.js';
  * be dying, its socket still open for a moment after it was seen to exit.
  */
 export type Request = [rid: number, ident: number | null, method: string, args: unknown[], proxies?: 1];
-export type Reply = [rid: number, kind: typeof RETURN | typeof ERROR, payload: unknown, proxies?: 0 | 1, ack?: 1];
+export type Reply = [rid: number, kind: typeof RETURN | typeof ERROR, payload?: unknown, proxies?: 0 | 1, ack?: 1];
 
 export const RETURN = 0;
 export const ERROR = 1;

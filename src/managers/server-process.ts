@@ -1,6 +1,7 @@
 import { ForkServerProcess, SpawnProcess } from '../context.js';
 import { current } from '../current.js';
-import { Client, type Address } from '../listener.js';
+import type { Connection } from '../connection.js';
+import type { Address } from '../listener.js';
 import { libraryClasses, Process, RUN_ARGS } from '../process.js';
 import { findInScopes, jobModules, resolveCode } from '../child/resolve.js';
 import type { CodeRef } from '../targets.js';
@@ -20,8 +21,8 @@ export interface ServerSetup {
   registry: WireRegistration[];
   address: Address | null;
   authkey: Buffer;
-  /** Where to report the address the server listens on once it does. */
-  ready: Address;
+  /** The starting process's connection: the server reports its address on it once it listens, then serves it as any other. */
+  owner: Connection;
   initializer: CodeRef | null;
   initargs: unknown[];
 }
@@ -63,13 +64,17 @@ export async function resolveRegistry(registry: readonly WireRegistration[]): Pr
 async function serveAndExit(self: Process): Promise<void> {
   const [setup] = self[RUN_ARGS] as [ServerSetup];
   current.daemon = false;
+  // As Python's server (bpo-36368): a Ctrl-C in a terminal reaches the whole
+  // process group, and the server must outlive it, so that the program that
+  // started it can still use it and shut it down (a SharedMemoryManager's
+  // server then unlinks its segments). terminate() and kill() still end it.
+  process.on('SIGINT', () => undefined);
   const registry = await resolveRegistry(setup.registry);
   if (setup.initializer !== null) await (await resolve(setup.initializer, 'the manager\'s initializer'))(...setup.initargs);
   const server = new Server(registry, setup.address, setup.authkey);
   const served = server.serveForever();
-  const report = await Client(setup.ready, { authkey: setup.authkey });
-  report.send(server.address);
-  report.close();
+  setup.owner.send(server.address);
+  server.serveConnection(setup.owner);
   await served;
   // Leftover timers or sockets of a referent must not keep a shut-down server alive.
   process.exit(0);

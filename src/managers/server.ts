@@ -88,6 +88,11 @@ export class Server {
     return this.#stopped;
   }
 
+  /** @internal Serves a connection that needs no handshake (the starting process's, made before the server: see BaseManager.start). */
+  serveConnection(conn: Connection): void {
+    void this.#serve(conn);
+  }
+
   /** Stops serving: the listener and every connection close, every object is freed. */
   shutdown(): void {
     if (this.#closed) return;
@@ -193,8 +198,9 @@ export class Server {
     if (conn.closed) return false;
     let message: Reply;
     try {
-      const { value: sent, found } = kind === ERROR ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
-      message = ack ? [rid, kind, sent, found ? 1 : 0, 1] : found ? [rid, kind, sent, 1] : [rid, kind, sent];
+      // A primitive holds no proxy: no walk. An undefined result is left out, which keeps the reply JSON (the cheap encoding).
+      const { value: sent, found } = kind === ERROR || typeof value !== 'object' || value === null ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
+      message = ack ? [rid, kind, sent, found ? 1 : 0, 1] : found ? [rid, kind, sent, 1] : sent === undefined ? [rid, kind] : [rid, kind, sent];
       conn.send(message);
       return true;
     } catch (err) {
