@@ -4,7 +4,7 @@ import { decode, encode, isPlainJson } from '../codec.js';
 import type { ReadInto } from '../connection.js';
 import { FrameParser, header } from '../framing.js';
 import { takeHandle } from '../launch/handles.js';
-import { native } from '../native.js';
+import { native, warnWithoutAddon } from '../native.js';
 import { SocketEnd } from '../queue-socket.js';
 import { registerReducer } from '../reduction.js';
 import { socketPair } from '../socket-pair.js';
@@ -169,6 +169,7 @@ export function portPair(): PortPair {
     }
     return { parent, child: new PortHandle(childFd), releaseChild: () => closeSync(childFd) };
   }
+  warnWithoutAddon();
   const [connected, accepted] = socketPair();
   const childEnd = new SocketEnd(accepted, NEVER_READ, false);
   return { parent: connected(), child: new PortHandle(childEnd.token()), releaseChild: () => childEnd.close() };
