@@ -498,7 +498,8 @@ test('progress: true draws a bar on a terminal (run under script(1)), and nothin
   const piped = await run(['--import', 'tsx', program], { timeoutMs: 30_000 });
   assert.equal(piped.code, 0, piped.stderr);
   assert.equal(piped.stdout, 'sum 780\n');
-  assert.equal(piped.stderr, '');
+  // Nothing, but for the one line a program without the addon prints (MULTIPROC_NO_NATIVE=1: CI's second pass).
+  assert.equal(piped.stderr.replace(/^multiproc: the native addon could not be loaded .*\n/, ''), '');
 });
 
 test('a Queue and a Lock reach the workers through initargs, as in Python', async () => {
