@@ -15,6 +15,7 @@ if (isMainModule(import.meta)) {
   if (only === 'queue-noaddon') await (await import('./queue.js')).benchQueueNoAddon();
   if (only === undefined || only === 'queue') await (await import('./queue.js')).benchQueue();
   if (only === undefined || only === 'pool') await (await import('./pool.js')).benchPool();
+  if (only === 'pool-noaddon') await (await import('./pool.js')).benchPoolNoAddon();
   if (only === undefined || only === 'futures') await (await import('./futures.js')).benchFutures();
   if (only === undefined || only === 'sync') await (await import('./sync.js')).benchSync();
   if (only === 'sync-fallback') await (await import('./sync.js')).benchSyncFallback();

@@ -119,14 +119,8 @@ async function firstResult(): Promise<number> {
   return ms;
 }
 
-export async function benchPool(): Promise<void> {
-  const py = JSON.parse(
-    execFileSync('python3', [fileURLToPath(new URL('../../bench/python/pool_bench.py', import.meta.url)), String(TASKS), String(CHUNKED), String(ROUND_TRIPS), String(PY_FIB_N), String(FIB_COUNT)], {
-      encoding: 'utf8',
-    }),
-  ) as { first_forkserver_ms: number; first_fork_ms: number; chunk1_per_s: number; chunked_per_s: number; apply_rt_us: number; cpu_speedup: number };
-
-  // The forkserver's spare is warm (Python's forkserver is started by an earlier pool too).
+/** Creation to first result (the forkserver's spare warm, as Python's forkserver is after an earlier pool). */
+async function bestFirstResult(): Promise<number> {
   const warm = new Process({ target: empty });
   warm.start();
   await warm.join();
@@ -136,9 +130,11 @@ export async function benchPool(): Promise<void> {
     firsts.push(await firstResult());
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  const firstMs = Math.min(...firsts);
+  return Math.min(...firsts);
+}
 
-  const pool = new Pool(2);
+/** Tasks per second of `pool.map(sqr, ..., 1)`: the median of 3 runs after a warm-up. */
+async function chunk1Rate(pool: Pool): Promise<number> {
   await pool.map(sqr, range(1000), 1);
   const rates: number[] = [];
   for (let round = 0; round < 3; round++) {
@@ -146,17 +142,63 @@ export async function benchPool(): Promise<void> {
     await pool.map(sqr, range(TASKS), 1);
     rates.push(TASKS / ((performance.now() - t) / 1000));
   }
-  const chunk1PerS = median(rates);
-  let t: number;
+  return median(rates);
+}
+
+/** Items per second of `pool.map(sqr, data)` with the default chunking: the median of 3 runs after a warm-up. */
+async function chunkedRate(pool: Pool): Promise<number> {
   const data = range(CHUNKED);
   await pool.map(sqr, data.slice(0, 10000));
-  const chunkedRates: number[] = [];
+  const rates: number[] = [];
   for (let round = 0; round < 3; round++) {
-    t = performance.now();
+    const t = performance.now();
     await pool.map(sqr, data);
-    chunkedRates.push(CHUNKED / ((performance.now() - t) / 1000));
+    rates.push(CHUNKED / ((performance.now() - t) / 1000));
   }
-  const chunkedPerS = median(chunkedRates);
+  return median(rates);
+}
+
+interface NoAddonRow {
+  firstMs: number;
+  chunk1PerS: number;
+  chunkedPerS: number;
+  rtUs: number;
+}
+
+/** `npm run bench -- pool-noaddon`: the no-addon column, measured in a process with MULTIPROC_NO_NATIVE=1, as JSON. */
+export async function benchPoolNoAddon(): Promise<void> {
+  const firstMs = await bestFirstResult();
+  const pool = new Pool(2);
+  const chunk1PerS = await chunk1Rate(pool);
+  const chunkedPerS = await chunkedRate(pool);
+  await timeCalls((x) => pool.apply(sqr, [x]));
+  const rtUs = median(await roundTrips((x) => pool.apply(sqr, [x])));
+  pool.close();
+  await pool.join();
+  const row: NoAddonRow = { firstMs, chunk1PerS, chunkedPerS, rtUs };
+  console.log(JSON.stringify(row));
+}
+
+/** The no-addon figures, from a child process of this run (the addon is chosen once per process). */
+function noAddonFigures(): NoAddonRow {
+  const script = fileURLToPath(new URL('./index.js', import.meta.url));
+  const out = execFileSync(process.execPath, [script, 'pool-noaddon'], { env: { ...process.env, MULTIPROC_NO_NATIVE: '1' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return JSON.parse(out.trim().split('\n').pop()!) as NoAddonRow;
+}
+
+export async function benchPool(): Promise<void> {
+  const py = JSON.parse(
+    execFileSync('python3', [fileURLToPath(new URL('../../bench/python/pool_bench.py', import.meta.url)), String(TASKS), String(CHUNKED), String(ROUND_TRIPS), String(PY_FIB_N), String(FIB_COUNT)], {
+      encoding: 'utf8',
+    }),
+  ) as { first_forkserver_ms: number; first_fork_ms: number; chunk1_per_s: number; chunked_per_s: number; apply_rt_us: number; cpu_speedup: number };
+  const bare = noAddonFigures();
+
+  const firstMs = await bestFirstResult();
+  const pool = new Pool(2);
+  const chunk1PerS = await chunk1Rate(pool);
+  let t: number;
+  const chunkedPerS = await chunkedRate(pool);
   // Round trips: multiproc's apply and the raw IPC echo in alternating rounds
   // (placement on the two vCPUs drifts; compare within a round).
   const raw = rawIpcEcho();
@@ -201,17 +243,18 @@ export async function benchPool(): Promise<void> {
 
   const k = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1000).toFixed(1)}k`);
   console.log(`\n## Pool (2 workers; throughputs: medians of 3 runs; round trips: medians of ${ROUNDS} rounds; ${process.version}, python3, poolifier, workerpool, tinypool, piscina in the same run)\n`);
-  console.log('| | multiproc Pool | Python Pool | poolifier (cluster) | workerpool (process) | tinypool (child_process) | piscina (threads) | goal |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('| | multiproc Pool | without the addon | Python Pool | poolifier (cluster) | workerpool (process) | tinypool (child_process) | piscina (threads) | goal |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   console.log(
-    `| x*x tasks/s, chunksize 1 | ${k(chunk1PerS)} | ${k(py.chunk1_per_s)} | ${k(poolifier.chunk1PerS)} | ${k(wp.chunk1PerS)} | ${k(tiny.chunk1PerS)} | ${k(piscina.chunk1PerS)} | >= 2x poolifier (${(chunk1PerS / poolifier.chunk1PerS).toFixed(2)}x) |`,
+    `| x*x tasks/s, chunksize 1 | ${k(chunk1PerS)} | ${k(bare.chunk1PerS)} | ${k(py.chunk1_per_s)} | ${k(poolifier.chunk1PerS)} | ${k(wp.chunk1PerS)} | ${k(tiny.chunk1PerS)} | ${k(piscina.chunk1PerS)} | ` +
+      `>= 2x poolifier (${(chunk1PerS / poolifier.chunk1PerS).toFixed(2)}x); without the addon >= poolifier (${(bare.chunk1PerS / poolifier.chunk1PerS).toFixed(2)}x) |`,
   );
-  console.log(`| x*x tasks/s, default chunking (${k(CHUNKED)} items) | ${k(chunkedPerS)} | ${k(py.chunked_per_s)} | | | | | >= Python (${(chunkedPerS / py.chunked_per_s).toFixed(2)}x) |`);
+  console.log(`| x*x tasks/s, default chunking (${k(CHUNKED)} items) | ${k(chunkedPerS)} | ${k(bare.chunkedPerS)} | ${k(py.chunked_per_s)} | | | | | >= Python (${(chunkedPerS / py.chunked_per_s).toFixed(2)}x) |`);
   console.log(
-    `| apply round trip (us) | ${rtUs.toFixed(0)} | ${py.apply_rt_us.toFixed(0)} | ${poolifier.rtUs.toFixed(0)} | ${wp.rtUs.toFixed(0)} | ${tiny.rtUs.toFixed(0)} | ${piscina.rtUs.toFixed(0)} | <= 1.5x raw IPC ${rawUs.toFixed(0)} us (${rtRatio.toFixed(2)}x, median of per-round ratios) |`,
+    `| apply round trip (us) | ${rtUs.toFixed(0)} | ${bare.rtUs.toFixed(0)} | ${py.apply_rt_us.toFixed(0)} | ${poolifier.rtUs.toFixed(0)} | ${wp.rtUs.toFixed(0)} | ${tiny.rtUs.toFixed(0)} | ${piscina.rtUs.toFixed(0)} | <= 1.5x raw IPC ${rawUs.toFixed(0)} us (${rtRatio.toFixed(2)}x, median of per-round ratios) |`,
   );
   console.log(
-    `| create -> first result (ms) | ${firstMs.toFixed(1)} (forkserver) | ${py.first_forkserver_ms.toFixed(1)} (forkserver), ${py.first_fork_ms.toFixed(1)} (fork) | ${poolifier.firstMs.toFixed(0)} | ${wp.firstMs.toFixed(0)} | ${tiny.firstMs.toFixed(0)} | ${piscina.firstMs.toFixed(0)} | < 10 ms |`,
+    `| create -> first result (ms) | ${firstMs.toFixed(1)} (forkserver) | ${bare.firstMs.toFixed(1)} (forkserver: warm spares) | ${py.first_forkserver_ms.toFixed(1)} (forkserver), ${py.first_fork_ms.toFixed(1)} (fork) | ${poolifier.firstMs.toFixed(0)} | ${wp.firstMs.toFixed(0)} | ${tiny.firstMs.toFixed(0)} | ${piscina.firstMs.toFixed(0)} | < 10 ms |`,
   );
-  console.log(`| CPU-bound map vs serial (fib(${FIB_N}) x ${FIB_COUNT}; Python fib(${PY_FIB_N})) | ${speedup.toFixed(2)}x | ${py.cpu_speedup.toFixed(2)}x | | | | | >= 1.9x (2 forked node children by hand, same work, now: ${rawSpeedup.toFixed(2)}x) |`);
+  console.log(`| CPU-bound map vs serial (fib(${FIB_N}) x ${FIB_COUNT}; Python fib(${PY_FIB_N})) | ${speedup.toFixed(2)}x | | ${py.cpu_speedup.toFixed(2)}x | | | | | >= 1.9x (2 forked node children by hand, same work, now: ${rawSpeedup.toFixed(2)}x) |`);
 }

@@ -123,6 +123,28 @@ function packageRoot(): string {
   }
 }
 
+let warned = false;
+
+/**
+ * Says once per process, on one stderr line, that the addon is missing, what
+ * is slower for it, and how to get it. The first slower path a program takes
+ * calls it (the sync server as it starts, a Pool as it starts a worker), so a
+ * program that only takes paths as fast as the addon's (Pipes) hears nothing.
+ */
+export function warnWithoutAddon(): void {
+  if (warned || native() !== null) return;
+  warned = true;
+  const reason = nativeUnavailableReason()!;
+  const fix = reason.startsWith('disabled by')
+    ? 'unset MULTIPROC_NO_NATIVE to use it'
+    : process.platform !== 'linux'
+      ? 'the addon exists for Linux only'
+      : "to get it, run npm rebuild multiproc where a C++ compiler and Node's headers are installed (prebuilt for Linux x64 and arm64 with glibc)";
+  process.stderr.write(
+    `multiproc: the native addon could not be loaded (${reason}); slower without it: locks, semaphores, events, conditions, barriers, Values and Arrays (through an IPC server), queues, Pools, and SharedMemory's buf (file reads and writes); ${fix}\n`,
+  );
+}
+
 /** The addon, or an OSError that says why it is needed and how to get it; `what` names the caller ("SharedRegion"). */
 export function requireNative(what: string): Native {
   const addon = native();

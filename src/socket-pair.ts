@@ -48,11 +48,14 @@ function listen(): { server: Server; address: string } {
   return listener;
 }
 
+/** The connecting end's maker: `onread` may be left out (a Pool's port reads with 'data' events). */
+export type ConnectingMaker = (onread?: ReadInto) => Socket;
+
 /**
  * A connected pair: the first end's socket maker (connected now) and a
  * promise of the second's (accepted on the next turn of the event loop).
  */
-export function socketPair(): [SocketMaker, Promise<SocketMaker>] {
+export function socketPair(): [ConnectingMaker, Promise<SocketMaker>] {
   const { server, address } = listen();
   if (waiting.length >= MAX_WAITING) {
     throw new OSError(
@@ -65,14 +68,14 @@ export function socketPair(): [SocketMaker, Promise<SocketMaker>] {
   });
   // Alive until the accepted end is here: someone may already wait on it.
   server.ref();
-  const connecting: SocketMaker = (onread) => connect({ path: address, allowHalfOpen: true, onread } as NetConnectOpts);
+  const connecting: ConnectingMaker = (onread) => connect({ path: address, allowHalfOpen: true, onread } as NetConnectOpts);
   return [connecting, accepted];
 }
 
 /** The accepted socket's libuv handle, moved to a Socket with `onread` (as Listener does: net.Server offers no onread). */
-export function takeOver(accepted: Socket, onread: ReadInto): Socket {
+export function takeOver(accepted: Socket, onread?: ReadInto): Socket {
   const holder = accepted as unknown as { _handle: object | null };
   const handle = holder._handle;
   holder._handle = null;
-  return new Socket({ handle, onread, readable: true, writable: true, allowHalfOpen: true } as SocketConstructorOpts & { handle: object | null; onread: ReadInto });
+  return new Socket({ handle, onread, readable: true, writable: true, allowHalfOpen: true } as SocketConstructorOpts & { handle: object | null; onread?: ReadInto });
 }

@@ -78,7 +78,8 @@ function assertServedByTheAddon({ report, stderr }: { report: AppReport; stderr:
   assert.equal(stderr, '');
 }
 
-const FALLBACK_LINE = /^multiproc: the native addon could not be loaded \((.+)\); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server$/;
+const FALLBACK_LINE =
+  /^multiproc: the native addon could not be loaded \((.+)\); slower without it: locks, semaphores, events, conditions, barriers, Values and Arrays \(through an IPC server\), queues, Pools, and SharedMemory's buf \(file reads and writes\); (to get it, run npm rebuild multiproc where a C\+\+ compiler and Node's headers are installed \(prebuilt for Linux x64 and arm64 with glibc\)|unset MULTIPROC_NO_NATIVE to use it)$/;
 
 /** The program ran without the addon: the Pipe (a socket pair of Node's own), the Lock and the child work, and stderr has the one line. */
 function assertFallback({ report, stderr }: { report: AppReport; stderr: string }, reason: RegExp): void {

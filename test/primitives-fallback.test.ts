@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { ROOT, run } from './helpers/run.js';
 
-const WARNING = 'multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server';
+const WARNING = "multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); slower without it: locks, semaphores, events, conditions, barriers, Values and Arrays (through an IPC server), queues, Pools, and SharedMemory's buf (file reads and writes); unset MULTIPROC_NO_NATIVE to use it";
 
 function count(tap: string, what: 'pass' | 'fail' | 'skipped' | 'todo'): number {
   const found = new RegExp(`^# ${what} (\\d+)$`, 'm').exec(tap);

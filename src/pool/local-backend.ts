@@ -1,11 +1,11 @@
-import { closeSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { BrokenProcessPool } from '../errors.js';
 import { lifecycle } from '../log.js';
-import { requireNative } from '../native.js';
+import { native } from '../native.js';
 import { CREATOR_FILE, Process, type ProcessOptions } from '../process.js';
 import { SharedRegion } from '../shared/region.js';
-import { PoolPort, PortHandle } from './port.js';
-import { DEFINE, FAILED, OK, READY, RESULT, TASK, type FromWorker, type WorkerSetup } from './protocol.js';
+import { PoolPort, portPair } from './port.js';
+import { DEFINE, FAILED, OK, READY, RECEIVED, RESULT, TASK, type FromWorker, type WorkerSetup } from './protocol.js';
 import type { ErrorDescription } from './remote-error.js';
 import type { BackendHost, BackendStats, PoolBackend, Task } from './task.js';
 
@@ -21,7 +21,10 @@ export interface LocalBackendOptions {
 interface WorkerSlot {
   readonly process: Process;
   readonly port: PoolPort;
-  /** Written by the worker as it receives each task (its id + 1): whether a task it died with had reached it. */
+  /**
+   * Written by the worker as it receives tasks (the last one's id + 1): whether a task it died with had
+   * reached it. Shared memory with the addon; without it, a copy kept from its RECEIVED messages.
+   */
   readonly received: Int32Array;
   readonly label: string;
   ready: boolean;
@@ -190,38 +193,31 @@ export class LocalBackend implements PoolBackend {
   }
 
   #startWorker(): void {
-    const [parentFd, childFd] = requireNative('Pool').socketpair();
+    const pair = portPair();
+    // With the addon the word is shared memory, which the worker writes; without it, the worker says it over the port.
+    let region: SharedRegion | null = null;
     let process: Process;
-    let received: SharedRegion;
     try {
-      received = SharedRegion.create(4);
-    } catch (error) {
-      closeSync(parentFd);
-      closeSync(childFd);
-      throw error;
-    }
-    try {
-      const options = { args: [new PortHandle(childFd), this.#options.setup, received], daemon: true, [CREATOR_FILE]: this.#options.creatorFile } as unknown as ProcessOptions;
+      if (native() !== null) region = SharedRegion.create(4);
+      const options = { args: [pair.child, this.#options.setup, region], daemon: true, [CREATOR_FILE]: this.#options.creatorFile } as unknown as ProcessOptions;
       process = new this.#options.workerClass(options);
       process.start();
     } catch (error) {
-      closeSync(parentFd);
+      pair.parent.destroy();
       throw error;
     } finally {
-      // The child has its own copy now; ours would hide the child's death from the parent's end.
-      closeSync(childFd);
-      received.close();
+      // The child has its own copy now (or is being sent it); ours would hide the child's death from the parent's end.
+      pair.releaseChild();
+      region?.close();
     }
     const label = `${process.name}, pid ${process.pid}`;
+    let portClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (portClosed = resolve));
     const slot: WorkerSlot = {
       process,
       label,
-      port: new PoolPort(
-        parentFd,
-        (message) => this.#onMessage(slot, message as FromWorker),
-        () => {},
-      ),
-      received: received.int32(),
+      port: new PoolPort(pair.parent, (message) => this.#onMessage(slot, message as FromWorker), portClosed),
+      received: region?.int32() ?? new Int32Array(1),
       ready: false,
       inflight: [],
       defined: new Set(),
@@ -233,7 +229,10 @@ export class LocalBackend implements PoolBackend {
     slot.port.unref();
     this.#workers.add(slot);
     lifecycle('debug', 'added worker %s', label);
-    void process.sentinel.then((code) => this.#onExit(slot, code));
+    // Without the addon, a RECEIVED message may still be on its way when the exit is known: the worker's end closes at its
+    // death (nothing else holds it), so once the port has closed, everything the worker wrote has been read.
+    const ended = region === null ? Promise.all([process.sentinel, closed]).then(([code]) => code) : process.sentinel;
+    void ended.then((code) => this.#onExit(slot, code));
   }
 
   #onMessage(slot: WorkerSlot, message: FromWorker): void {
@@ -246,6 +245,10 @@ export class LocalBackend implements PoolBackend {
       this.#startFailures = 0;
       this.#startRemaining();
       this.#dispatch();
+      return;
+    }
+    if (message[0] === RECEIVED) {
+      slot.received[0] = (message[1] + 1) | 0;
       return;
     }
     if (message[0] !== RESULT) return;

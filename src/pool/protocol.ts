@@ -24,6 +24,8 @@ export type TaskKind = typeof CALL | typeof MAP | typeof STARMAP;
 // Worker → pool
 export const READY = 0; // [READY, null] or [READY, ErrorDescription] when the initializer failed
 export const RESULT = 1; // [RESULT, taskId, status, value, runMicroseconds]
+// Without the addon (no shared word): the last task received, written before any of a read's tasks runs
+export const RECEIVED = 2; // [RECEIVED, taskId]
 
 export const OK = 0;
 export const FAILED = 1; // value: ErrorDescription
@@ -31,7 +33,8 @@ export const UNSENDABLE = 2; // value: { value, reason }: the result could not b
 
 export type ReadyMessage = [typeof READY, ErrorDescription | null];
 export type ResultMessage = [typeof RESULT, number, typeof OK | typeof FAILED | typeof UNSENDABLE, unknown, number];
-export type FromWorker = ReadyMessage | ResultMessage;
+export type ReceivedMessage = [typeof RECEIVED, number];
+export type FromWorker = ReadyMessage | ResultMessage | ReceivedMessage;
 
 /** What a worker gets in its arguments when it starts. */
 export interface WorkerSetup {

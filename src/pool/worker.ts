@@ -6,8 +6,8 @@ import { findInScopes, jobModules, resolveCode, type LoadedModule } from '../chi
 import { scopeRegistry } from '../child/instrument.js';
 import type { SharedRegion } from '../shared/region.js';
 import type { CodeRef } from '../targets.js';
-import { PoolPort, type PortHandle } from './port.js';
-import { CALL, DEFINE, FAILED, MAP, OK, packNumbers, READY, RESULT, TASK, UNSENDABLE, type TaskKind, type TaskMessage, type ToWorker, type WorkerSetup } from './protocol.js';
+import { PoolPort, socketFor, type PortHandle } from './port.js';
+import { CALL, DEFINE, FAILED, MAP, OK, packNumbers, READY, RECEIVED, RESULT, TASK, UNSENDABLE, type TaskKind, type TaskMessage, type ToWorker, type WorkerSetup } from './protocol.js';
 import { describeError } from './remote-error.js';
 
 /**
@@ -30,8 +30,8 @@ export class SpawnPoolWorker extends SpawnProcess {
 for (const cls of [ForkServerPoolWorker, SpawnPoolWorker]) libraryClasses.set(cls.name, cls as typeof Process);
 
 async function serveAndExit(worker: Process): Promise<void> {
-  const [handle, setup, received] = worker[RUN_ARGS] as [PortHandle, WorkerSetup, SharedRegion];
-  await serve(handle.fd, setup, received.int32());
+  const [handle, setup, received] = worker[RUN_ARGS] as [PortHandle, WorkerSetup, SharedRegion | null];
+  await serve(handle, setup, received?.int32() ?? null);
   // Leftover timers or sockets of a task must not keep a retired worker (and a pool's join()) waiting.
   process.exit();
 }
@@ -68,26 +68,38 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
  * Runs tasks in the order they arrive, one at a time: synchronously while
  * task functions return plain values, awaiting only those that return
  * promises. Results leave as they are made, batched per event-loop turn.
+ * `received`: the word shared with the pool (null without the addon: then
+ * the same news goes over the port).
  */
-function serve(fd: number, setup: WorkerSetup, received: Int32Array): Promise<void> {
+function serve(handle: PortHandle, setup: WorkerSetup, received: Int32Array | null): Promise<void> {
   return new Promise((done) => {
     const functions = new Map<number, Function | Error>();
     let inbox: ToWorker[] = [];
     let head = 0;
     let busy = true; // until the initializer has run
     let ended = false;
+    let lastTask = -1;
+    let announced = -1;
 
     const port = new PoolPort(
-      fd,
+      socketFor(handle),
       (message) => {
-        // The pool reads this if we die: a task we have taken fails, one we never got goes elsewhere.
-        if ((message as ToWorker)[0] === TASK) Atomics.store(received, 0, ((message as TaskMessage)[1] + 1) | 0);
+        if ((message as ToWorker)[0] === TASK) lastTask = (message as TaskMessage)[1];
         inbox.push(message as ToWorker);
-        if (!busy) void pump();
       },
       () => {
         ended = true;
         if (!busy) done();
+      },
+      () => {
+        // The pool learns this if we die: a task we have taken fails, one we never got goes elsewhere.
+        // Said before any of this read's tasks runs (one of them may end this process), once per read.
+        if (lastTask !== announced) {
+          announced = lastTask;
+          if (received !== null) Atomics.store(received, 0, (lastTask + 1) | 0);
+          else port.sendNow([RECEIVED, lastTask]);
+        }
+        if (!busy && head < inbox.length) void pump();
       },
     );
 

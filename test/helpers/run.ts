@@ -45,3 +45,8 @@ export function compilePrograms(): string {
   }
   return out;
 }
+
+/** A program's stderr without the one line multiproc prints where the addon is missing (CI runs the suite a second time with MULTIPROC_NO_NATIVE=1). */
+export function withoutNoAddonLine(stderr: string): string {
+  return stderr.replace(/^multiproc: the native addon could not be loaded .*\n/, '');
+}

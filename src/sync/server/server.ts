@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { current } from '../../current.js';
-import { nativeUnavailableReason } from '../../native.js';
+import { warnWithoutAddon } from '../../native.js';
 import { LINK_DIR_PREFIX, threadScript } from './client.js';
 import type { ServerData } from './server-thread.js';
 
@@ -86,9 +86,7 @@ export function serverAddress(): string {
   if (address !== null) return address;
   const inherited = process.env[ENV];
   if (inherited !== undefined && current.parent !== null) return (address = inherited);
-  process.stderr.write(
-    `multiproc: the native addon could not be loaded (${nativeUnavailableReason()}); locks, semaphores, events, conditions, barriers, Values and Arrays go through a slower IPC server\n`,
-  );
+  warnWithoutAddon();
   address = privateAddress();
   const data: ServerData = { address, authkey: current.authkey };
   // Its FIFO ends are opened with fs and closed by their sockets: Node's bookkeeping of a worker's
