@@ -10,6 +10,7 @@ import { FD_CHANNEL_IN_CHILD } from '../launch/command.js';
 import type { FromChild, ToChild } from '../launch/protocol.js';
 import { requireNative, zygoteNative, type ZygoteNative } from '../native.js';
 import { FORK_REFUSED_THREADS, quiesce, workerThreadCount } from './quiesce.js';
+import { warmUp } from './warm-up.js';
 
 /** Retry a fork refused while requests were in flight (the main module's own I/O) this often. */
 const BUSY_RETRY_MS = 1;
@@ -98,7 +99,7 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: 
     pending += 1;
     schedule();
   });
-  void ready.then(quiesce).then(() => {
+  void ready.then(warmUp).then(quiesce).then(() => {
     loaded = true;
     schedule();
   });
