@@ -152,9 +152,8 @@ export class Queue<T = unknown> {
   put(item: T, options?: { block?: boolean; timeout?: number | null }): Promise<void> {
     // Not an async function: a put that finds room (the usual case) is done
     // here and returns one promise resolved once for all, so that the
-    // caller's `await` costs a microtask and no promise is made (an async
-    // function made one, and `await q.put(i)` cost 1.6-1.9x putNowait).
-    // Errors still come as rejections, as they did.
+    // caller's `await` costs only its microtask, and no promise is made per
+    // put. Errors still come as rejections, as they did.
     try {
       const block = options?.block ?? true;
       const timeout = validateTimeout(options?.timeout, 'timeout');
