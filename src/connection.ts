@@ -21,6 +21,19 @@ export const WATCH_SILENT_END = Symbol('multiproc.connection.watchSilentEnd');
 /** @internal For passing to a child without the addon: the socket's libuv handle, kept open until released (see launch/handles.ts). */
 export const PIN_HANDLE = Symbol('multiproc.connection.pinHandle');
 
+/** @internal For passing to a child: what this end has read and not delivered, which goes with it (see HandedOver). */
+export const HAND_OVER = Symbol('multiproc.connection.handOver');
+
+/**
+ * What a child takes with an end: the bytes this process has read from the
+ * socket and not delivered (whole messages and the start of the next, framed
+ * as on the wire), and `forget`, to call once the child has them.
+ */
+export interface HandedOver {
+  unread: Buffer | null;
+  forget(): void;
+}
+
 /** What makes a Connection's socket: Node's `onread` option given, so that pausing really stops reading. */
 export type SocketMaker = (onread: ReadInto) => Socket;
 
@@ -50,6 +63,17 @@ interface Taker {
  * `poll` (and one event-loop turn after): an end that two processes hold (the
  * parent's copy of what it passed to a child) takes nothing from the one that
  * is actually reading.
+ *
+ * Handed to a child, an end takes with it what this process has read from
+ * the socket and not yet delivered, which the child delivers first: nothing
+ * is lost, as nothing is in Python, which reads one message at a time and
+ * leaves the rest in the kernel. From then on this process's copy reads one
+ * message at a time too, so that a `recv` here takes its message and nothing
+ * that follows it. A `recv` or `poll` that waits here at the hand-over goes
+ * on, as in Python, where the parent keeps its own copy of the descriptor:
+ * it takes the next message, and the child reads after it. Two processes that
+ * read one end at the same time can split a message between them (Python's
+ * warning holds here too): read an end in one process at a time.
  */
 export class Connection<Send = unknown, Receive = Send> {
   #socket: Socket | null;
@@ -86,14 +110,22 @@ export class Connection<Send = unknown, Receive = Send> {
   /** Sends to children in flight, which need the socket open (PIN_HANDLE), and the close that waits for them. */
   #pins = 0;
   #afterPins: (() => void) | null = null;
+  /**
+   * This end was handed to a child, which reads it too: this copy reads one
+   * message at a time, and stops as soon as no one here waits, so that it
+   * takes nothing of what follows (see HAND_OVER).
+   */
+  #handedOver = false;
 
   /**
    * @internal Connections are made by Pipe(), Listener and Client. `socket`
    * is a Socket, or a function that makes one with Node's `onread` option: only
    * such a socket really stops reading from the kernel when paused (any other
    * keeps filling its 16 KiB buffer), which an end that two processes hold needs.
+   * `unread`: what the process that handed this end over had read and not
+   * delivered, served before anything read from the socket.
    */
-  constructor(socket: Socket | SocketMaker | Promise<SocketMaker>, options: { readable: boolean; writable: boolean }) {
+  constructor(socket: Socket | SocketMaker | Promise<SocketMaker>, options: { readable: boolean; writable: boolean; unread?: Uint8Array | undefined }) {
     this.#socket = null;
     this.#readable = options.readable;
     this.#writable = options.writable;
@@ -111,6 +143,7 @@ export class Connection<Send = unknown, Receive = Send> {
         },
       );
     } else this.#attach(socket);
+    if (options.unread !== undefined) this.#onData(Buffer.from(options.unread.buffer, options.unread.byteOffset, options.unread.byteLength));
   }
 
   /** The socket of a Connection made before it: what was sent so far leaves now; a close that came first happens now. */
@@ -131,16 +164,7 @@ export class Connection<Send = unknown, Receive = Send> {
   #attach(socket: Socket | SocketMaker): void {
     if (typeof socket === 'function') {
       socket = socket({
-        // The rest of a big message is read straight into its own buffer; anything else into one scratch buffer.
-        buffer: () => {
-          try {
-            return this.#parser.directTarget(DIRECT_MIN) ?? scratchBuffer();
-          } catch (err) {
-            // No memory for a message the header allows: this end fails, the process does not.
-            this.#refuse(`cannot hold a message of ${this.#parser.announced} bytes (${(err as Error).message})`);
-            return scratchBuffer();
-          }
-        },
+        buffer: () => this.#nextReadBuffer(),
         callback: (bytesRead, buffer) => {
           // After a refusal the socket is going: what still comes is dropped.
           if (this.#failure !== null) return;
@@ -167,6 +191,37 @@ export class Connection<Send = unknown, Receive = Send> {
     }
     socket.on('close', () => this.#onEnd());
     this.#applyRef();
+  }
+
+  /** Where the next read goes (Node asks after each read): the rest of a big message straight into its own buffer; anything else into one scratch buffer. */
+  #nextReadBuffer(): Uint8Array {
+    try {
+      // Handed over: exactly the rest of the header or body under way, so that a read never takes the next message.
+      if (this.#handedOver) return this.#parser.directTarget(0) ?? scratchBuffer().subarray(0, this.#parser.missing);
+      return this.#parser.directTarget(DIRECT_MIN) ?? scratchBuffer();
+    } catch (err) {
+      // No memory for a message the header allows: this end fails, the process does not.
+      this.#refuse(`cannot hold a message of ${this.#parser.announced} bytes (${(err as Error).message})`);
+      return scratchBuffer();
+    }
+  }
+
+  /**
+   * Node picks the buffer of the next read right after each read, so a
+   * hand-over, which changes what that buffer must be, picks it again now,
+   * through Node's internals (the socket's kBuffer and its handle's
+   * useUserBuffer, both there since Node 12). Without them the first read
+   * after a hand-over could take more than one message.
+   */
+  #chooseNextRead(): void {
+    const socket = this.#socket as (Socket & Record<symbol, unknown> & { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } | null }) | null;
+    if (socket === null || !this.#readable) return;
+    const slot = Object.getOwnPropertySymbols(socket).find((key) => key.description === 'kBuffer');
+    const handle = socket._handle;
+    if (slot === undefined || !(socket[slot] instanceof Uint8Array) || typeof handle?.useUserBuffer !== 'function') return;
+    const buffer = this.#nextReadBuffer();
+    socket[slot] = buffer;
+    handle.useUserBuffer(buffer);
   }
 
   get closed(): boolean {
@@ -370,6 +425,38 @@ export class Connection<Send = unknown, Receive = Send> {
         }
       });
     });
+  }
+
+  /**
+   * @internal Carrying what was read ahead with the end was chosen over never
+   * reading ahead: reading one message at a time costs two system calls a
+   * message (header, then body), and most ends are never handed over. Called
+   * as the end is reduced for a child: stops reading now (a read in the
+   * event loop would take what the child is to read), and gives what the
+   * inbox and the parser hold, which `forget` drops here once the child has it.
+   * A reader waiting here keeps its claim (see the class comment): nothing goes.
+   */
+  [HAND_OVER](): HandedOver {
+    if (!this.#handedOver) {
+      this.#handedOver = true;
+      this.#chooseNextRead();
+    }
+    this.#applyRef();
+    if (this.#takers.length + this.#wakers.length > 0) return { unread: null, forget: () => {} };
+    const frames: Buffer[] = [];
+    for (const body of this.#inbox) frames.push(header(body.length), body);
+    frames.push(...this.#parser.unfinished());
+    if (frames.length === 0) return { unread: null, forget: () => {} };
+    const unread = Buffer.concat(frames);
+    return {
+      unread,
+      forget: () => {
+        this.#inbox.length = 0;
+        this.#parser.dropUnfinished();
+        // The next read here begins with a header now, not inside the message that went.
+        this.#chooseNextRead();
+      },
+    };
   }
 
   /** @internal */
@@ -596,6 +683,10 @@ export class Connection<Send = unknown, Receive = Send> {
         this.#reading = true;
         socket.resume();
       }
+    } else if (this.#reading && this.#handedOver) {
+      // At once, from inside the read callback too: libuv reads no more in this turn.
+      this.#reading = false;
+      socket.pause();
     } else if (this.#reading && !this.#idleCheck) {
       // Pause after this turn of the event loop, not at once: a reader's next
       // recv() usually comes within it, and stopping and restarting the read

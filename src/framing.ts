@@ -57,6 +57,29 @@ export class FrameParser {
     return this.#expected;
   }
 
+  /** The bytes still missing from the header or the body under way: what to read so as to take one message and not a byte more. */
+  get missing(): number {
+    if (this.#expected >= 0) return this.#expected - this.#buffered;
+    // Past a first 4 bytes of -1 (the only ones kept as a header), 8 more announce a long body.
+    return this.#buffered < 4 ? 4 - this.#buffered : 12 - this.#buffered;
+  }
+
+  /** The bytes of the message under way, as they came on the wire: its header, then the part of its body that arrived. */
+  unfinished(): Buffer[] {
+    if (this.#invalid || !this.partial) return [];
+    if (this.#expected < 0) return [...this.#chunks];
+    return [header(this.#expected), ...(this.#direct === null ? this.#chunks : [this.#direct.subarray(0, this.#buffered)])];
+  }
+
+  /** Drops the message under way (see `unfinished`): another process reads the rest of it. */
+  dropUnfinished(): void {
+    if (this.#invalid) return;
+    this.#chunks = [];
+    this.#direct = null;
+    this.#buffered = 0;
+    this.#expected = -1;
+  }
+
   /**
    * Where the next bytes of a big message should be read to spare a copy:
    * its own body buffer, from the first byte still missing, once at least

@@ -1,5 +1,5 @@
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import { Connection, PIN_HANDLE, type ReadInto } from './connection.js';
+import { Connection, HAND_OVER, PIN_HANDLE, type ReadInto } from './connection.js';
 import { handleToken, takeHandle } from './launch/handles.js';
 import { native } from './native.js';
 import { registerReducer } from './reduction.js';
@@ -31,25 +31,27 @@ export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>]
 
 // A Connection travels to a child as its file descriptor, which the child
 // inherits; without the addon, as its socket's handle over Node's IPC channel.
+// What this process has read from it and not delivered goes along (see HAND_OVER).
 registerReducer<Connection>({
   name: 'Connection',
   matches: (value): value is Connection => value instanceof Connection,
-  reduce: (connection, handles) => ({
-    fd: handles.pass(native() === null ? handleToken(() => connection[PIN_HANDLE]()) : connection.fileno()),
-    readable: connection.readable,
-    writable: connection.writable,
-  }),
+  reduce: (connection, handles) => {
+    const fd = handles.pass(native() === null ? handleToken(() => connection[PIN_HANDLE]()) : connection.fileno());
+    const { unread, forget } = connection[HAND_OVER]();
+    handles.afterHandOver(forget);
+    return { fd, readable: connection.readable, writable: connection.writable, ...(unread !== null && { unread }) };
+  },
   rebuild: (state, handles) => {
-    const { fd, readable, writable } = state as { fd: number; readable: boolean; writable: boolean };
-    return connectionOnFd(handles.fd(fd), readable, writable);
+    const { fd, readable, writable, unread } = state as { fd: number; readable: boolean; writable: boolean; unread?: Uint8Array };
+    return connectionOnFd(handles.fd(fd), readable, writable, unread);
   },
 });
 
 /** A Connection over a file descriptor this process owns: a Pipe's end, or one inherited from the parent (or its handle, received without the addon). */
-export function connectionOnFd<T>(fd: number, readable: boolean, writable: boolean): Connection<T> {
+export function connectionOnFd<T>(fd: number, readable: boolean, writable: boolean, unread?: Uint8Array): Connection<T> {
   const handle = takeHandle(fd);
   // onread: a paused socket must take nothing from the kernel (see Connection).
   const make = (onread: ReadInto): Socket =>
     new Socket({ ...(handle === undefined ? { fd } : { handle }), readable, writable, allowHalfOpen: true, onread } as SocketConstructorOpts & { onread: ReadInto });
-  return new Connection<T>(make, { readable, writable });
+  return new Connection<T>(make, { readable, writable, unread });
 }

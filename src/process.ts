@@ -146,8 +146,9 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     reap();
     const ctor = this.constructor as typeof Process;
     const method = ctor.startMethod ?? defaultStartMethod()!;
-    const { prepare, job, fds } = this.#describe(method);
+    const { prepare, job, fds, handedOver } = this.#describe(method);
     const popen = launcherFor(method)(prepare, job, fds);
+    handedOver();
     this.#popen = popen;
     // As Python (bpo-30775): the parent drops its references to what the child now owns.
     this.#target = null;
@@ -302,7 +303,7 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
   }
 
   /** What the child needs: the modules to import, the names to find, the data to rebuild. */
-  #describe(method: StartMethod): { prepare: PrepareMessage; job: JobMessage; fds: number[] } {
+  #describe(method: StartMethod): { prepare: PrepareMessage; job: JobMessage; fds: number[]; handedOver(): void } {
     const ctor = this.constructor as typeof Process;
     const userClass = !libraryClasses.has(ctor.name) || libraryClasses.get(ctor.name) !== ctor;
     const what = userClass ? `the Process subclass ${ctor.name}` : `the target of ${this.#name}`;
@@ -319,8 +320,9 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     const state: Record<string, unknown> = userClass ? { ...(this as object) } : {};
     let payload: Uint8Array;
     let fds: number[];
+    let handedOver: () => void;
     try {
-      ({ bytes: payload, fds } = dumpsForChild({ args: this.#args, kwargs: this.#kwargs, state }, `the arguments of ${this.#name}`));
+      ({ bytes: payload, fds, handedOver } = dumpsForChild({ args: this.#args, kwargs: this.#kwargs, state }, `the arguments of ${this.#name}`));
     } catch (err) {
       // Say which part failed: args, kwargs or the subclass's fields.
       dumpsForChild(this.#args, `the args of ${this.#name}`);
@@ -342,7 +344,7 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
       self: { identity: this.#identity, name: this.#name, daemon: this.#daemon, authkey: this.#authkey },
       parent: this.#parent!,
     };
-    return { prepare, job, fds };
+    return { prepare, job, fds, handedOver };
   }
 }
 

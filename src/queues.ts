@@ -29,6 +29,8 @@ const BATCH_BYTES = 32 * 1024;
 /** The pipe a queue asks for: Linux's limit for an unprivileged process (16 times the default). */
 const PIPE_BYTES = 1024 * 1024;
 const MAX_SEMAPHORE = 2147483647;
+/** What every put that finds room returns: resolved already, and shared, since it carries nothing. */
+const PUT: Promise<void> = Promise.resolve();
 
 /** How wait() asks a queue whether it has an item (not public). */
 export const READINESS = Symbol('multiproc.queue.readiness');
@@ -147,14 +149,31 @@ export class Queue<T = unknown> {
    * free slot of a bounded queue, else rejects with `Full`. Resolves once the
    * item is queued for the pipe (as Python's put returns before its feeder writes).
    */
-  async put(item: T, options?: { block?: boolean; timeout?: number | null }): Promise<void> {
-    const block = options?.block ?? true;
-    const timeout = validateTimeout(options?.timeout, 'timeout');
-    this.#checkOpen();
-    const body = encode(item, 'a Queue item');
-    if (this.#fallback !== null) return this.#fallback.put(frame(body), block, timeout);
-    if (this.#maxsize > 0 && !(await this.#takeSlot(block, timeout))) throw new Full('the queue is full');
-    this.#enqueue(body);
+  put(item: T, options?: { block?: boolean; timeout?: number | null }): Promise<void> {
+    // Not an async function: a put that finds room (the usual case) is done
+    // here and returns one promise resolved once for all, so that the
+    // caller's `await` costs only its microtask, and no promise is made per
+    // put. Errors still come as rejections, as they did.
+    try {
+      const block = options?.block ?? true;
+      const timeout = validateTimeout(options?.timeout, 'timeout');
+      this.#checkOpen();
+      const body = encode(item, 'a Queue item');
+      if (this.#fallback !== null) {
+        try {
+          this.#fallback.putNowait(frame(body));
+          return PUT;
+        } catch (error) {
+          if (!(error instanceof Full)) throw error;
+          return this.#fallback.put(frame(body), block, timeout);
+        }
+      }
+      if (this.#maxsize > 0 && !this.#trySlot()) return this.#putWhenFree(body, block, timeout);
+      this.#enqueue(body);
+      return PUT;
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   /** Puts an item without waiting: `Full` at once if a bounded queue has no free slot. */
@@ -294,6 +313,12 @@ export class Queue<T = unknown> {
       if (free <= 0) return false;
       if (Atomics.compareExchange(this.#words, FREE, free, free - 1) === free) return true;
     }
+  }
+
+  /** A put into a full bounded queue: waits for a slot (or rejects with Full). */
+  async #putWhenFree(body: Uint8Array, block: boolean, timeout: number | null): Promise<void> {
+    if (!(await this.#takeSlot(block, timeout))) throw new Full('the queue is full');
+    this.#enqueue(body);
   }
 
   async #takeSlot(block: boolean, timeout: number | null): Promise<boolean> {
@@ -519,8 +544,8 @@ export class SimpleQueue<T = unknown> {
     this.#queue = parts === undefined ? new Queue<T>() : new Queue<T>(parts);
   }
 
-  async put(item: T): Promise<void> {
-    await this.#queue.put(item);
+  put(item: T): Promise<void> {
+    return this.#queue.put(item);
   }
 
   async get(...rest: unknown[]): Promise<T> {

@@ -14,6 +14,8 @@ import { ProcessError } from './errors.js';
 export interface HandleSink {
   /** Hands a file descriptor to the child; returns its index among the child's inherited handles. */
   pass(fd: number): number;
+  /** Runs `moved` once the child has been handed its job (never if starting it failed): to drop here what went with it. */
+  afterHandOver(moved: () => void): void;
 }
 
 export interface HandleSource {
@@ -129,16 +131,20 @@ export function rebuildMessage(value: unknown): unknown {
   return walk(value, { visit: rebuilder(null), classes: 'decode', seen: new Map() });
 }
 
-/** Serializes `value` for a child, replacing registered objects; returns the bytes and the fds to hand over. */
-export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array; fds: number[] } {
+/**
+ * Serializes `value` for a child, replacing registered objects; returns the
+ * bytes, the fds to hand over, and `handedOver`, to call once the child has its job.
+ */
+export function dumpsForChild(value: unknown, what: string): { bytes: Uint8Array; fds: number[]; handedOver(): void } {
   const fds: number[] = [];
-  const sink: HandleSink = { pass: (fd) => fds.push(fd) - 1 };
+  const moved: Array<() => void> = [];
+  const sink: HandleSink = { pass: (fd) => fds.push(fd) - 1, afterHandOver: (done) => void moved.push(done) };
   const visit: Visit = (object) => {
     for (const reducer of reducers.values()) if (reducer.matches(object)) return { [MARK]: reducer.name, state: reducer.reduce(object, sink) };
     return object;
   };
   const reduced = walk(value, { visit, classes: 'encode', seen: new Map()});
-  return { bytes: dumps(reduced, what), fds };
+  return { bytes: dumps(reduced, what), fds, handedOver: () => moved.forEach((done) => done()) };
 }
 
 /** The inverse of `dumpsForChild`, in the child. */

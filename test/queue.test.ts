@@ -39,6 +39,27 @@ test('test_put: six ways to put, Full at once without blocking, Full after the t
   q.close();
 });
 
+test('put() on a queue with room is done when it returns: items go in call order with putNowait\'s, bounded or not; a full queue still waits', async () => {
+  for (const q of [new Queue<string>(), new Queue<string>(4), new JoinableQueue<string>(4)]) {
+    const first = q.put('a');
+    q.putNowait('b');
+    const third = q.put('c');
+    await Promise.all([first, third]);
+    assert.deepEqual([await q.get(), await q.get(), await q.get()], ['a', 'b', 'c']);
+    q.close();
+  }
+  const q = new Queue<number>(1);
+  await q.put(1);
+  let done = false;
+  const waiting = q.put(2).then(() => (done = true));
+  await new Promise(setImmediate);
+  assert.equal(done, false, 'a put into a full queue resolved before a slot was free');
+  assert.equal(await q.get(), 1);
+  await waiting;
+  assert.equal(await q.get(), 2);
+  q.close();
+});
+
 test('test_get: a child puts 2, 3, 4, 5; four ways to get; Empty at once or after the timeout', async () => {
   const q = new Queue<number>();
   const p = make({ target: putSome, args: [q, [2, 3, 4, 5]] });
