@@ -3,6 +3,11 @@
 // module, and a part's imports (BullMQ and ioredis for the distributed one)
 // would otherwise be loaded by every child and counted in every start figure.
 import { isMainModule } from 'multiproc';
+// The children's targets, though, are imported here, as a program's main
+// module imports its own: the forkserver (zygote or spares) loads them with
+// main, and a child does not import and compile them cold.
+import './targets.js';
+import './manager-targets.js';
 
 if (isMainModule(import.meta)) {
   const only = process.argv[2];
