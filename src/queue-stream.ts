@@ -11,14 +11,22 @@ export const TAKEN = 3; // frames taken out by getters (wrapping)
 export const FREE = 4; // free slots when bounded: a semaphore
 export const UNFINISHED = 5; // JoinableQueue: puts not yet matched by taskDone
 export const COMPLETE = 6; // frames wholly in the pipe: writers finish in order, under the write lock
-export const NEXT_LENGTH = 7; // the next frame's length when a reader already read its header, else -1
+export const READABLE = 7; // bytes of whole frames in the pipe that no reader has read yet
 // What a process that dies holding a lock leaves for the next holder to repair:
 export const FRAME_LENGTH = 8; // the writer's frame number COMPLETE: its length as readers will parse it, or -1 if not begun
 export const FRAME_WRITTEN = 9; // ... and how many of its bytes (header included) are in the pipe
 export const READ_LEFT = 10; // the reader's frame: bytes of its body still in the pipe (0 between frames)
 export const TORN_FROM = 11; // frames [TORN_FROM, TORN_TO), numbered as STARTED counts, were completed with
 export const TORN_TO = 12; // zeros after their writer died: lost, and reported as such to their getter
-export const WORDS = 13;
+// The staging area: bytes of whole frames that a reader took out of the pipe
+// ahead, in one read, for whichever process takes the read lock next.
+export const STAGE_AT = 13; // the first staged byte not yet taken
+export const STAGE_END = 14; // the end of the staged bytes
+const WORDS = 16;
+export const STAGE_OFFSET = WORDS * 4;
+export const STAGE_BYTES = 16 * 1024;
+/** The size of a queue's shared region: its words, then the staging area. */
+export const REGION_BYTES = STAGE_OFFSET + STAGE_BYTES;
 
 /**
  * Writes whole frames without blocking, waiting for room from the event
@@ -42,6 +50,7 @@ export async function writeFrames(w: Int32Array, writer: PipeEnd, frames: Buffer
     }
     at += n;
     let done = 0;
+    const from = start;
     while (next < frames.length && start + frames[next]!.length <= at) {
       start += frames[next++]!.length;
       done += 1;
@@ -52,7 +61,10 @@ export async function writeFrames(w: Int32Array, writer: PipeEnd, frames: Buffer
     } else {
       Atomics.store(w, FRAME_LENGTH, -1);
     }
-    if (done > 0) Atomics.add(w, COMPLETE, done);
+    if (done > 0) {
+      Atomics.add(w, READABLE, start - from);
+      Atomics.add(w, COMPLETE, done);
+    }
   }
 }
 
@@ -95,6 +107,7 @@ export async function completeTornBatch(w: Int32Array, writer: PipeEnd): Promise
     }
     Atomics.store(w, FRAME_LENGTH, -1);
     Atomics.store(w, FRAME_WRITTEN, 0);
+    Atomics.add(w, READABLE, frameLength + 4);
     Atomics.add(w, COMPLETE, 1);
   }
 }
@@ -114,7 +127,9 @@ export function dropTornBatch(w: Int32Array, reader: PipeEnd): number {
   Atomics.store(w, FRAME_LENGTH, -1);
   Atomics.store(w, FRAME_WRITTEN, 0);
   Atomics.store(w, READ_LEFT, 0);
-  Atomics.store(w, NEXT_LENGTH, -1);
+  Atomics.store(w, READABLE, 0);
+  Atomics.store(w, STAGE_AT, 0);
+  Atomics.store(w, STAGE_END, 0);
   return 1 + Math.max(0, unread);
 }
 

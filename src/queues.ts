@@ -5,7 +5,7 @@ import { native, requireNative } from './native.js';
 import { FallbackQueue, type FallbackErrors } from './queue-fallback.js';
 import { QueueLock } from './queue-lock.js';
 import { PipeEnd } from './queue-pipe.js';
-import { COMPLETE, completeTornBatch, dropTornBatch, FRAME_LENGTH, FREE, isTorn, NEXT_LENGTH, READ_LEFT, READ_LOCK, STARTED, TAKEN, UNFINISHED, WORDS, WRITE_LOCK, writeFrames } from './queue-stream.js';
+import { COMPLETE, completeTornBatch, dropTornBatch, FRAME_LENGTH, FREE, isTorn, READ_LEFT, READ_LOCK, READABLE, REGION_BYTES, STAGE_AT, STAGE_BYTES, STAGE_END, STAGE_OFFSET, STARTED, TAKEN, UNFINISHED, WRITE_LOCK, writeFrames } from './queue-stream.js';
 import { registerReducer } from './reduction.js';
 import { waitAsync, wake } from './shared/futex.js';
 import { SharedRegion } from './shared/region.js';
@@ -45,6 +45,9 @@ interface QueueParts {
   writeFd: number;
   maxsize: number;
 }
+
+/** A frame's header as a read takes it: one buffer, since the reads under the read lock never overlap. */
+const HEADER = Buffer.alloc(4);
 
 /** Fills `buffer` from a blocking fd whose bytes are known to be there (or on their way). */
 function readFully(fd: number, buffer: Buffer): Buffer {
@@ -93,6 +96,7 @@ export class Queue<T = unknown> {
   readonly #fallback: FallbackQueue | null = null;
   readonly #region!: SharedRegion;
   readonly #words!: Int32Array;
+  readonly #stage!: Buffer;
   readonly #readFd!: number;
   readonly #writeFd!: number;
   readonly #maxsize: number;
@@ -123,7 +127,7 @@ export class Queue<T = unknown> {
         this.#fallback = new FallbackQueue(this.#maxsize, this instanceof JoinableQueue, FALLBACK_ERRORS);
         return;
       }
-      this.#region = SharedRegion.create(WORDS * 4);
+      this.#region = SharedRegion.create(REGION_BYTES);
       try {
         [this.#readFd, this.#writeFd] = requireNative('Queue').pipe();
       } catch (error) {
@@ -134,10 +138,10 @@ export class Queue<T = unknown> {
       // 64 KiB at a time with a trip through the event loop for each.
       requireNative('Queue').growPipe(this.#writeFd, PIPE_BYTES);
       Atomics.store(this.#region.int32(), FREE, this.#maxsize);
-      Atomics.store(this.#region.int32(), NEXT_LENGTH, -1);
       Atomics.store(this.#region.int32(), FRAME_LENGTH, -1);
     }
     this.#words = this.#region.int32();
+    this.#stage = Buffer.from(this.#region.buffer, STAGE_OFFSET, STAGE_BYTES);
     this.#reader = new PipeEnd(this.#readFd, false);
     this.#writer = new PipeEnd(this.#writeFd, true);
     this.#readLock = new QueueLock(this.#words, READ_LOCK, () => this.#repairRead());
@@ -365,7 +369,6 @@ export class Queue<T = unknown> {
    */
   async #repairRead(): Promise<void> {
     const left = Atomics.load(this.#words, READ_LEFT);
-    Atomics.store(this.#words, NEXT_LENGTH, -1);
     if (left <= 0) return;
     await this.#readBytes(Buffer.allocUnsafe(Math.min(left, 64 * 1024)), left, false);
     this.#lost(1);
@@ -399,30 +402,54 @@ export class Queue<T = unknown> {
   }
 
   /**
-   * A frame wholly in the pipe, holding the read lock: the read returns at
-   * once. When the frame after it is complete too, its header comes along:
-   * one system call per item; the header's length waits in shared memory for
-   * whichever process reads next.
+   * A frame wholly in the pipe, holding the read lock: its bytes are staged
+   * or there to read at once. When the stage is empty, one read takes as
+   * many whole frames as it holds out of the pipe, header and body, for this
+   * get and the next ones, whichever process makes them: a stream of small
+   * items costs one system call per stage-full, not one per item.
    */
   #readWhole(): Taken {
     const number = Atomics.load(this.#words, TAKEN);
-    const known = Atomics.load(this.#words, NEXT_LENGTH);
-    Atomics.store(this.#words, NEXT_LENGTH, -1);
-    const length = known >= 0 ? known : readFully(this.#readFd, Buffer.allocUnsafe(4)).readUInt32BE(0);
-    const prefetch = this.#complete() >= 2;
-    const body = readFully(this.#readFd, Buffer.allocUnsafe(length + (prefetch ? 4 : 0)));
-    if (prefetch) Atomics.store(this.#words, NEXT_LENGTH, body.readUInt32BE(length));
+    const length = this.#takeBytes(HEADER).readUInt32BE(0);
+    const body = this.#takeBytes(Buffer.allocUnsafe(length));
     Atomics.add(this.#words, TAKEN, 1);
-    return { body: body.subarray(0, length), number };
+    return { body, number };
+  }
+
+  /** Fills `out` with the next bytes of whole frames: staged ones first, then the pipe's (there at once). */
+  #takeBytes(out: Buffer): Buffer {
+    const w = this.#words;
+    let at = Atomics.load(w, STAGE_AT);
+    let end = Atomics.load(w, STAGE_END);
+    if (at === end && out.length < STAGE_BYTES / 2) {
+      const bytes = Math.min(Atomics.load(w, READABLE), STAGE_BYTES);
+      if (bytes > out.length) {
+        readFully(this.#readFd, this.#stage.subarray(0, bytes));
+        at = 0;
+        end = bytes;
+        Atomics.store(w, STAGE_AT, 0);
+        Atomics.store(w, STAGE_END, bytes);
+        Atomics.sub(w, READABLE, bytes);
+      }
+    }
+    const staged = Math.min(end - at, out.length);
+    if (staged > 0) {
+      this.#stage.copy(out, 0, at, at + staged);
+      Atomics.store(w, STAGE_AT, at + staged);
+    }
+    if (staged < out.length) {
+      readFully(this.#readFd, out.subarray(staged));
+      Atomics.sub(w, READABLE, out.length - staged);
+    }
+    return out;
   }
 
   /** A frame still being written, holding the read lock: read as it comes, from the event loop. */
   async #readStreaming(): Promise<Taken> {
+    // No frame is whole, so nothing is staged: the frame starts in the pipe.
     const number = Atomics.load(this.#words, TAKEN);
     Atomics.add(this.#words, TAKEN, 1);
-    const known = Atomics.load(this.#words, NEXT_LENGTH);
-    Atomics.store(this.#words, NEXT_LENGTH, -1);
-    const length = known >= 0 ? known : (await this.#readBytes(Buffer.allocUnsafe(4), 4, false)).readUInt32BE(0);
+    const length = (await this.#readBytes(Buffer.allocUnsafe(4), 4, false)).readUInt32BE(0);
     Atomics.store(this.#words, READ_LEFT, length);
     const body = await this.#readBytes(Buffer.allocUnsafe(length), length, true);
     return { body, number };
@@ -444,6 +471,8 @@ export class Queue<T = unknown> {
       const n = this.#reader.readSome(buffer, at, Math.min(total - done, buffer.length - at));
       if (n > 0) {
         done += n;
+        // Bytes of a frame not yet whole, which its writer counts in once it is.
+        Atomics.sub(this.#words, READABLE, n);
         if (counted) Atomics.sub(this.#words, READ_LEFT, n);
         continue;
       }
