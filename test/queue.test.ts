@@ -5,7 +5,7 @@ import { afterEach, test } from 'node:test';
 import { Empty, Full, JoinableQueue, Pipe, ProcessError, Queue, SimpleQueue, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { consume, forwardQueue, produce, putSome, worker } from './fixtures/queues.js';
+import { consume, forwardQueue, produce, putSome, takeSome, worker } from './fixtures/queues.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -165,6 +165,27 @@ test('three producers and three consumers in six processes: nothing lost, nothin
       assert.deepEqual(seq, [...seq].sort((a, b) => a - b), 'items of one producer arrive in order');
     }
   }
+  q.close();
+  results.close();
+});
+
+test('items one get read ahead are taken by the next gets of other processes, in order, small and large alike', async () => {
+  // A get reads many whole items out of the pipe at once and leaves the rest in
+  // the queue's shared memory: a child that gets next must find them there.
+  const q = new Queue<string>();
+  const results = new Queue<string[]>();
+  const sizes = [1, 7, 300, 5000, 20_000, 70_000, 3, 16_380, 16_384, 9];
+  const items = Array.from({ length: 600 }, (_, i) => `${i}:`.padEnd(sizes[i % sizes.length]!, 'x'));
+  for (const item of items) q.putNowait(item);
+  const took = [await q.get()];
+  const child = make({ target: takeSome, args: [q, 250, results] });
+  child.start();
+  took.push(...(await results.get({ timeout: 30_000 })));
+  await child.join();
+  assert.equal(child.exitCode, 0);
+  while (took.length < items.length) took.push(await q.get({ timeout: 10_000 }));
+  assert.deepEqual(took, items);
+  assert.equal(q.qsize(), 0);
   q.close();
   results.close();
 });
