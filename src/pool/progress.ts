@@ -1,4 +1,4 @@
-import { SingleBar, Presets } from 'cli-progress';
+type CliProgress = typeof import('cli-progress');
 
 /** How far a map or imap has come: items done, and the total when the input's length is known. */
 export interface Progress {
@@ -28,6 +28,9 @@ export function progressReporter(option: ProgressOption | undefined, total: numb
     return { advance: (items) => option({ done: (done += items), total }), finish: () => {} };
   }
   if (!process.stderr.isTTY) return SILENT;
+  // Loaded only to draw: every process imports the library (a forked child
+  // copies whatever its zygote holds), and few of them draw a bar.
+  const { SingleBar, Presets } = require('cli-progress') as CliProgress;
   const bar = new SingleBar(
     {
       stream: process.stderr,
