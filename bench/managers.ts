@@ -3,8 +3,9 @@
 // doing 10,000 dict updates each through one manager; multiproc against
 // Python's multiprocessing.managers, measured in the same run.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { getContext, Manager, Pipe, Process } from 'multiproc';
+import { activeChildren, getContext, Manager, Pipe, Process } from 'multiproc';
 import { updater } from './manager-targets.js';
 import { echo } from './targets.js';
 
@@ -22,6 +23,17 @@ interface PythonFigures {
   list_append_us: number;
   queue_put_get_us: number;
   updates_ms: number;
+  updates_cpu: UpdatesCpu;
+}
+
+/** CPU time per update of the 4-process program, in us: the clients' (their first and second halves) and the server's. */
+interface UpdatesCpu {
+  first_user: number;
+  first_sys: number;
+  second_user: number;
+  second_sys: number;
+  server_user: number;
+  server_sys: number;
 }
 
 interface CallFigures {
@@ -116,17 +128,43 @@ async function startup(pauseMs: number): Promise<number> {
   return median(times);
 }
 
-/** 4 processes, 10,000 awaited `d.set(key, i)` each, through one manager: start to last join. */
-async function updates(): Promise<number> {
+/** A process's CPU time so far, [user, system] in us, from /proc (Linux; the kernel counts in ticks of 10 ms). */
+function cpuOf(pid: number): [number, number] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [Number(fields[11]) * 1e4, Number(fields[12]) * 1e4];
+}
+
+/** 4 processes, 10,000 awaited `d.set(key, i)` each, through one manager: start to last join, and CPU per update. */
+async function updates(): Promise<{ ms: number; cpu: UpdatesCpu }> {
   await using manager = await Manager();
-  const d = await manager.dict<string, number>();
+  const d = await manager.dict<string, number | number[]>();
+  const server = activeChildren().find((p) => p.name.startsWith('SyncManager'))!.pid!;
+  const serverBefore = cpuOf(server);
   const t = performance.now();
   const workers = Array.from({ length: N_WORKERS }, (_, i) => new Process({ target: updater, args: [d, `k${i}`, N_UPDATES] }));
   for (const w of workers) w.start();
   for (const w of workers) await w.join();
   const ms = performance.now() - t;
-  for (let i = 0; i < N_WORKERS; i++) if ((await d.get(`k${i}`)) !== N_UPDATES - 1) throw new Error(`lost updates for k${i}`);
-  return ms;
+  const serverAfter = cpuOf(server);
+  const sums = [0, 0, 0, 0];
+  for (let i = 0; i < N_WORKERS; i++) {
+    if ((await d.get(`k${i}`)) !== N_UPDATES - 1) throw new Error(`lost updates for k${i}`);
+    ((await d.get(`cpu:k${i}`)) as number[]).forEach((us, j) => (sums[j]! += us));
+  }
+  const half = (N_WORKERS * N_UPDATES) / 2;
+  const total = N_WORKERS * N_UPDATES;
+  return {
+    ms,
+    cpu: {
+      first_user: sums[0]! / half,
+      first_sys: sums[1]! / half,
+      second_user: sums[2]! / half,
+      second_sys: sums[3]! / half,
+      server_user: (serverAfter[0] - serverBefore[0]) / total,
+      server_sys: (serverAfter[1] - serverBefore[1]) / total,
+    },
+  };
 }
 
 export async function benchManagers(): Promise<void> {
@@ -135,7 +173,8 @@ export async function benchManagers(): Promise<void> {
   const one = pinned();
   const start = await startup(0);
   const startApart = await startup(WARM_AGAIN_MS);
-  const busy = await updates();
+  const { ms: busy, cpu } = await updates();
+  const pcpu = py.updates_cpu;
   const f = (x: number): string => x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0);
   console.log(`\n## Managers (${process.version}, python3 in the same run)\n`);
   console.log('| | multiproc | Python multiprocessing | goal |');
@@ -151,6 +190,10 @@ export async function benchManagers(): Promise<void> {
   console.log(`| Manager() to its first proxy, back to back (ms) | ${f(start)} (forkserver) | ${f(py.start_ms)} (fork) | < 15 ms |`);
   console.log(`| Manager() to its first proxy, ${WARM_AGAIN_MS / 1000} s apart (ms) | ${f(startApart)} (forkserver) | | < 15 ms |`);
   console.log(`| ${N_WORKERS} processes x ${N_UPDATES} dict updates through one manager (ms) | ${f(busy)} | ${f(py.updates_ms)} | faster than Python |`);
+  const split = (user: number, sys: number): string => `${f(user + sys)} (${f(user)} + ${f(sys)})`;
+  console.log(`| the same, a client's CPU per update, its first ${N_UPDATES / 2} (us, user + sys) | ${split(cpu.first_user, cpu.first_sys)} | ${split(pcpu.first_user, pcpu.first_sys)} | |`);
+  console.log(`| the same, a client's CPU per update, its last ${N_UPDATES / 2} (us, user + sys) | ${split(cpu.second_user, cpu.second_sys)} | ${split(pcpu.second_user, pcpu.second_sys)} | |`);
+  console.log(`| the same, the server's CPU per update (us, user + sys; 10 ms ticks) | ${split(cpu.server_user, cpu.server_sys)} | ${split(pcpu.server_user, pcpu.server_sys)} | |`);
   console.log(`\n| target | measured | goal |\n|---|---|---|`);
   console.log(`| proxy call / Pipe round trip (median of interleaved rounds) | ${f(free.ratio)}x | <= 1.3x |`);
   if (one !== null) console.log(`| the same, on one vCPU | ${f(one.ours.ratio)}x | <= 1.3x |`);

@@ -33,6 +33,8 @@ interface CurrentState extends ProcessIdentity {
   inheritedStartMethod: string | null;
   /** In a child: the main module of the root program, passed on to grandchildren. */
   inheritedMain: MainModule | null | undefined;
+  /** This process ignores SIGINT, and so do the children it starts (see ignoreSigint). */
+  ignoresSigint: boolean;
 }
 
 let authkey: Buffer | null = null;
@@ -54,7 +56,21 @@ export const current: CurrentState = {
   bootstrapping: false,
   inheritedStartMethod: null,
   inheritedMain: undefined,
+  ignoresSigint: false,
 };
+
+/**
+ * Python's `signal.signal(SIGINT, SIG_IGN)` in a manager's server: a Ctrl-C
+ * in a terminal reaches the whole process group, and the server must outlive
+ * it. A SIG_IGN survives fork and exec, so the server's children (a managed
+ * Pool's workers) ignore it too; Node's children start with the default
+ * action, so the flag travels with each child's job instead (see JobMessage).
+ */
+export function ignoreSigint(): void {
+  if (current.ignoresSigint) return;
+  current.ignoresSigint = true;
+  process.on('SIGINT', () => undefined);
+}
 
 /** Called in a child before anything else: it becomes the process its parent described. */
 export function becomeChild(self: ProcessIdentity, parent: ParentInfo): void {

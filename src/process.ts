@@ -343,6 +343,7 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
       handles: fds.length,
       self: { identity: this.#identity, name: this.#name, daemon: this.#daemon, authkey: this.#authkey },
       parent: this.#parent!,
+      ...(current.ignoresSigint ? { ignoreSigint: true as const } : {}),
     };
     return { prepare, job, fds, handedOver };
   }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, test } from 'node:test';
 import { activeChildren, AsyncResultProxy, IteratorProxy, Manager, PoolProxy } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
-import { addPair, failTask, makeManagedPool, mapThroughPool, slowSquare, square, startProcess, workerPid } from './fixtures/managers.js';
+import { addPair, failTask, interruptSelf, makeManagedPool, mapThroughPool, slowSquare, square, startProcess, workerPid } from './fixtures/managers.js';
 
 // Each manager takes a warm spare; its replacement may still be starting when a test ends on a busy machine.
 afterEach(() => assertNoneLeftBehind(10_000));
@@ -84,6 +84,15 @@ test('a task that throws, and a function the server cannot find, fail their own 
   await assert.rejects(pool.apply(onlyHere, [1]), (err: Error) => /cannot find the task function onlyHere/.test(err.message));
   await assert.rejects(pool.map(square, 5 as never), (err: Error) => err instanceof TypeError && /maps over an iterable/.test(err.message));
   assert.deepEqual(await pool.map(square, [2]), [4]);
+});
+
+test('a managed Pool\'s workers ignore SIGINT, as the server does (Python\'s SIG_IGN survives fork and exec into them)', async () => {
+  await using manager = await Manager();
+  await using pool = await makeManagedPool(manager, 1);
+  const pid = await pool.apply(interruptSelf);
+  // The one worker took its SIGINT and serves on: no replacement started.
+  assert.equal(await pool.apply(workerPid), pid);
+  assert.equal(await pool.apply(square, [5]), 25);
 });
 
 test('a Pool proxy travels to a child, whose tasks run on the same workers; shutdown ends the Pool with the server', async () => {

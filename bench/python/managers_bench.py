@@ -3,6 +3,8 @@ proxy's append and a Queue proxy's put then get per call, a Pipe round trip in t
 reference, starting a Manager to its first proxy, and 4 processes doing
 10,000 dict updates each through one manager. Prints one JSON object."""
 import json
+import os
+import resource
 import multiprocessing as mp
 import statistics
 import sys
@@ -22,8 +24,24 @@ def echo(conn):
 
 
 def updater(d, key, n):
-    for i in range(n):
+    start = resource.getrusage(resource.RUSAGE_SELF)
+    for i in range(n // 2):
         d[key] = i
+    half = resource.getrusage(resource.RUSAGE_SELF)
+    for i in range(n // 2, n):
+        d[key] = i
+    end = resource.getrusage(resource.RUSAGE_SELF)
+    d['cpu:' + key] = [(half.ru_utime - start.ru_utime) * 1e6, (half.ru_stime - start.ru_stime) * 1e6,
+                       (end.ru_utime - half.ru_utime) * 1e6, (end.ru_stime - half.ru_stime) * 1e6]
+
+
+def cpu_of(pid):
+    """A process's CPU time so far, [user, system] in us, from /proc (as the Node side reads it)."""
+    with open(f'/proc/{pid}/stat') as f:
+        stat = f.read()
+    fields = stat[stat.rindex(')') + 2:].split(' ')
+    tick = os.sysconf('SC_CLK_TCK')
+    return [int(fields[11]) / tick * 1e6, int(fields[12]) / tick * 1e6]
 
 
 def per_call(fn, n):
@@ -71,6 +89,8 @@ def main():
         a.send(None)
         p.join()
 
+        server = m._process.pid
+        server_before = cpu_of(server)
         t = time.perf_counter()
         ps = [mp.Process(target=updater, args=(d, f'k{i}', N_UPDATES)) for i in range(N_WORKERS)]
         for p in ps:
@@ -78,7 +98,17 @@ def main():
         for p in ps:
             p.join()
         out['updates_ms'] = (time.perf_counter() - t) * 1e3
+        server_after = cpu_of(server)
         assert all(d[f'k{i}'] == N_UPDATES - 1 for i in range(N_WORKERS))
+        sums = [sum(d[f'cpu:k{i}'][j] for i in range(N_WORKERS)) for j in range(4)]
+        half = N_WORKERS * N_UPDATES / 2
+        total = N_WORKERS * N_UPDATES
+        out['updates_cpu'] = {
+            'first_user': sums[0] / half, 'first_sys': sums[1] / half,
+            'second_user': sums[2] / half, 'second_sys': sums[3] / half,
+            'server_user': (server_after[0] - server_before[0]) / total,
+            'server_sys': (server_after[1] - server_before[1]) / total,
+        }
     print(json.dumps(out))
 
 

@@ -10,7 +10,7 @@ import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
-import { becomeChild, current } from '../current.js';
+import { becomeChild, current, ignoreSigint } from '../current.js';
 import '../index.js';
 import { Socket } from 'node:net';
 import { ControlChannel } from '../launch/channel.js';
@@ -189,6 +189,7 @@ async function prepare(message: PrepareMessage): Promise<Prepared> {
 async function run(prepared: Prepared, message: JobMessage): Promise<void> {
   process.title = `node multiproc: ${message.self.name}`;
   becomeChild(message.self, message.parent);
+  if (message.ignoreSigint === true) ignoreSigint();
   channel.unref();
   if (prepared.failed) {
     report(message.self.name, prepared.mainError);

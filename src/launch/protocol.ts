@@ -52,6 +52,8 @@ export interface JobMessage {
   handles: number;
   self: ProcessIdentity;
   parent: ParentInfo;
+  /** The parent ignores SIGINT (a manager's server), and the child does too, as a SIG_IGN is inherited in Python. */
+  ignoreSigint?: true;
 }
 
 /** Sent by a child once `prepare` is done: `ok` is false when importing main failed. */

@@ -1,5 +1,5 @@
 import { ForkServerProcess, SpawnProcess } from '../context.js';
-import { current } from '../current.js';
+import { current, ignoreSigint } from '../current.js';
 import type { Connection } from '../connection.js';
 import type { Address } from '../listener.js';
 import { libraryClasses, Process, RUN_ARGS } from '../process.js';
@@ -68,7 +68,8 @@ async function serveAndExit(self: Process): Promise<void> {
   // process group, and the server must outlive it, so that the program that
   // started it can still use it and shut it down (a SharedMemoryManager's
   // server then unlinks its segments). terminate() and kill() still end it.
-  process.on('SIGINT', () => undefined);
+  // Its children (a managed Pool's workers) ignore SIGINT too, as Python's inherit SIG_IGN.
+  ignoreSigint();
   const registry = await resolveRegistry(setup.registry);
   if (setup.initializer !== null) await (await resolve(setup.initializer, 'the manager\'s initializer'))(...setup.initargs);
   const server = new Server(registry, setup.address, setup.authkey);
