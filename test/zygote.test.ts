@@ -51,6 +51,31 @@ test('a zygote killed with SIGKILL: the next start() starts a new one, no hang, 
   else assert.equal(first, second);
 });
 
+test('a zygote killed while its child runs, the child ended right after: join() settles with the child\'s own exit code', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'orphaned'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  assert.equal((outcome.lines[0] as { code: number }).code, -15);
+});
+
+test('warm spares killed while idle, their deaths not yet seen: the next start() takes a live one', async () => {
+  // Spares even where the forkserver forks: that is where spares serve.
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'dead-spares'], { timeoutMs: 120_000, env: { MULTIPROC_FORK: '0' } });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ killed, code }] = outcome.lines as [{ killed: number; code: number }];
+  assert.ok(killed >= 1, 'the program had an idle spare to kill');
+  assert.equal(code, 0);
+});
+
+test('a Ctrl-C (SIGINT to the process group) ends the child, not the forkserver: the exit is reported (-2) and the next child forks from the same server, as in Python', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'ctrl-c'], { timeoutMs: 120_000, detached: true });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ interrupted, code, nextCode, sameForkserver }] = outcome.lines as [{ interrupted: boolean; code: number; nextCode: number; sameForkserver: boolean }];
+  assert.equal(interrupted, true);
+  assert.equal(code, -2);
+  assert.equal(nextCode, 0);
+  assert.equal(sameForkserver, true);
+});
+
 test("a forked child's process.uptime() counts from its fork, not from the zygote's start", async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'uptime'], { timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);

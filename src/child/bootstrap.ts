@@ -245,6 +245,7 @@ function onMessage(message: ToChild): void {
   } else if (message.t === 'job') {
     // Received is what counts: a parent may die while this child still imports.
     job = message;
+    process.removeListener('SIGINT', ignoreSigintUntilJob);
     channel.off('message', onMessage);
     void prepared!.then((p) => run(p, message));
   }
@@ -265,6 +266,13 @@ function listen(socket: Socket): ControlChannel<ToChild, FromChild> {
   opened.on('close', onClose);
   return opened;
 }
+
+// Until its job arrives, this process is a warm spare or the forkserver (or a
+// child forked from it): a Ctrl-C in a terminal reaches the whole process
+// group, and must not end it, as Python's forkserver ignores SIGINT. The job
+// gives the child SIGINT's default action back.
+function ignoreSigintUntilJob(): void {}
+process.on('SIGINT', ignoreSigintUntilJob);
 
 let channel = listen(new Socket({ fd: 3, readable: true, writable: true }));
 

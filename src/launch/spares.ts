@@ -1,4 +1,5 @@
 import { cpus } from 'node:os';
+import { HAS_PROC, procEnded } from '../procfs.js';
 import { launchNode, type LaunchedChild } from './command.js';
 import { ChildPopen, type Popen } from './popen.js';
 import { handOver } from './spawn.js';
@@ -54,7 +55,10 @@ class Spare {
 
   get usable(): boolean {
     const child = this.launched.process;
-    return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false;
+    // A spare killed while idle (by a signal meant for the process group, by
+    // the OOM killer): /proc knows before this event loop hears of its exit.
+    return !(HAS_PROC && procEnded(child.pid));
   }
 
   discard(): void {

@@ -58,6 +58,10 @@ class Zygote {
     this.#launched = launchNode(true, 'forkserver', ZYGOTE_FLAGS);
     this.#launched.channel.on('message', (message) => this.#onMessage(message));
     this.#launched.process.once('exit', () => this.#onGone());
+    // Its channel closes first: the process's own handle is unreferenced, and
+    // a parent whose children died with their zygote must not drain its loop
+    // before it learns so (its joins would never settle).
+    this.#launched.channel.once('close', () => this.#onGone());
     this.#launched.channel.send({ ...prepare, zygote: true });
     this.#launched.process.unref();
     this.#launched.channel.unref();
@@ -206,6 +210,10 @@ export class ZygotePopen extends SignalledPopen {
   orphaned(): void {
     if (this.#code !== null) return;
     this.#orphanTimer = setInterval(() => {
+      // Its new parent (init, or a subreaper) may take its time to reap it:
+      // a zombie has ended, and still says how.
+      const code = zombieExitCode(this.pid);
+      if (code !== null) return this.ended(code);
       const state = procStat(this.pid)?.[0];
       if (state === undefined || state === 'X') this.ended(LOST_STATUS);
     }, ORPHAN_POLL_MS);

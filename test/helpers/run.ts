@@ -15,9 +15,10 @@ export interface Outcome {
   lines: Record<string, unknown>[];
 }
 
-export function run(args: string[], options: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Outcome> {
+/** `detached`: the program leads a process group of its own (to signal the whole group, as a terminal's Ctrl-C does). */
+export function run(args: string[], options: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {}): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_TEST_CONTEXT: undefined, ...options.env } });
+    const child = spawn(process.execPath, args, { cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false, env: { ...process.env, NODE_TEST_CONTEXT: undefined, ...options.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
