@@ -83,8 +83,9 @@ export class RedisBackend implements PoolBackend {
     this.#ready = reachable(this.#client, options.url, options.connectTimeout ?? CONNECT_TIMEOUT_MS).then(
       () => this.#openEvents(),
       (error: Error) => {
-        const cause = this.#firstError ?? error;
-        this.#host.broken(new BrokenProcessPool(`${error.message}${cause !== error ? ` (${cause.message})` : ''}`, { cause }));
+        // A final connect error names its cause already; a timeout adds what the connection last said.
+        const cause = (error.cause as Error | undefined) ?? this.#firstError ?? error;
+        this.#host.broken(new BrokenProcessPool(`${error.message}${error.cause === undefined && cause !== error ? ` (${cause.message})` : ''}`, { cause }));
         throw error;
       },
     );
