@@ -3,6 +3,7 @@
 // bare BullMQ harness (Queue + QueueEvents, workers computing x * 2 on their
 // event loop) and with the local Pool, all in this run.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -32,6 +33,46 @@ export async function nap(ms: number): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, ms));
   return ms;
 }
+
+/** CPU time (user + system, ms) a process has used so far, from /proc; NaN where there is none (not Linux). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks: 100 a second on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+/** A process and all its descendants (a worker's local pool, its forkserver), from /proc. */
+function family(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // not Linux, or gone
+  }
+  return [pid, ...children.flatMap(family)];
+}
+
+/** CPU per job (µs) of the caller, Redis and the workers (with their processes) while `run` handles `jobs` jobs. */
+async function cpuPerJob(redisPid: number, workers: ChildProcess[], jobs: number, run: () => Promise<void>): Promise<CpuShare> {
+  const groups = [[process.pid], [redisPid], workers.flatMap((worker) => family(worker.pid!))];
+  const used = (): number[] => groups.map((pids) => pids.reduce((sum, pid) => sum + cpuMs(pid), 0));
+  const before = used();
+  await run();
+  const [caller, redis, workerSide] = used().map((ms, i) => (ms - before[i]!) * 1000 / jobs);
+  return { caller: caller!, redis: redis!, workers: workerSide! };
+}
+
+interface CpuShare {
+  caller: number;
+  redis: number;
+  workers: number;
+}
+
+const share = (c: CpuShare): string => (Number.isNaN(c.caller) ? 'n/a' : `${c.caller.toFixed(0)} / ${c.redis.toFixed(0)} / ${c.workers.toFixed(0)}`);
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
@@ -77,7 +118,7 @@ async function bareWorkers(url: string, queue: string, count: number): Promise<C
 }
 
 /** The bare harness: apply round trips (p50, ms) and single-item jobs/s across two workers. */
-async function bare(redis: RedisServer): Promise<{ applyP50: number; perS: number }> {
+async function bare(redis: RedisServer): Promise<{ applyP50: number; perS: number; cpu: CpuShare }> {
   const queue = 'bench-bare';
   const workers = await bareWorkers(redis.url, queue, 2);
   const client = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -104,20 +145,23 @@ async function bare(redis: RedisServer): Promise<{ applyP50: number; perS: numbe
     await call(i);
     times.push(performance.now() - t);
   }
-  const t = performance.now();
-  const all = range(SINGLE_ITEMS).map((x) => {
-    const jobId = `s${++id}`;
-    return { promise: new Promise<void>((resolve) => waiting.set(jobId, resolve)), job: { name: 'x', data: { x }, opts: { jobId, removeOnComplete: true } } };
+  let perS = 0;
+  const cpu = await cpuPerJob(redis.pid, workers, SINGLE_ITEMS, async () => {
+    const t = performance.now();
+    const all = range(SINGLE_ITEMS).map((x) => {
+      const jobId = `s${++id}`;
+      return { promise: new Promise<void>((resolve) => waiting.set(jobId, resolve)), job: { name: 'x', data: { x }, opts: { jobId, removeOnComplete: true } } };
+    });
+    await q.addBulk(all.map((a) => a.job));
+    await Promise.all(all.map((a) => a.promise));
+    perS = SINGLE_ITEMS / ((performance.now() - t) / 1000);
   });
-  await q.addBulk(all.map((a) => a.job));
-  await Promise.all(all.map((a) => a.promise));
-  const perS = SINGLE_ITEMS / ((performance.now() - t) / 1000);
   await stopAll(workers);
   await events.close();
   await q.close();
   client.disconnect();
   eventsClient.disconnect();
-  return { applyP50: percentile(times, 50), perS };
+  return { applyP50: percentile(times, 50), perS, cpu };
 }
 
 /** Seconds from kill -9 of a worker holding jobs to the first of them starting on the other worker. */
@@ -165,9 +209,13 @@ export async function benchDistributed(): Promise<void> {
       times.push(performance.now() - t);
     }
     const applyP50 = percentile(times, 50);
+    let perS = 0;
+    const cpu = await cpuPerJob(redis.pid, workers, SINGLE_ITEMS, async () => {
+      const started = performance.now();
+      await pool.map(sqr, range(SINGLE_ITEMS), 1);
+      perS = SINGLE_ITEMS / ((performance.now() - started) / 1000);
+    });
     let t = performance.now();
-    await pool.map(sqr, range(SINGLE_ITEMS), 1);
-    const perS = SINGLE_ITEMS / ((performance.now() - t) / 1000);
     const tiny = range(TINY_ITEMS);
     t = performance.now();
     await pool.map(sqr, tiny);
@@ -198,6 +246,7 @@ export async function benchDistributed(): Promise<void> {
     console.log('|---|---|---|---|---|');
     console.log(`| apply round trip p50 (ms) | ${applyP50.toFixed(2)} | ${base.applyP50.toFixed(2)} | | <= 1.2x bare (${(applyP50 / base.applyP50).toFixed(2)}x) |`);
     console.log(`| single-item jobs/s (map, chunksize 1, ${k(SINGLE_ITEMS)} items, 2 workers) | ${k(perS)} | ${k(base.perS)} | | >= 0.8x bare (${(perS / base.perS).toFixed(2)}x) |`);
+    console.log(`| CPU per single-item job, µs: caller / redis-server / workers with their processes (the row above; steadier than wall time on a loaded machine) | ${share(cpu)} | ${share(base.cpu)} | | |`);
     console.log(`| map of ${k(TINY_ITEMS)} x*x, default chunking (ms) | ${remoteTinyMs.toFixed(0)} | | ${localTinyMs.toFixed(0)} | <= 3x local (${(remoteTinyMs / localTinyMs).toFixed(2)}x) |`);
     console.log(`| CPU-bound map (${CPU_TASKS} x 20 ms) vs serial, 2 workers of 1 process | ${(serialMs / cpuMs).toFixed(2)}x | | | >= 1.6x |`);
     console.log(`| kill -9 of a busy worker to its jobs running elsewhere (s; lock 3 s) | ${killS.toFixed(2)} | | | < 5 s |`);

@@ -63,6 +63,9 @@ test('map, starmap, imap, imapUnordered and apply give what the local Pool gives
   await workers(queue, 2, ['--processes', '2']);
   await using pool = makeRemotePool(redis.url, queue);
   assert.deepEqual(await pool.map(sqr, range(100)), range(100).map((x) => x * x));
+  // Megabytes of arguments: its chunks go to Redis in several batches, each on its way while the next is encoded.
+  const many = range(200_000);
+  assert.deepEqual(await pool.map(sqr, many), many.map((x) => x * x));
   assert.deepEqual(await pool.map(sqr, range(30), 1), range(30).map((x) => x * x));
   const pairs = range(10).map((i) => [i, i + 1] as [number, number]);
   assert.deepEqual(await pool.starmap(mul, pairs), pairs.map(([a, b]) => a * b));
