@@ -185,6 +185,7 @@ export class WorkerService {
         settle({ outcome: result, micros: runMicros, where: task.holder === null ? this.#label : `${this.#label}, ${task.holder.label}` });
       });
       this.#cancellers.set(jobId, () => {
+        this.#cancellers.delete(jobId); // a second cancel message for it finds nothing to do
         cancelled = true;
         this.#answer(task, { status: 'failed', error: describeError(new Error(`the job ${jobId} was cancelled`), () => null) }, 0);
         this.#backend.cancel(task);
