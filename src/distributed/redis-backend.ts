@@ -309,20 +309,35 @@ export class RedisBackend implements PoolBackend {
   }
 
   cancel(task: Task): void {
-    // A waiting job is removed; a running one is cancelled in its worker (which kills the process running it).
     for (const [jobId, held] of this.#held) {
       if (held !== task) continue;
       this.#release(jobId);
-      this.#cancelRunning([jobId]);
-      void this.#queue.remove(jobId).catch(() => {});
+      void this.#letGo([jobId]);
       return;
     }
   }
 
+  /** Removals and cancels under way, which a shutdown lets finish (for a moment) before it cuts the connection. */
+  readonly #lettingGo = new Set<Promise<void>>();
+
+  /**
+   * Jobs let go: a waiting one is removed; the others (running, hence
+   * locked, which a removal refuses) are cancelled in their workers, which
+   * kill the processes running them and fail the jobs. Removal first: a
+   * failed job is no longer locked, so a removal that came after its cancel
+   * would erase the record of its failure.
+   */
+  #letGo(jobIds: string[]): Promise<void> {
+    const done = Promise.all(jobIds.map((jobId) => this.#queue.remove(jobId).catch(() => 0))).then((removed) => this.#cancelRunning(jobIds.filter((_, i) => removed[i] !== 1)));
+    this.#lettingGo.add(done);
+    void done.finally(() => this.#lettingGo.delete(done));
+    return done;
+  }
+
   /**
    * Tells the workers to stop these jobs where they run. Sent for every job
-   * let go, not only those seen active (the 'active' event may still be on
-   * its way): for a job that is not running, a worker does nothing.
+   * not removed, not only those seen active (the 'active' event may still be
+   * on its way): for a job that is not running, a worker does nothing.
    */
   #cancelRunning(jobIds: string[]): void {
     if (this.#client.status !== 'ready') return;
@@ -344,9 +359,7 @@ export class RedisBackend implements PoolBackend {
     this.#held.clear();
     this.#running.clear();
     this.#outgoing = [];
-    this.#cancelRunning(held.map(([jobId]) => jobId));
-    // Jobs still waiting are removed (a running one, locked, stays until its worker has cancelled it).
-    void Promise.all(held.map(([jobId]) => this.#queue.remove(jobId).catch(() => 0))).finally(() => this.#idle());
+    void this.#letGo(held.map(([jobId]) => jobId)).finally(() => this.#idle());
     return held.map(([, task]) => task).filter((task) => !task.done);
   }
 
@@ -385,6 +398,8 @@ export class RedisBackend implements PoolBackend {
       if (this.#client.status !== 'ready') this.#client.disconnect();
       if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
       let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.#lettingGo]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
       await Promise.race([Promise.allSettled([this.#events?.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
       clearTimeout(timer);
       this.#client.disconnect();
