@@ -96,7 +96,7 @@ async function status(args: string[], out: NodeJS.WritableStream): Promise<numbe
   const client = redisConnection(url, (error) => (failure ??= error));
   try {
     await reachable(client, url, CONNECT_TIMEOUT_MS).catch((error: Error) => {
-      throw new Error(`${error.message}${failure !== null ? ` (${(failure as Error).message})` : ''}`);
+      throw new Error(`${error.message}${error.cause === undefined && failure !== null ? ` (${(failure as Error).message})` : ''}`);
     });
     let names: string[];
     if (values.queue !== undefined) names = [checkQueueName(values.queue)];

@@ -34,19 +34,42 @@ export function holdsNoLoop(client: UnrefableClient): void {
   unref();
 }
 
-/** Resolves when the server answers PING, rejects after `ms` with an error that names the URL and the fix. */
+/**
+ * Errors of a connect that no retry within the timeout can mend: nothing
+ * listens there, or the host name does not resolve. They fail at once; only
+ * a connect left unanswered (a firewall that drops, a host that is down)
+ * waits out the timeout.
+ */
+const FINAL_CONNECT_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused: nothing listens there',
+  ENOTFOUND: 'the host name does not resolve',
+};
+
+/**
+ * Resolves when the server answers PING; rejects at once on a final connect
+ * error, and after `ms` otherwise, with an error that names the URL and the fix.
+ */
 export async function reachable(client: Redis, url: string, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let onError: ((error: Error) => void) | undefined;
   const shown = redactedUrl(url);
+  const fix = 'start redis-server there, or fix the URL (redis://host:port/db)';
   try {
     await Promise.race([
       client.ping(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`multiproc: cannot reach Redis at ${shown} within ${ms} ms; start redis-server there, or fix the URL (redis://host:port/db)`)), ms);
+        timer = setTimeout(() => reject(new Error(`multiproc: cannot reach Redis at ${shown} within ${ms} ms; ${fix}`)), ms);
+        onError = (error: Error): void => {
+          const code = (error as NodeJS.ErrnoException).code;
+          const why = code === undefined ? undefined : FINAL_CONNECT_ERRORS[code];
+          if (why !== undefined) reject(new Error(`multiproc: cannot reach Redis at ${shown}: ${why} (${code}); ${fix}`, { cause: error }));
+        };
+        client.on('error', onError);
       }),
     ]);
   } finally {
     clearTimeout(timer);
+    if (onError !== undefined) client.off('error', onError);
   }
 }
 

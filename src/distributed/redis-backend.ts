@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Job, Queue, QueueEvents } from 'bullmq';
@@ -30,6 +30,14 @@ const KEEP_FAILED_S = 3600;
 const CLOSE_WAIT_MS = 2000;
 /** How long a pool with nothing out keeps reading events before it lets go (see #openEvents). */
 const EVENTS_IDLE_MS = 1000;
+interface JobToAdd {
+  name: string;
+  data: object;
+  opts: { jobId: string; removeOnComplete: { age: number }; removeOnFail: { age: number } };
+}
+
+/** Payload bytes per addBulk: beyond this, the jobs of a turn go in several, each on its way while the next is encoded. */
+const BATCH_BYTES = 256 * 1024;
 /** Job ids per cancel message (a terminate() of a large map cancels them all). */
 const CANCEL_BATCH = 500;
 
@@ -46,7 +54,8 @@ export class RedisBackend implements PoolBackend {
   readonly processes: number;
   readonly #host: BackendHost;
   readonly #options: RedisBackendOptions;
-  readonly #poolId = randomUUID();
+  /** 72 random bits, short: it is in every key of every job (Redis stores, writes to its log and sends each one). */
+  readonly #poolId = randomBytes(9).toString('base64url');
   readonly #version = multiprocVersion();
   readonly #module: string;
   readonly #client: Redis;
@@ -59,7 +68,8 @@ export class RedisBackend implements PoolBackend {
   readonly #held = new Map<string, Task>();
   readonly #running = new Set<string>();
   readonly #ready: Promise<void>;
-  #outgoing: { name: string; data: object; opts: { jobId: string } }[] = [];
+  /** Tasks taken, to be encoded and added as jobs by #flush. */
+  #outgoing: { jobId: string; task: Task }[] = [];
   #flushing = false;
   #closed = false;
   #stopped = false;
@@ -83,8 +93,9 @@ export class RedisBackend implements PoolBackend {
     this.#ready = reachable(this.#client, options.url, options.connectTimeout ?? CONNECT_TIMEOUT_MS).then(
       () => this.#openEvents(),
       (error: Error) => {
-        const cause = this.#firstError ?? error;
-        this.#host.broken(new BrokenProcessPool(`${error.message}${cause !== error ? ` (${cause.message})` : ''}`, { cause }));
+        // A final connect error names its cause already; a timeout adds what the connection last said.
+        const cause = (error.cause as Error | undefined) ?? this.#firstError ?? error;
+        this.#host.broken(new BrokenProcessPool(`${error.message}${error.cause === undefined && cause !== error ? ` (${cause.message})` : ''}`, { cause }));
         throw error;
       },
     );
@@ -152,17 +163,9 @@ export class RedisBackend implements PoolBackend {
     for (const task of tasks) {
       if (!this.#host.take(task)) continue;
       const jobId = `${this.#poolId}-${task.id}`;
-      let data: object;
-      try {
-        const payload = encodeValue(task.kwargs === null ? [task.data] : [task.data, task.kwargs[0]], `the arguments of a task for ${task.fn.ref.name}`);
-        data = sealJob(this.#options.authkey, { version: this.#version, format: JOB_FORMAT, module: this.#module, fn: task.fn.ref, kind: task.kind, timeout: task.timeout, payload });
-      } catch (error) {
-        this.#host.failed(task, error);
-        continue;
-      }
       this.#held.set(jobId, task);
       this.#host.dispatched(task, this.#where);
-      this.#outgoing.push({ name: task.fn.ref.name, data, opts: { jobId } });
+      this.#outgoing.push({ jobId, task });
     }
     void this.#flush();
     this.#watch();
@@ -179,20 +182,51 @@ export class RedisBackend implements PoolBackend {
       await this.#openEvents().catch(() => {
         this.#eventsOpen = null; // answers are then read back from the jobs (#reconcile) until it opens
       });
+      const adding: Promise<void>[] = [];
       while (this.#outgoing.length > 0 && !this.#stopped) {
-        const batch = this.#outgoing;
-        this.#outgoing = [];
-        const opts = { removeOnComplete: { age: KEEP_COMPLETED_S }, removeOnFail: { age: KEEP_FAILED_S } };
-        try {
-          await this.#queue.addBulk(batch.map((job) => ({ ...job, opts: { ...job.opts, ...opts } })));
-        } catch (error) {
-          for (const job of batch) this.#fail(job.opts.jobId, new ProcessError(`multiproc: the task could not be queued on ${this.#where.label}: ${(error as Error).message}`, { cause: error }));
-        }
+        adding.push(this.#add(this.#encodeBatch()));
+        // Let that batch leave before encoding the next: workers start on the first chunks of a big map meanwhile.
+        if (this.#outgoing.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       }
+      await Promise.all(adding);
     } catch {
       // Redis unreachable: the pool is broken (reported by #ready).
     } finally {
       this.#flushing = false;
+    }
+  }
+
+  /**
+   * Jobs for the next tasks waiting, encoded and signed, up to BATCH_BYTES of
+   * payload (at least one job): small tasks go many to an addBulk (one round
+   * trip), big chunks one by one. A task whose arguments cannot be encoded fails.
+   */
+  #encodeBatch(): JobToAdd[] {
+    const batch: JobToAdd[] = [];
+    let bytes = 0;
+    let taken = 0;
+    while (taken < this.#outgoing.length && bytes < BATCH_BYTES) {
+      const { jobId, task } = this.#outgoing[taken++]!;
+      if (this.#held.get(jobId) !== task) continue; // cancelled meanwhile
+      try {
+        const payload = encodeValue(task.kwargs === null ? [task.data] : [task.data, task.kwargs[0]], `the arguments of a task for ${task.fn.ref.name}`);
+        const data = sealJob(this.#options.authkey, { version: this.#version, format: JOB_FORMAT, module: this.#module, fn: task.fn.ref, kind: task.kind, timeout: task.timeout, payload });
+        batch.push({ name: task.fn.ref.name, data, opts: { jobId, removeOnComplete: { age: KEEP_COMPLETED_S }, removeOnFail: { age: KEEP_FAILED_S } } });
+        bytes += payload.length;
+      } catch (error) {
+        this.#fail(jobId, error);
+      }
+    }
+    this.#outgoing = this.#outgoing.slice(taken);
+    return batch;
+  }
+
+  async #add(batch: JobToAdd[]): Promise<void> {
+    if (batch.length === 0) return;
+    try {
+      await this.#queue.addBulk(batch);
+    } catch (error) {
+      for (const job of batch) this.#fail(job.opts.jobId, new ProcessError(`multiproc: the task could not be queued on ${this.#where.label}: ${(error as Error).message}`, { cause: error }));
     }
   }
 
@@ -275,20 +309,35 @@ export class RedisBackend implements PoolBackend {
   }
 
   cancel(task: Task): void {
-    // A waiting job is removed; a running one is cancelled in its worker (which kills the process running it).
     for (const [jobId, held] of this.#held) {
       if (held !== task) continue;
       this.#release(jobId);
-      this.#cancelRunning([jobId]);
-      void this.#queue.remove(jobId).catch(() => {});
+      void this.#letGo([jobId]);
       return;
     }
   }
 
+  /** Removals and cancels under way, which a shutdown lets finish (for a moment) before it cuts the connection. */
+  readonly #lettingGo = new Set<Promise<void>>();
+
+  /**
+   * Jobs let go: a waiting one is removed; the others (running, hence
+   * locked, which a removal refuses) are cancelled in their workers, which
+   * kill the processes running them and fail the jobs. Removal first: a
+   * failed job is no longer locked, so a removal that came after its cancel
+   * would erase the record of its failure.
+   */
+  #letGo(jobIds: string[]): Promise<void> {
+    const done = Promise.all(jobIds.map((jobId) => this.#queue.remove(jobId).catch(() => 0))).then((removed) => this.#cancelRunning(jobIds.filter((_, i) => removed[i] !== 1)));
+    this.#lettingGo.add(done);
+    void done.finally(() => this.#lettingGo.delete(done));
+    return done;
+  }
+
   /**
    * Tells the workers to stop these jobs where they run. Sent for every job
-   * let go, not only those seen active (the 'active' event may still be on
-   * its way): for a job that is not running, a worker does nothing.
+   * not removed, not only those seen active (the 'active' event may still be
+   * on its way): for a job that is not running, a worker does nothing.
    */
   #cancelRunning(jobIds: string[]): void {
     if (this.#client.status !== 'ready') return;
@@ -310,9 +359,7 @@ export class RedisBackend implements PoolBackend {
     this.#held.clear();
     this.#running.clear();
     this.#outgoing = [];
-    this.#cancelRunning(held.map(([jobId]) => jobId));
-    // Jobs still waiting are removed (a running one, locked, stays until its worker has cancelled it).
-    void Promise.all(held.map(([jobId]) => this.#queue.remove(jobId).catch(() => 0))).finally(() => this.#idle());
+    void this.#letGo(held.map(([jobId]) => jobId)).finally(() => this.#idle());
     return held.map(([, task]) => task).filter((task) => !task.done);
   }
 
@@ -351,6 +398,8 @@ export class RedisBackend implements PoolBackend {
       if (this.#client.status !== 'ready') this.#client.disconnect();
       if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
       let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.#lettingGo]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
       await Promise.race([Promise.allSettled([this.#events?.close(), this.#queue.close()]), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
       clearTimeout(timer);
       this.#client.disconnect();

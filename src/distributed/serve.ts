@@ -53,6 +53,8 @@ export class WorkerService {
   #cancels: Redis | null = null;
   readonly #functions = new Map<string, FunctionEntry>();
   readonly #answers = new Map<Task, (outcome: Outcome, micros: number) => void>();
+  /** How to stop each job running here, by id: a cancel message names jobs. */
+  readonly #cancellers = new Map<string, () => void>();
   readonly #label = `${hostname()}, multiproc worker pid ${process.pid}`;
   #nextTask = 0;
   #stopping: Promise<void> | null = null;
@@ -87,7 +89,8 @@ export class WorkerService {
     });
     const lockDuration = options.lockDuration ?? DEFAULT_LOCK_MS;
     this.#client = redisConnection(options.url, (error) => this.#log(`redis: ${error.message}`));
-    this.#worker = new Worker(options.queue, (job, _token, signal) => this.#process(job, signal), {
+    // A processor of one parameter: BullMQ then makes no AbortController per job (cancels come by #cancellers).
+    this.#worker = new Worker(options.queue, (job: Job) => this.#process(job), {
       connection: this.#client,
       autorun: false,
       concurrency: options.concurrency ?? Math.max(8, 4 * options.processes),
@@ -110,7 +113,7 @@ export class WorkerService {
       if (from !== channel) return;
       const jobIds = openCancel(this.#options.authkey, text);
       if (jobIds === null) return this.#log('a cancel message on the queue\'s channel failed its integrity check (another authkey?); ignored');
-      for (const jobId of jobIds) this.#worker.cancelJob(jobId, 'cancelled by the caller');
+      for (const jobId of jobIds) this.#cancellers.get(jobId)?.();
     });
     await cancels.subscribe(channel);
   }
@@ -141,7 +144,7 @@ export class WorkerService {
     return entry;
   }
 
-  async #process(job: Job, signal?: AbortSignal): Promise<JobAnswer> {
+  async #process(job: Job): Promise<JobAnswer> {
     if (this.#broken !== null) throw this.#broken;
     const data = openJob(this.#options.authkey, job.data, this.#version, job.id);
     const entry = this.#entry(data, job.id);
@@ -152,6 +155,8 @@ export class WorkerService {
     } catch (error) {
       throw new Error(`multiproc worker: the payload of job ${job.id} cannot be decoded (${(error as Error).message}); refused`);
     }
+    const jobId = job.id ?? '';
+    let cancelled = false;
     const items = data.kind === MAP || data.kind === STARMAP ? (args[0] as { length: number }).length : 1;
     const { outcome, micros, where } = await new Promise<{ outcome: Outcome; micros: number; where: string }>((settle) => {
       const task: Task = {
@@ -179,14 +184,17 @@ export class WorkerService {
         this.#answers.delete(task);
         settle({ outcome: result, micros: runMicros, where: task.holder === null ? this.#label : `${this.#label}, ${task.holder.label}` });
       });
-      signal?.addEventListener('abort', () => {
-        this.#answer(task, { status: 'failed', error: describeError(new Error(`the job ${job.id} was cancelled`), () => null) }, 0);
+      this.#cancellers.set(jobId, () => {
+        this.#cancellers.delete(jobId); // a second cancel message for it finds nothing to do
+        cancelled = true;
+        this.#answer(task, { status: 'failed', error: describeError(new Error(`the job ${jobId} was cancelled`), () => null) }, 0);
         this.#backend.cancel(task);
       });
       this.#backend.submit([task]);
     });
+    this.#cancellers.delete(jobId);
     // Its caller let go of it (terminate(), an AbortSignal): failed in BullMQ, so that its tools say so.
-    if (signal?.aborted === true) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
+    if (cancelled) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
     let answer: Omit<JobAnswer, 'mac'> = { version: this.#version, where, micros, status: outcome.status };
     if (outcome.status === 'ok') {
       try {

@@ -37,7 +37,7 @@ export interface PoolOptions {
   root?: string | null;
   /** With a Redis backend: the key that signs jobs and results (workers get the same as `--authkey` or MULTIPROC_AUTHKEY); default: MULTIPROC_AUTHKEY, else none. */
   authkey?: string | null;
-  /** With a Redis backend: how long Redis may take to answer at start before the pool breaks, in ms; default 5000. */
+  /** With a Redis backend: how long Redis may take to answer at start before the pool breaks, in ms; default 5000 (a refused connection breaks it at once). */
   connectTimeout?: number | null;
 }
 
