@@ -34,7 +34,7 @@ function report(failure: string | null): void {
   Atomics.notify(flag, 0);
 }
 
-// The server thread may not be listening yet when the first client comes (it starts with the first object).
+// The server thread may not be listening yet when the first client comes (it starts with the first object), or too busy to take it.
 async function connect(): Promise<Connection<Registration, boolean>> {
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -42,7 +42,8 @@ async function connect(): Promise<Connection<Registration, boolean>> {
       // A server that accepts and never answers must not hold this link (and every call waiting on it) forever.
       return (await Client(address, { authkey, timeout: Math.max(0, deadline - Date.now()) })) as Connection<Registration, boolean>;
     } catch (error) {
-      const code = /ENOENT|ECONNREFUSED/.exec((error as Error).message);
+      // EAGAIN: the server's accept queue is full (a Pool of 130 workers starting at once): it drains in a moment.
+      const code = /ENOENT|ECONNREFUSED|EAGAIN/.exec((error as Error).message);
       if (code === null || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
