@@ -136,7 +136,22 @@ export class FallbackQueue {
 
   // ---- getting
 
-  async get(block: boolean, timeout: number | null): Promise<Buffer> {
+  get(block: boolean, timeout: number | null): Promise<Buffer> {
+    // Holding the read lock, with no other get of ours in line: an item already here is taken at once (a stream of gets).
+    if (this.#leased && this.#readers === 0) {
+      try {
+        const now = this.#frames.readNow();
+        if (now !== null) return Promise.resolve(this.#took(now));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      } finally {
+        this.#endLeaseSoon();
+      }
+    }
+    return this.#getInLine(block, timeout);
+  }
+
+  async #getInLine(block: boolean, timeout: number | null): Promise<Buffer> {
     const deadline = !block ? Date.now() : timeout === null ? null : Date.now() + timeout;
     this.#readers += 1;
     const turn = this.#readLine.then(() => this.#getInTurn(deadline));
