@@ -1,5 +1,5 @@
 import { OSError, ValueError } from './errors.js';
-import { CHUNK_BYTES, FrameReader, makerFor, markWhole, MAX_WHOLE, queueSocketPair, SocketEnd, writeChunked, writeWhole, type ReadResult } from './queue-socket.js';
+import { CHUNK_BYTES, FrameReader, makerFor, MAX_WHOLE, packWhole, queueSocketPair, SocketEnd, wholeChunkBytes, writeChunked, writeWhole, type ReadResult } from './queue-socket.js';
 import { dumpsForChild, loadsInChild, type HandleSink, type HandleSource } from './reduction.js';
 import { Value, type SharedValue } from './sharedctypes.js';
 import { Condition } from './sync/condition.js';
@@ -110,7 +110,7 @@ export class FallbackQueue {
       await new Promise(setImmediate);
       let count = 0;
       let bytes = 0;
-      while (count < this.#pending.length && (count === 0 || bytes + this.#pending[count]!.length <= BATCH_BYTES)) bytes += this.#pending[count++]!.length;
+      while (count < this.#pending.length && (count === 0 || bytes + wholeChunkBytes(this.#pending[count]!) <= BATCH_BYTES)) bytes += wholeChunkBytes(this.#pending[count++]!);
       const batch = this.#pending.splice(0, count);
       this.#writing = count;
       const { wlock, written } = this.#shared;
@@ -121,7 +121,7 @@ export class FallbackQueue {
         written.value += count;
         this.#writing = 0;
         if (batch[0]!.length - 4 > MAX_WHOLE) await writeChunked(this.#writer, batch[0]!);
-        else await writeWhole(this.#writer, batch.length === 1 ? markWhole(batch[0]!) : Buffer.concat(batch.map(markWhole), bytes));
+        else await writeWhole(this.#writer, packWhole(batch, bytes));
       } finally {
         this.#writing = 0;
         wlock.release();

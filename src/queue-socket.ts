@@ -97,15 +97,20 @@ export function queueSocketPair(): [Promise<SocketMaker>, SocketMaker] {
  * killed while putting or getting never leaves a chunk cut short, and the
  * stream is always at a chunk's start for the next reader. A chunk starts
  * with a 4-byte big-endian header: FIRST and LAST flags, then the length of
- * what follows. An item that fits is one chunk (FIRST | LAST); a bigger one
- * is FIRST (whose payload starts with the item's length and the putter's
- * pid), then chunks without FIRST, the last with LAST. That is what lets a
- * reader tell a torn item from a whole one: a new FIRST where the rest of
- * an item was due, or the putter found dead while waiting for it, means
- * the putter died while writing it; chunks without FIRST where an item
- * should start are the rest of one whose getter died (skipped).
+ * the payload that follows; it is at least HEAD bytes long (padded), so that
+ * a reader takes a small item in one read of HEAD bytes, and the rest of a
+ * bigger one in a second. An item that fits is one chunk (FIRST | LAST); a
+ * bigger one is FIRST (whose payload starts with the item's length and the
+ * putter's pid), then chunks without FIRST, the last with LAST. That is what
+ * lets a reader tell a torn item from a whole one: a new FIRST where the
+ * rest of an item was due, or the putter found dead while waiting for it,
+ * means the putter died while writing it; chunks without FIRST where an
+ * item should start are the rest of one whose getter died (skipped).
  */
 export const CHUNK_BYTES = 32 * 1024;
+/** What a reader reads first of every chunk: its header and the start of its payload (a small item whole). */
+const HEAD = 64;
+const IN_HEAD = HEAD - 4;
 const FIRST = 0x80000000;
 const LAST = 0x40000000;
 const LENGTH = 0x3fffffff;
@@ -114,9 +119,27 @@ const PREFIX = 8;
 /** How often a reader waiting for the rest of an item looks whether its putter still lives. */
 const WRITER_CHECK_MS = POLL_MS;
 
-/** Marks a frame built as [length][body] (queues.ts) as one whole chunk: only for bodies of at most MAX_WHOLE bytes. */
+/** The largest item (its encoded body) that goes as one chunk. */
 export const MAX_WHOLE = CHUNK_BYTES - 4;
-export function markWhole(frame: Buffer): Buffer {
+
+/** The bytes a frame built as [length][body] (queues.ts) takes as a whole chunk. */
+export function wholeChunkBytes(frame: Buffer): number {
+  return Math.max(HEAD, frame.length);
+}
+
+/** Frames built as [length][body], of at most MAX_WHOLE bytes of body each, as whole chunks in one buffer (`bytes`: their wholeChunkBytes). */
+export function packWhole(frames: Buffer[], bytes: number): Buffer {
+  if (frames.length === 1 && frames[0]!.length >= HEAD) return mark(frames[0]!);
+  const out = Buffer.alloc(bytes);
+  let at = 0;
+  for (const frame of frames) {
+    mark(frame).copy(out, at);
+    at += wholeChunkBytes(frame);
+  }
+  return out;
+}
+
+function mark(frame: Buffer): Buffer {
   frame.writeUInt32BE((FIRST | LAST | (frame.length - 4)) >>> 0, 0);
   return frame;
 }
@@ -131,7 +154,7 @@ export interface ReaderHooks {
   onDropped(): void;
 }
 
-type Stage = 'header' | 'prefix' | 'body' | 'skip';
+type Stage = 'head' | 'body' | 'skip';
 
 /**
  * Reads items from a socket that other processes read too, chunk by chunk,
@@ -140,17 +163,18 @@ type Stage = 'header' | 'prefix' | 'body' | 'skip';
  * are tried at once, without the event loop, when the bytes are there.
  */
 export class FrameReader {
-  #header = Buffer.allocUnsafe(4);
-  readonly #prefix = Buffer.allocUnsafe(PREFIX);
+  #head = Buffer.allocUnsafe(HEAD);
   readonly #scratch = Buffer.allocUnsafe(CHUNK_BYTES);
-  #target: Buffer = this.#header;
+  #target: Buffer = this.#head;
   #got = 0;
-  #stage: Stage = 'header';
+  #stage: Stage = 'head';
   #last = false;
   /** The multi-chunk item being read, how much of it is here, and its putter. */
   #item: Buffer | null = null;
   #itemAt = 0;
   #writer = 0;
+  /** A single-chunk item bigger than the head, while its rest comes in. */
+  #single: Buffer | null = null;
   /** Skipping the rest of an item whose getter died (until its LAST, or a new FIRST). */
   #skipping = false;
   #waiting: { resolve(result: ReadResult): void; reject(err: Error): void } | null = null;
@@ -181,7 +205,7 @@ export class FrameReader {
 
   /** Whether an item has begun to come in for this process (its bytes are owed to whoever reads next: it must be read to its end). */
   get partial(): boolean {
-    return this.#item !== null || this.#stage === 'prefix' || (this.#stage === 'body' && !this.#skipping) || (this.#stage === 'header' && this.#got > 0);
+    return this.#item !== null || this.#stage === 'body' || (this.#stage === 'head' && this.#got > 0);
   }
 
   /**
@@ -282,61 +306,87 @@ export class FrameReader {
   #abandon(): ReadResult {
     const writer = this.#writer;
     this.#item = null;
-    this.#stage = 'header';
-    this.#target = this.#header;
-    this.#got = 0;
+    this.#read('head', this.#head);
     return { lostWith: writer };
   }
 
-  /** A result once the part being read is whole and completes an item (or shows one lost), else null (and the reader set up for the next part). */
+  /**
+   * A result once the part being read is whole and completes an item (or
+   * shows one lost), else null (and the reader set up for the next part).
+   * Between items a chunk's HEAD bytes are read at once (every chunk has as
+   * many); within an item, only the next chunk's header (it may be a new
+   * item's, whose bytes are not this one's).
+   */
   #complete(): ReadResult | null {
     for (;;) {
       if (this.#got < this.#target.length) return null;
       const stage = this.#stage;
-      this.#got = 0;
-      if (stage === 'header') {
-        const word = this.#header.readUInt32BE(0);
+      if (stage === 'head') {
+        const head = this.#head;
+        const word = head.readUInt32BE(0);
         const length = word & LENGTH;
         this.#last = (word & LAST) !== 0;
-        if ((word & FIRST) !== 0) {
-          // A new item where the rest of one was due: its putter died while writing it.
-          const torn = this.#item !== null ? this.#writer : 0;
-          if (this.#skipping) this.#hooks.onDropped();
-          this.#skipping = false;
-          this.#item = null;
-          if (this.#last) this.#read('body', Buffer.allocUnsafe(length));
-          else this.#read('prefix', this.#prefix);
-          if (torn !== 0) return { lostWith: torn };
-        } else if (this.#item !== null) {
+        if (this.#item !== null) {
+          if ((word & FIRST) !== 0) {
+            // A new item where the rest of one was due: its putter died while writing it. The rest of the new one's head next.
+            this.#item = null;
+            this.#target = head;
+            return { lostWith: this.#writer };
+          }
           this.#read('body', this.#item.subarray(this.#itemAt, this.#itemAt + length));
           this.#itemAt += length;
-        } else {
+          continue;
+        }
+        const rest = Math.max(0, length - IN_HEAD);
+        if ((word & FIRST) === 0) {
           // The rest of an item whose getter died: not ours, skipped.
           this.#skipping = true;
-          this.#read('skip', this.#scratch.subarray(0, length));
+          this.#read('skip', this.#scratch.subarray(0, rest));
+          continue;
+        }
+        if (this.#skipping) this.#hooks.onDropped();
+        this.#skipping = false;
+        if (!this.#last) {
+          this.#item = Buffer.allocUnsafe(head.readUInt32BE(4));
+          this.#writer = head.readUInt32BE(8);
+          this.#itemAt = head.copy(this.#item, 0, 4 + PREFIX);
+          this.#read('body', this.#item.subarray(this.#itemAt, this.#itemAt + rest));
+          this.#itemAt += rest;
+          this.#hooks.onBegun();
+          continue;
+        }
+        // A small item is here whole: the head is its body's, and the next chunk gets a new one.
+        this.#head = Buffer.allocUnsafe(HEAD);
+        if (rest === 0) {
+          this.#read('head', this.#head);
+          return { body: head.subarray(4, 4 + length), counted: false };
+        }
+        this.#single = Buffer.allocUnsafe(length);
+        head.copy(this.#single, 0, 4);
+        this.#read('body', this.#single.subarray(IN_HEAD));
+        continue;
+      }
+      if (stage === 'skip') {
+        this.#read('head', this.#head);
+        if (this.#last) {
+          this.#skipping = false;
+          this.#hooks.onDropped();
         }
         continue;
       }
-      if (stage === 'prefix') {
-        this.#item = Buffer.allocUnsafe(this.#prefix.readUInt32BE(0));
-        this.#writer = this.#prefix.readUInt32BE(4);
-        const length = (this.#header.readUInt32BE(0) & LENGTH) - PREFIX;
-        this.#itemAt = length;
-        this.#read('body', this.#item.subarray(0, length));
-        this.#hooks.onBegun();
+      if (this.#single !== null) {
+        const body = this.#single;
+        this.#single = null;
+        this.#read('head', this.#head);
+        return { body, counted: false };
+      }
+      if (!this.#last) {
+        this.#read('head', this.#head.subarray(0, 4));
         continue;
       }
-      if (stage === 'skip' && this.#last) {
-        this.#skipping = false;
-        this.#hooks.onDropped();
-      }
-      const body = this.#target;
-      this.#read('header', this.#header = Buffer.allocUnsafe(4));
-      if (stage === 'skip') continue;
-      if (this.#item === null) return { body, counted: false };
-      if (!this.#last) continue;
-      const item = this.#item;
+      const item = this.#item!;
       this.#item = null;
+      this.#read('head', this.#head);
       return { body: item, counted: true };
     }
   }
@@ -381,7 +431,9 @@ export async function writeChunked(end: SocketEnd, frame: Buffer): Promise<void>
   for (let at = 0; at < body.length; ) {
     const first = at === 0;
     const head = first ? 4 + PREFIX : 4;
-    const length = Math.min(CHUNK_BYTES - head, body.length - at);
+    let length = Math.min(CHUNK_BYTES - head, body.length - at);
+    // Every chunk is at least HEAD bytes (a reader between items reads that much): the last one is never left shorter.
+    if (body.length - at - length > 0 && body.length - at - length < IN_HEAD) length = body.length - at - IN_HEAD;
     const last = at + length === body.length;
     const chunk = Buffer.allocUnsafe(head + length);
     chunk.writeUInt32BE(((first ? FIRST : 0) | (last ? LAST : 0) | (head - 4 + length)) >>> 0, 0);
