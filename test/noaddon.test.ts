@@ -63,7 +63,7 @@ test('without the addon: a Pool and a ProcessPoolExecutor serve every kind of ca
 
 test('without the addon: a Pool of 130 workers (more socket pairs in one turn than one accept queue holds) starts them all, and they serve a map; nothing is left behind', async () => {
   const before = new Set(pairFolders());
-  // Compiled by tsc and run by node: 130 workers that each load tsx (and start its esbuild) would cost several times as much.
+  // Compiled by tsc and run by node, so that none of the 130 workers loads tsx.
   const { code, stdout, stderr, lines } = await run([`${compilePrograms()}noaddon-many-workers.js`], { env: { MULTIPROC_NO_NATIVE: '1' }, timeoutMs: 300_000 });
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   const said = Object.fromEntries(lines.map((line) => [line.check, line.value]));
