@@ -1,5 +1,5 @@
-import { ValueError } from './errors.js';
-import { FrameReader, makerFor, queueSocketPair, SocketEnd, writeWhole } from './queue-socket.js';
+import { OSError, ValueError } from './errors.js';
+import { CHUNK_BYTES, FrameReader, makerFor, MAX_WHOLE, packWhole, queueSocketPair, SocketEnd, wholeChunkBytes, writeChunked, writeWhole, type ReadResult } from './queue-socket.js';
 import { dumpsForChild, loadsInChild, type HandleSink, type HandleSource } from './reduction.js';
 import { Value, type SharedValue } from './sharedctypes.js';
 import { Condition } from './sync/condition.js';
@@ -7,8 +7,8 @@ import { OwnerDiedError } from './sync/errors.js';
 import { Lock } from './sync/lock.js';
 import { BoundedSemaphore, Semaphore } from './sync/semaphore.js';
 
-/** As the native queue's feeder: a batch goes in one write, up to this much. */
-const BATCH_BYTES = 32 * 1024;
+/** The puts of a turn go in one write, up to one chunk (which the kernel takes whole: see queue-socket.ts). */
+const BATCH_BYTES = CHUNK_BYTES;
 /** How often wait() looks at a queue's count without the addon (it has no shared memory to sleep on). */
 const READY_POLL_MS = 10;
 
@@ -47,7 +47,7 @@ export class FallbackQueue {
   readonly #shared: Shared;
   readonly #reader: SocketEnd;
   readonly #writer: SocketEnd;
-  readonly #frames = new FrameReader();
+  readonly #frames = new FrameReader({ onBegun: () => this.#begun(), onDropped: () => this.#gaveBack() });
   readonly #errors: FallbackErrors;
   #pending: Buffer[] = [];
   #writing = 0;
@@ -110,14 +110,18 @@ export class FallbackQueue {
       await new Promise(setImmediate);
       let count = 0;
       let bytes = 0;
-      while (count < this.#pending.length && (count === 0 || bytes + this.#pending[count]!.length <= BATCH_BYTES)) bytes += this.#pending[count++]!.length;
+      while (count < this.#pending.length && (count === 0 || bytes + wholeChunkBytes(this.#pending[count]!) <= BATCH_BYTES)) bytes += wholeChunkBytes(this.#pending[count++]!);
       const batch = this.#pending.splice(0, count);
       this.#writing = count;
       const { wlock, written } = this.#shared;
+      // A putter that died holding the lock wrote whole chunks only: the getters find its item lost (queue-socket.ts).
       await tolerateOwnerDied(wlock.acquire());
       try {
-        await writeWhole(this.#writer, batch.length === 1 ? batch[0]! : Buffer.concat(batch, bytes));
+        // Counted before the bytes go: an item is taken (or found lost) from its first chunk on.
         written.value += count;
+        this.#writing = 0;
+        if (batch[0]!.length - 4 > MAX_WHOLE) await writeChunked(this.#writer, batch[0]!);
+        else await writeWhole(this.#writer, packWhole(batch, bytes));
       } finally {
         this.#writing = 0;
         wlock.release();
@@ -132,7 +136,22 @@ export class FallbackQueue {
 
   // ---- getting
 
-  async get(block: boolean, timeout: number | null): Promise<Buffer> {
+  get(block: boolean, timeout: number | null): Promise<Buffer> {
+    // Holding the read lock, with no other get of ours in line: an item already here is taken at once (a stream of gets).
+    if (this.#leased && this.#readers === 0) {
+      try {
+        const now = this.#frames.readNow();
+        if (now !== null) return Promise.resolve(this.#took(now));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      } finally {
+        this.#endLeaseSoon();
+      }
+    }
+    return this.#getInLine(block, timeout);
+  }
+
+  async #getInLine(block: boolean, timeout: number | null): Promise<Buffer> {
     const deadline = !block ? Date.now() : timeout === null ? null : Date.now() + timeout;
     this.#readers += 1;
     const turn = this.#readLine.then(() => this.#getInTurn(deadline));
@@ -180,10 +199,31 @@ export class FallbackQueue {
     return this.#took(await reading);
   }
 
-  #took(body: Buffer): Buffer {
-    this.#takenHere += 1;
+  #took(result: ReadResult): Buffer {
+    if ('lostWith' in result) {
+      this.#gaveBack();
+      throw new OSError(`an item was lost: the process that was putting it (pid ${result.lostWith}) died while writing it; the queue goes on with the items after it`);
+    }
+    if (!result.counted) this.#takenHere += 1;
     this.#shared.slots?.release();
-    return body;
+    return result.body;
+  }
+
+  /** An item too big for one chunk has begun to come in: counted as taken now (its rest may be long in coming, or never come). */
+  #begun(): void {
+    this.#takenHere += 1;
+    this.#commitTaken();
+  }
+
+  /** An item lost (its putter or its getter died): what it held goes back, its slot and, for join(), its task. */
+  #gaveBack(): void {
+    this.#shared.slots?.release();
+    if (this.#shared.unfinished === null) return;
+    try {
+      this.taskDone();
+    } catch {
+      // all done already
+    }
   }
 
   /** The read lock goes back after this turn of the event loop, unless another get of ours came in it. */
@@ -273,9 +313,8 @@ export class FallbackQueue {
 
 /**
  * A lock whose holder died is ours now (OwnerDiedError): the queue goes on.
- * What a holder killed in the middle of a frame leaves (a frame half read or
- * half written) is not repaired without the addon, which keeps the counts in
- * shared memory for that; a holder killed between frames leaves nothing.
+ * What a holder killed in the middle of an item leaves is whole chunks
+ * (queue-socket.ts): the getters report the item lost, or skip its rest.
  */
 async function tolerateOwnerDied(acquiring: Promise<boolean>): Promise<boolean> {
   try {

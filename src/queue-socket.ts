@@ -4,6 +4,8 @@ import type { ReadInto, SocketMaker } from './connection.js';
 import { EOFError, OSError } from './errors.js';
 import { handleToken, takeHandle, type PinnedHandle } from './launch/handles.js';
 import { socketPair } from './socket-pair.js';
+import { isAlive, PID } from './sync/owner.js';
+import { POLL_MS } from './sync/sleep.js';
 
 /**
  * One end of a Queue's socket pair where the native addon is missing (see
@@ -89,20 +91,101 @@ export function queueSocketPair(): [Promise<SocketMaker>, SocketMaker] {
 }
 
 /**
- * Reads whole frames (a 4-byte big-endian length, then the body) from a
- * socket that other processes read too, and never a byte past the frame:
- * Node reads into the buffer we give it (`onread`), sized to what is left
- * of the frame, and stops when it is whole. Reads are tried at once,
- * without the event loop, when the bytes are already there.
+ * The stream of a Queue's socket is made of chunks, each written with one
+ * write(2) of at most CHUNK_BYTES: on Linux a Unix stream socket takes such
+ * a write whole or not at all (one buffer of the kernel's), so a process
+ * killed while putting or getting never leaves a chunk cut short, and the
+ * stream is always at a chunk's start for the next reader. A chunk starts
+ * with a 4-byte big-endian header: FIRST and LAST flags, then the length of
+ * the payload that follows; it is at least HEAD bytes long (padded), so that
+ * a reader takes a small item in one read of HEAD bytes, and the rest of a
+ * bigger one in a second. An item that fits is one chunk (FIRST | LAST); a
+ * bigger one is FIRST (whose payload starts with the item's length and the
+ * putter's pid), then chunks without FIRST, the last with LAST. That is what
+ * lets a reader tell a torn item from a whole one: a new FIRST where the
+ * rest of an item was due, or the putter found dead while waiting for it,
+ * means the putter died while writing it; chunks without FIRST where an
+ * item should start are the rest of one whose getter died (skipped).
+ */
+export const CHUNK_BYTES = 32 * 1024;
+/** What a reader reads first of every chunk: its header and the start of its payload (a small item whole). */
+const HEAD = 64;
+const IN_HEAD = HEAD - 4;
+const FIRST = 0x80000000;
+const LAST = 0x40000000;
+const LENGTH = 0x3fffffff;
+/** A multi-chunk item's first payload begins with its length and its putter's pid. */
+const PREFIX = 8;
+/** How often a reader waiting for the rest of an item looks whether its putter still lives. */
+const WRITER_CHECK_MS = POLL_MS;
+
+/** The largest item (its encoded body) that goes as one chunk. */
+export const MAX_WHOLE = CHUNK_BYTES - 4;
+
+/** The bytes a frame built as [length][body] (queues.ts) takes as a whole chunk. */
+export function wholeChunkBytes(frame: Buffer): number {
+  return Math.max(HEAD, frame.length);
+}
+
+/** Frames built as [length][body], of at most MAX_WHOLE bytes of body each, as whole chunks in one buffer (`bytes`: their wholeChunkBytes). */
+export function packWhole(frames: Buffer[], bytes: number): Buffer {
+  if (frames.length === 1 && frames[0]!.length >= HEAD) return mark(frames[0]!);
+  const out = Buffer.alloc(bytes);
+  let at = 0;
+  for (const frame of frames) {
+    mark(frame).copy(out, at);
+    at += wholeChunkBytes(frame);
+  }
+  return out;
+}
+
+function mark(frame: Buffer): Buffer {
+  frame.writeUInt32BE((FIRST | LAST | (frame.length - 4)) >>> 0, 0);
+  return frame;
+}
+
+/** What a read gives: an item (`counted`: already counted as taken, when it began: see onBegun), or an item lost with its putter. */
+export type ReadResult = { body: Buffer; counted: boolean } | { lostWith: number };
+
+export interface ReaderHooks {
+  /** A multi-chunk item has begun to come in, for this process: count it taken now, while its rest may be long in coming. */
+  onBegun(): void;
+  /** The rest of an item whose getter died was skipped: give back what it held. */
+  onDropped(): void;
+}
+
+type Stage = 'head' | 'body' | 'skip';
+
+/**
+ * Reads items from a socket that other processes read too, chunk by chunk,
+ * and never a byte past the chunk: Node reads into the buffer we give it
+ * (`onread`), sized to what is left of the chunk's part being read. Reads
+ * are tried at once, without the event loop, when the bytes are there.
  */
 export class FrameReader {
-  #header = Buffer.allocUnsafe(4);
-  #target: Buffer = this.#header;
+  #head = Buffer.allocUnsafe(HEAD);
+  readonly #scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+  #target: Buffer = this.#head;
   #got = 0;
-  #inBody = false;
-  #waiting: { resolve(body: Buffer): void; reject(err: Error): void } | null = null;
+  #stage: Stage = 'head';
+  #last = false;
+  /** The multi-chunk item being read, how much of it is here, and its putter. */
+  #item: Buffer | null = null;
+  #itemAt = 0;
+  #writer = 0;
+  /** A single-chunk item bigger than the head, while its rest comes in. */
+  #single: Buffer | null = null;
+  /** Skipping the rest of an item whose getter died (until its LAST, or a new FIRST). */
+  #skipping = false;
+  #waiting: { resolve(result: ReadResult): void; reject(err: Error): void } | null = null;
+  #watch: NodeJS.Timeout | undefined;
   #ended = false;
   #end: SocketEnd | null = null;
+  readonly #hooks: ReaderHooks;
+
+  constructor(hooks: ReaderHooks) {
+    this.#hooks = hooks;
+  }
 
   readonly onread: ReadInto = {
     buffer: () => this.#target.subarray(this.#got),
@@ -120,26 +203,31 @@ export class FrameReader {
     }, () => this.#onEnd());
   }
 
-  /** Whether a frame has begun to come in (its bytes are owed to whoever reads next). */
+  /** Whether an item has begun to come in for this process (its bytes are owed to whoever reads next: it must be read to its end). */
   get partial(): boolean {
-    return this.#got > 0 || this.#inBody;
+    return this.#item !== null || this.#stage === 'body' || (this.#stage === 'head' && this.#got > 0);
   }
 
   /**
-   * Tries to finish the frame without waiting: the body, or null if the
-   * bytes are not all there yet. `spin`: keep trying while a frame has begun
-   * (for the synchronous getNowait, whose writer is mid-write).
+   * Tries to finish an item without waiting: the result, or null if the
+   * bytes are not all there yet. `spin`: keep trying while an item has begun
+   * (for the synchronous getNowait, whose putter is mid-write).
    */
-  readNow(spinMs = 0): Buffer | null {
+  readNow(spinMs = 0): ReadResult | null {
     const fd = this.#end?.fd ?? -1;
     if (fd < 0) return null;
     const until = Date.now() + spinMs;
+    let checked = Date.now();
     for (;;) {
       let n: number;
       try {
         n = readSync(fd, this.#target, this.#got, this.#target.length - this.#got, null);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+        if (this.#item !== null && Date.now() - checked >= WRITER_CHECK_MS) {
+          checked = Date.now();
+          if (!isAlive(this.#writer)) return this.#abandon();
+        }
         if (spinMs > 0 && this.partial && Date.now() < until) continue;
         return null;
       }
@@ -148,19 +236,22 @@ export class FrameReader {
         throw new EOFError('got end of file during message');
       }
       this.#got += n;
-      const body = this.#complete();
-      if (body !== null) return body;
+      const result = this.#complete();
+      if (result !== null) return result;
     }
   }
 
-  /** The next frame's body, read by the event loop; the caller makes sure no one else reads meanwhile. */
-  async read(): Promise<Buffer> {
+  /** The next item, read by the event loop; the caller makes sure no one else reads meanwhile. */
+  async read(): Promise<ReadResult> {
     const now = this.readNow();
     if (now !== null) return now;
     if (this.#ended) throw new EOFError('got end of file during message');
     const socket = await this.#end!.arrived;
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<ReadResult>((resolve, reject) => {
       this.#waiting = { resolve, reject };
+      // A putter killed in the middle of an item writes no more of it: look now and then.
+      this.#watch = setInterval(() => this.#checkWriter(), WRITER_CHECK_MS);
+      this.#watch.unref();
       // The buffer Node holds was sized before any synchronous read: give it the one for what is left.
       (socket as unknown as { _handle?: { useUserBuffer?(b: Uint8Array): void } | null })._handle?.useUserBuffer?.(this.onread.buffer());
       socket.ref();
@@ -168,11 +259,31 @@ export class FrameReader {
     });
   }
 
-  /** Gives up waiting for a frame that has not begun (a timeout): false if it has begun, and must be read to its end. */
+  #checkWriter(): void {
+    if (this.#item === null || isAlive(this.#writer)) return;
+    this.#stop();
+    let result: ReadResult;
+    try {
+      result = this.readNow() ?? this.#abandon();
+    } catch (error) {
+      return this.#settle((waiting) => waiting.reject(error as Error));
+    }
+    this.#settle((waiting) => waiting.resolve(result));
+  }
+
+  /** Ends the wait of read(), if one is on: `how` settles its promise. */
+  #settle(how: (waiting: { resolve(result: ReadResult): void; reject(err: Error): void }) => void): void {
+    clearInterval(this.#watch);
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    if (waiting !== null) how(waiting);
+  }
+
+  /** Gives up waiting for an item that has not begun (a timeout): false if it has begun, and must be read to its end. */
   cancel(): boolean {
     if (this.partial || this.#waiting === null) return false;
     this.#stop();
-    this.#waiting = null;
+    this.#settle(() => {}); // no one awaits it any more
     return true;
   }
 
@@ -182,42 +293,113 @@ export class FrameReader {
     socket?.unref();
   }
 
-  /** After bytes came in from the event loop: false (stop reading) once the frame is whole. */
+  /** After bytes came in from the event loop: false (stop reading) once an item is whole (or lost). */
   #advance(): boolean {
-    const body = this.#complete();
-    if (body === null) return true;
+    const result = this.#complete();
+    if (result === null) return true;
     this.#stop();
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.resolve(body);
+    this.#settle((waiting) => waiting.resolve(result));
     return false;
   }
 
-  /** The body if the frame is whole (and the reader set up for the next), else null. */
-  #complete(): Buffer | null {
-    if (this.#got < this.#target.length) return null;
-    if (!this.#inBody) {
-      const length = this.#header.readUInt32BE(0);
-      this.#got = 0;
-      if (length > 0) {
-        this.#inBody = true;
-        this.#target = Buffer.allocUnsafe(length);
-        return null;
+  /** The item its putter died writing: the stream is at a chunk's start (chunks are written whole), the next one an item's. */
+  #abandon(): ReadResult {
+    const writer = this.#writer;
+    this.#item = null;
+    this.#read('head', this.#head);
+    return { lostWith: writer };
+  }
+
+  /**
+   * A result once the part being read is whole and completes an item (or
+   * shows one lost), else null (and the reader set up for the next part).
+   * Between items a chunk's HEAD bytes are read at once (every chunk has as
+   * many); within an item, only the next chunk's header (it may be a new
+   * item's, whose bytes are not this one's).
+   */
+  #complete(): ReadResult | null {
+    for (;;) {
+      if (this.#got < this.#target.length) return null;
+      const stage = this.#stage;
+      if (stage === 'head') {
+        const head = this.#head;
+        const word = head.readUInt32BE(0);
+        const length = word & LENGTH;
+        this.#last = (word & LAST) !== 0;
+        if (this.#item !== null) {
+          if ((word & FIRST) !== 0) {
+            // A new item where the rest of one was due: its putter died while writing it. The rest of the new one's head next.
+            this.#item = null;
+            this.#target = head;
+            return { lostWith: this.#writer };
+          }
+          this.#read('body', this.#item.subarray(this.#itemAt, this.#itemAt + length));
+          this.#itemAt += length;
+          continue;
+        }
+        const rest = Math.max(0, length - IN_HEAD);
+        if ((word & FIRST) === 0) {
+          // The rest of an item whose getter died: not ours, skipped.
+          this.#skipping = true;
+          this.#read('skip', this.#scratch.subarray(0, rest));
+          continue;
+        }
+        if (this.#skipping) this.#hooks.onDropped();
+        this.#skipping = false;
+        if (!this.#last) {
+          this.#item = Buffer.allocUnsafe(head.readUInt32BE(4));
+          this.#writer = head.readUInt32BE(8);
+          this.#itemAt = head.copy(this.#item, 0, 4 + PREFIX);
+          this.#read('body', this.#item.subarray(this.#itemAt, this.#itemAt + rest));
+          this.#itemAt += rest;
+          this.#hooks.onBegun();
+          continue;
+        }
+        // A small item is here whole: the head is its body's, and the next chunk gets a new one.
+        this.#head = Buffer.allocUnsafe(HEAD);
+        if (rest === 0) {
+          this.#read('head', this.#head);
+          return { body: head.subarray(4, 4 + length), counted: false };
+        }
+        this.#single = Buffer.allocUnsafe(length);
+        head.copy(this.#single, 0, 4);
+        this.#read('body', this.#single.subarray(IN_HEAD));
+        continue;
       }
-      return Buffer.alloc(0);
+      if (stage === 'skip') {
+        this.#read('head', this.#head);
+        if (this.#last) {
+          this.#skipping = false;
+          this.#hooks.onDropped();
+        }
+        continue;
+      }
+      if (this.#single !== null) {
+        const body = this.#single;
+        this.#single = null;
+        this.#read('head', this.#head);
+        return { body, counted: false };
+      }
+      if (!this.#last) {
+        this.#read('head', this.#head.subarray(0, 4));
+        continue;
+      }
+      const item = this.#item!;
+      this.#item = null;
+      this.#read('head', this.#head);
+      return { body: item, counted: true };
     }
-    const body = this.#target;
-    this.#inBody = false;
-    this.#target = this.#header = Buffer.allocUnsafe(4);
+  }
+
+  #read(stage: Stage, target: Buffer): void {
+    this.#stage = stage;
+    this.#target = target;
     this.#got = 0;
-    return body;
   }
 
   #onEnd(): void {
     this.#ended = true;
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    waiting?.reject(new EOFError('got end of file during message'));
+    this.#settle((waiting) => waiting.reject(new EOFError('got end of file during message')));
   }
 }
 
@@ -241,4 +423,26 @@ export async function writeWhole(end: SocketEnd, data: Buffer): Promise<void> {
       else resolve();
     });
   });
+}
+
+/** Writes an item too big for one chunk (`frame`: [length][body]) as chunks, each in a write of its own (see CHUNK_BYTES). */
+export async function writeChunked(end: SocketEnd, frame: Buffer): Promise<void> {
+  const body = frame.subarray(4);
+  for (let at = 0; at < body.length; ) {
+    const first = at === 0;
+    const head = first ? 4 + PREFIX : 4;
+    let length = Math.min(CHUNK_BYTES - head, body.length - at);
+    // Every chunk is at least HEAD bytes (a reader between items reads that much): the last one is never left shorter.
+    if (body.length - at - length > 0 && body.length - at - length < IN_HEAD) length = body.length - at - IN_HEAD;
+    const last = at + length === body.length;
+    const chunk = Buffer.allocUnsafe(head + length);
+    chunk.writeUInt32BE(((first ? FIRST : 0) | (last ? LAST : 0) | (head - 4 + length)) >>> 0, 0);
+    if (first) {
+      chunk.writeUInt32BE(body.length, 4);
+      chunk.writeUInt32BE(PID, 8);
+    }
+    body.copy(chunk, head, at, at + length);
+    await writeWhole(end, chunk);
+    at += length;
+  }
 }

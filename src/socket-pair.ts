@@ -4,33 +4,45 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ReadInto, SocketMaker } from './connection.js';
-import { OSError } from './errors.js';
-import { nativeUnavailableReason } from './native.js';
 
 /**
  * Connected stream-socket pairs made with Node alone, for a Pipe where the
- * native addon (socketpair(2)) is missing: a listener of this process's own,
- * on a Unix socket in a private folder (0700, made by mkdtemp; a named pipe
+ * native addon (socketpair(2)) is missing: listeners of this process's own,
+ * on Unix sockets in a private folder (0700, made by mkdtemp; named pipes
  * on Windows), which each pair connects to. Binding, listening and a local
  * connect happen at once, in the call, so the connecting end is usable at
  * once; the accepted end arrives on the next turn of the event loop, which a
  * Connection built on a promise of its socket waits for. The folder goes
  * when the process exits.
  */
-let listener: { server: Server; address: string; folder: string | null } | null = null;
-/** Accepted ends are handed out in the order their peers connected (the kernel's accept queue is FIFO). */
-const waiting: Array<{ resolve(accepted: Socket): void; reject(err: Error): void }> = [];
+interface PairListener {
+  server: Server;
+  address: string;
+  /** Accepted ends are handed out in the order their peers connected (a listener's accept queue is FIFO). */
+  waiting: Array<{ resolve(accepted: Socket): void; reject(err: Error): void }>;
+}
+const listeners: PairListener[] = [];
+let folder: string | null | undefined;
 /**
- * Connects that may wait in the kernel's accept queue at once: the smallest
- * default backlog among the platforms (macOS's somaxconn). Past it a connect
- * could be refused, and the ends handed out in order would no longer match.
+ * Connects that may wait in one listener's accept queue at once: the
+ * smallest default backlog among the platforms (macOS's somaxconn, and
+ * Linux's before 5.4). Past it a connect could be refused, and the ends
+ * handed out in order would no longer match: the pairs made in one turn
+ * past that many go through another listener (a Pool of 200 workers makes
+ * 200 at once).
  */
 const MAX_WAITING = 128;
 
-function listen(): { server: Server; address: string } {
-  if (listener !== null) return listener;
-  const folder = process.platform === 'win32' ? null : mkdtempSync(join(tmpdir(), 'multiproc-pairs-'));
-  const address = folder === null ? `\\\\.\\pipe\\multiproc-pairs-${process.pid}-${randomBytes(8).toString('hex')}` : join(folder, 'pairs');
+function listenerWithRoom(): PairListener {
+  const found = listeners.find((l) => l.waiting.length < MAX_WAITING);
+  if (found !== undefined) return found;
+  if (folder === undefined) {
+    folder = process.platform === 'win32' ? null : mkdtempSync(join(tmpdir(), 'multiproc-pairs-'));
+    const made = folder;
+    if (made !== null) process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+  }
+  const address = folder === null ? `\\\\.\\pipe\\multiproc-pairs-${process.pid}-${randomBytes(8).toString('hex')}` : join(folder, `pairs-${listeners.length}`);
+  const waiting: PairListener['waiting'] = [];
   // Not reading until a Connection takes the socket over (with onread).
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
     const take = waiting.shift();
@@ -43,8 +55,8 @@ function listen(): { server: Server; address: string } {
   });
   server.listen({ path: address, backlog: 511 });
   server.unref();
-  if (folder !== null) process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
-  listener = { server, address, folder };
+  const listener = { server, address, waiting };
+  listeners.push(listener);
   return listener;
 }
 
@@ -56,13 +68,7 @@ export type ConnectingMaker = (onread?: ReadInto) => Socket;
  * promise of the second's (accepted on the next turn of the event loop).
  */
 export function socketPair(): [ConnectingMaker, Promise<SocketMaker>] {
-  const { server, address } = listen();
-  if (waiting.length >= MAX_WAITING) {
-    throw new OSError(
-      `Pipe(): ${MAX_WAITING} Pipes were made in this turn of the event loop, the most that can be made in one without multiproc's native addon ` +
-        `(${nativeUnavailableReason()}); await a turn (for example await new Promise(setImmediate)) between batches, or install the addon.`,
-    );
-  }
+  const { server, address, waiting } = listenerWithRoom();
   const accepted = new Promise<SocketMaker>((resolve, reject) => {
     waiting.push({ resolve: (socket) => resolve((onread) => takeOver(socket, onread)), reject });
   });

@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
-import { PROGRAMS, run } from './helpers/run.js';
+import { compilePrograms, PROGRAMS, run } from './helpers/run.js';
 
 const pairFolders = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('multiproc-pairs-'));
 
@@ -24,6 +24,7 @@ test('without the addon: a Pipe end that has not arrived yet says why it has no 
   assert.equal(said['early message'], 'early');
   assert.equal(said['then'], 'EOFError');
   assert.deepEqual(said['echo through an arriving end'], ['echo', 42]);
+  assert.equal(said['300 Pipes in one turn, each to its own'], true);
   assert.equal(said['child exit code'], 0);
   assert.equal(said['doubled sum'], 9900);
   assert.equal(said['getNowait on empty'], true);
@@ -56,6 +57,17 @@ test('without the addon: a Pool and a ProcessPoolExecutor serve every kind of ca
   assert.equal(said['terminated task'], 'ProcessError');
   assert.equal(said['executor submit'], 12);
   assert.deepEqual(said['executor map'], [2, 4, 6]);
+  assert.deepEqual(pairFolders().filter((name) => !before.has(name)), []);
+  await assertNoneLeftBehind();
+});
+
+test('without the addon: a Pool of 130 workers (more socket pairs in one turn than one accept queue holds) starts them all, and they serve a map; nothing is left behind', async () => {
+  const before = new Set(pairFolders());
+  // Compiled by tsc and run by node, so that none of the 130 workers loads tsx.
+  const { code, stdout, stderr, lines } = await run([`${compilePrograms()}noaddon-many-workers.js`], { env: { MULTIPROC_NO_NATIVE: '1' }, timeoutMs: 300_000 });
+  assert.equal(code, 0, `${stdout}\n${stderr}`);
+  const said = Object.fromEntries(lines.map((line) => [line.check, line.value]));
+  assert.equal(said['map'], (129 * 130) / 2);
   assert.deepEqual(pairFolders().filter((name) => !before.has(name)), []);
   await assertNoneLeftBehind();
 });

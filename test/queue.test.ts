@@ -5,7 +5,7 @@ import { afterEach, test } from 'node:test';
 import { Empty, Full, JoinableQueue, Pipe, ProcessError, Queue, SimpleQueue, ValueError, wait } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 import { make } from './fixtures/make.js';
-import { consume, forwardQueue, produce, putSome, takeSome, worker } from './fixtures/queues.js';
+import { consume, forwardQueue, patterned, produce, putSized, putSome, takeSome, worker } from './fixtures/queues.js';
 
 afterEach(() => assertNoneLeftBehind());
 
@@ -207,6 +207,30 @@ test('an item that cannot be cloned fails in put() itself; large items travel wh
   await q.put(big);
   assert.deepEqual(await q.get(), big);
   q.close();
+});
+
+// The sizes around the edges of how items are written: the 64 bytes a getter reads first without the addon,
+// the largest item one chunk holds (32 KiB), the item whose last chunk would be shorter than 64 bytes.
+const range = (from: number, to: number, step = 1): number[] => Array.from({ length: Math.floor((to - from) / step) + 1 }, (_, i) => from + i * step);
+const EDGE_LENGTHS = [...range(0, 140), ...range(32_640, 32_800), ...range(65_400, 65_700, 7), ...range(98_200, 98_400, 3), 1 << 20];
+
+test('items of every size near the edges of how they are written travel whole and in order from a child', async () => {
+  const q = new Queue<Uint8Array | null>();
+  const p = make({ target: putSized, args: [q, EDGE_LENGTHS] });
+  p.start();
+  const wrong: number[] = [];
+  for (const length of EDGE_LENGTHS) {
+    const item = await q.get({ timeout: 60_000 });
+    if (item === null || !Buffer.from(item).equals(patterned(length))) wrong.push(length);
+  }
+  assert.deepEqual(wrong, []);
+  assert.equal(await q.get({ timeout: 60_000 }), null);
+  await p.join();
+  assert.equal(p.exitCode, 0);
+  assert.equal(q.qsize(), 0);
+  p.close();
+  q.close();
+  await q.joinThread();
 });
 
 test('a Queue, a Connection or another multiproc object in an item is refused in put(), as Python refuses it (RuntimeError there)', async () => {

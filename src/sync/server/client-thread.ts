@@ -8,6 +8,7 @@
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type { Connection } from '../../connection.js';
+import { EOFError } from '../../errors.js';
 import { Client } from '../../listener.js';
 import type { Fifos, Registration } from './protocol.js';
 
@@ -34,7 +35,7 @@ function report(failure: string | null): void {
   Atomics.notify(flag, 0);
 }
 
-// The server thread may not be listening yet when the first client comes (it starts with the first object).
+// The server thread may not be listening yet when the first client comes (it starts with the first object), or too busy to take it.
 async function connect(): Promise<Connection<Registration, boolean>> {
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -42,8 +43,10 @@ async function connect(): Promise<Connection<Registration, boolean>> {
       // A server that accepts and never answers must not hold this link (and every call waiting on it) forever.
       return (await Client(address, { authkey, timeout: Math.max(0, deadline - Date.now()) })) as Connection<Registration, boolean>;
     } catch (error) {
-      const code = /ENOENT|ECONNREFUSED/.exec((error as Error).message);
-      if (code === null || Date.now() > deadline) throw error;
+      // EAGAIN: the server's accept queue is full; EOFError: it dropped our handshake for a newer one (it
+      // authenticates at most 128 peers at once). Both when many processes link at once (a Pool of 130 workers).
+      const busy = error instanceof EOFError || /ENOENT|ECONNREFUSED|EAGAIN/.test((error as Error).message);
+      if (!busy || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
