@@ -1,4 +1,6 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
+import { ControlChannel } from '../launch/channel.js';
+import { native } from '../native.js';
 
 /**
  * Code that children commonly run first, run once in the zygote before it
@@ -9,6 +11,38 @@ import { createServer, type Server } from 'node:net';
  * manager's server, and any child that serves a Listener, starts so.
  */
 export async function warmUp(): Promise<void> {
+  await rehearseTheChannel();
+  await warmUpListen();
+}
+
+/**
+ * What every forked child does first: drop the zygote's channel (destroying
+ * a socket makes Node create process.stderr), take its own (a Socket on a
+ * descriptor), read its job and decode it; and what most children do next,
+ * print (Node creates process.stdout on first use). Run here once, over a
+ * socket pair, each child finds this code compiled and these objects made;
+ * on a host where a page fault costs 10-20 us, what a child does for the
+ * first time costs mostly the pages it touches.
+ */
+async function rehearseTheChannel(): Promise<void> {
+  void process.stdout;
+  void process.stderr;
+  const addon = native();
+  if (addon === null) return;
+  const [here, there] = addon.socketpair();
+  const receiving = new ControlChannel<{ t: string }, never>(new Socket({ fd: here, readable: true, writable: true }));
+  const sending = new ControlChannel<never, { t: string; payload: Uint8Array; names: string[] }>(new Socket({ fd: there, readable: true, writable: true }));
+  try {
+    const received = new Promise((resolve) => receiving.once('message', resolve));
+    sending.send({ t: 'job', payload: new Uint8Array(64), names: ['a rehearsal', 'of a job'] });
+    await received;
+  } finally {
+    receiving.abandon();
+    sending.abandon();
+  }
+}
+
+async function warmUpListen(): Promise<void> {
   const listens: ((server: Server, done: () => void) => void)[] = [(server, done) => server.listen({ port: 0, host: '127.0.0.1' }, done)];
   // Listeners' default address on Linux: an abstract Unix socket (nothing on disk).
   if (process.platform === 'linux') listens.push((server, done) => server.listen({ path: `\0multiproc-warm-up-${process.pid}` }, done));
