@@ -50,6 +50,12 @@ export class OSError extends Error {
   override name = 'OSError';
 }
 
+/** A Queue's item whose putter died in the middle of writing it (`pid` when known): the same words with or without the addon. */
+export function itemLostError(pid: number | null): OSError {
+  const putter = pid === null ? 'the process that was putting it' : `the process that was putting it (pid ${pid})`;
+  return new OSError(`an item was lost: ${putter} died while writing it; the queue goes on with the items after it`);
+}
+
 /** Writing to a connection whose peer has closed (Python's `BrokenPipeError`, an OSError). */
 export class BrokenPipeError extends OSError {
   override name = 'BrokenPipeError';

@@ -1,4 +1,4 @@
-import { OSError, ValueError } from './errors.js';
+import { itemLostError, ValueError } from './errors.js';
 import { CHUNK_BYTES, FrameReader, makerFor, MAX_WHOLE, packWhole, queueSocketPair, SocketEnd, wholeChunkBytes, writeChunked, writeWhole, type ReadResult } from './queue-socket.js';
 import { dumpsForChild, loadsInChild, type HandleSink, type HandleSource } from './reduction.js';
 import { Value, type SharedValue } from './sharedctypes.js';
@@ -202,7 +202,7 @@ export class FallbackQueue {
   #took(result: ReadResult): Buffer {
     if ('lostWith' in result) {
       this.#gaveBack();
-      throw new OSError(`an item was lost: the process that was putting it (pid ${result.lostWith}) died while writing it; the queue goes on with the items after it`);
+      throw itemLostError(result.lostWith);
     }
     if (!result.counted) this.#takenHere += 1;
     this.#shared.slots?.release();

@@ -1,6 +1,6 @@
 import { closeSync, readSync } from 'node:fs';
 import { decode, encode } from './codec.js';
-import { EOFError, invalidArgType, OSError, ValueError } from './errors.js';
+import { EOFError, invalidArgType, itemLostError, ValueError } from './errors.js';
 import { native, requireNative } from './native.js';
 import { FallbackQueue, type FallbackErrors } from './queue-fallback.js';
 import { QueueLock } from './queue-lock.js';
@@ -484,7 +484,7 @@ export class Queue<T = unknown> {
         } finally {
           this.#writeLock.release();
         }
-        throw new OSError(`an item was lost: the process that was putting it (pid ${dead}) died while writing it; the queue goes on with the items after it`);
+        throw itemLostError(dead);
       }
       silent = !(await this.#reader.ready(POLL_MS));
     }
@@ -494,7 +494,7 @@ export class Queue<T = unknown> {
   #took({ body, number }: Taken): T {
     if (isTorn(this.#words, number)) {
       this.#lost(1);
-      throw new OSError('an item was lost: the process that was putting it died while writing it; the queue goes on with the items after it');
+      throw itemLostError(null);
     }
     if (this.#maxsize > 0) {
       Atomics.add(this.#words, FREE, 1);
