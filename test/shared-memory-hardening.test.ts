@@ -17,8 +17,10 @@ import { PROGRAMS, ROOT, run } from './helpers/run.js';
 
 const PYTHON = process.env.MULTIPROC_TEST_PYTHON || 'python3';
 const SPARSE = fileURLToPath(new URL('./fixtures/python/shm_sparse.py', import.meta.url));
+// Each case runs in both modes whichever way this file runs (CI's second pass
+// sets MULTIPROC_NO_NATIVE=1 for the whole suite; an empty value leaves the addon on).
 const MODES = [
-  { mode: 'native', env: {} },
+  { mode: 'native', env: { MULTIPROC_NO_NATIVE: '' } },
   { mode: 'fallback', env: { MULTIPROC_NO_NATIVE: '1' } },
 ] as const;
 const ROOT_USER = process.getuid?.() === 0;
@@ -206,7 +208,7 @@ test('the resource tracker killed with SIGKILL is started again, knowing every s
 test('the tracker killed after the process that started it is gone: the next process to need it starts its own, registers again what it made, and warns as Python does', async () => {
   // Native only: without the addon a process writes the tracker's journal, a file, and cannot tell the tracker is gone.
   const before = new Set(trackerLogs());
-  const { signal, stdout, stderr } = await runToClose({}, 'shm-tracker-orphaned.ts');
+  const { signal, stdout, stderr } = await runToClose(MODES[0].env, 'shm-tracker-orphaned.ts');
   assert.equal(signal, 'SIGKILL', stderr);
   const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { names?: string[]; own?: string[] });
   const [first] = lines.find((line) => line.names)!.names!;

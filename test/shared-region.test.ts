@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { wait, waitAsync, wake } from '../dist/cjs/shared/futex.js';
 import { SharedRegion } from '../dist/cjs/shared/region.js';
 import { READY_WORD, REPORT_WORD, startAdder, startWaiter, WAKE_CODES, WAKE_WORD } from './fixtures/shared.js';
+import { testsTheAddon } from './helpers/addon.js';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
 
 afterEach(async () => {
@@ -43,7 +44,7 @@ async function until(ready: () => boolean, what: string, withinMs = 10_000): Pro
   }
 }
 
-test('a region is zero-filled, sized, and its int32 view covers whole words', async () => {
+test('a region is zero-filled, sized, and its int32 view covers whole words', { skip: testsTheAddon('memfd and mmap') }, async () => {
   await withRegion(10, (region) => {
     assert.equal(region.size, 10);
     assert.equal(region.buffer.byteLength, 10);
@@ -66,7 +67,7 @@ test('SharedRegion.create validates its size', () => {
   assert.throws(() => SharedRegion.create('8' as unknown as number), TypeError);
 });
 
-test('4 children each add 1 to a shared word 10,000 times: the parent reads exactly 40,000', async () => {
+test('4 children each add 1 to a shared word 10,000 times: the parent reads exactly 40,000', { skip: testsTheAddon('memfd and mmap') }, async () => {
   await withRegion(64, async (region) => {
     const children = Array.from({ length: 4 }, () => startAdder(region, 10_000, 4));
     for (const child of children) {
@@ -79,13 +80,13 @@ test('4 children each add 1 to a shared word 10,000 times: the parent reads exac
   });
 });
 
-test('a closed region cannot be passed to a child: start() fails and no process is left', () => {
+test('a closed region cannot be passed to a child: start() fails and no process is left', { skip: testsTheAddon('memfd and mmap') }, () => {
   const region = SharedRegion.create(8);
   region.close();
   assert.throws(() => startAdder(region, 1, 1), { name: 'ValueError', message: /SharedRegion is closed/ });
 });
 
-test('a futex wake crosses processes: the parent wakes a child sleeping in futexWait', async () => {
+test('a futex wake crosses processes: the parent wakes a child sleeping in futexWait', { skip: testsTheAddon('futexes') }, async () => {
   await withRegion(64, async (region) => {
     const view = region.int32();
     const child = startWaiter(region, 30_000);
@@ -106,7 +107,7 @@ test('a futex wake crosses processes: the parent wakes a child sleeping in futex
   });
 });
 
-test("futexWait returns 'not-equal' at once when the word differs, and 'timed-out' after its timeout", async () => {
+test("futexWait returns 'not-equal' at once when the word differs, and 'timed-out' after its timeout", { skip: testsTheAddon('futexes') }, async () => {
   await withRegion(16, (region) => {
     const view = region.int32();
     Atomics.store(view, 0, 5);
@@ -119,7 +120,7 @@ test("futexWait returns 'not-equal' at once when the word differs, and 'timed-ou
   });
 });
 
-test('futexWaitAsync leaves the event loop running, and a wake from this process resolves it with ok', async () => {
+test('futexWaitAsync leaves the event loop running, and a wake from this process resolves it with ok', { skip: testsTheAddon('futexes') }, async () => {
   await withRegion(16, async (region) => {
     const view = region.int32();
     let settled = false;
@@ -136,7 +137,7 @@ test('futexWaitAsync leaves the event loop running, and a wake from this process
   });
 });
 
-test('futex calls reject a wrong view, an index out of range and non-integers', async () => {
+test('futex calls reject a wrong view, an index out of range and non-integers', { skip: testsTheAddon('futexes') }, async () => {
   await withRegion(16, (region) => {
     const view = region.int32();
     assert.throws(() => wait(new Int32Array(4), 0, 0, 0), { name: 'TypeError', message: /shared memory from mapFd/ });
@@ -168,7 +169,9 @@ test('without the native addon, SharedRegion.create says the addon is needed', (
     } catch (error) {
       process.stdout.write(JSON.stringify({ name: error.name, message: error.message }));
     }`;
-  const { name, message } = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { name: string; message: string };
+  // Without MULTIPROC_NO_NATIVE, whichever way this file runs: the reason is the failed load.
+  const env = { ...process.env, MULTIPROC_NO_NATIVE: '' };
+  const { name, message } = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env })) as { name: string; message: string };
   assert.equal(name, 'OSError');
   assert.match(message, /SharedRegion needs multiproc's native addon, which could not be loaded \(no addon here\)/);
 });
