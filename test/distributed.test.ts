@@ -87,6 +87,24 @@ test('map, starmap, imap, imapUnordered and apply give what the local Pool gives
   assert.ok(places.size >= 2, `chunks ran in ${[...places].join(', ')}`);
 });
 
+test('a task submitted while the jobs before it are on their way to Redis is added too (it was left out, and its map waited for ever)', async () => {
+  const queue = nextQueue();
+  await workers(queue, 1);
+  await using pool = makeRemotePool(redis.url, queue);
+  assert.equal(await pool.apply(sqr, [2]), 4);
+  for (let round = 0; round < 5; round++) {
+    const first = pool.applyAsync(sqr, [round]);
+    // One turn later: the first job's add has left (its reply not yet read), and this task comes while it is on its way.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const second = pool.applyAsync(mul, [round, 3]);
+    assert.deepEqual([await first.get(30_000), await second.get(30_000)], [round * round, round * 3]);
+  }
+  // imapUnordered submits each next task as an answer comes, often while a job is on its way.
+  const unordered: number[] = [];
+  for await (const value of pool.imapUnordered(sqr, range(200))) unordered.push(value);
+  assert.equal(unordered.length, 200);
+});
+
 test('errors keep their class, props and remote stack; an unsendable result is a MaybeEncodingError', async () => {
   const queue = nextQueue();
   await workers(queue, 1, ['--processes', '1']);

@@ -191,9 +191,14 @@ export class RedisBackend implements PoolBackend {
       await Promise.all(adding);
     } catch {
       // Redis unreachable: the pool is broken (reported by #ready).
+      return;
     } finally {
       this.#flushing = false;
     }
+    // Tasks submitted while the last batches were on their way found this flush
+    // under way and past its loop: they go now (left, they were never added,
+    // and a map waited for them for ever).
+    if (this.#outgoing.length > 0 && !this.#stopped) void this.#flush();
   }
 
   /**
