@@ -1,6 +1,6 @@
 import { decode } from '../codec.js';
 import { OSError } from '../errors.js';
-import type { Connection } from '../connection.js';
+import { LINGER, type Connection } from '../connection.js';
 import { Listener, type Address } from '../listener.js';
 import { FREED, withCall, type CallContext } from './context.js';
 import { AttributeError, toWire } from './errors.js';
@@ -38,6 +38,15 @@ export function publicMethods(object: object): string[] {
 interface Served extends Omit<CallContext, 'onUndelivered'> {
   readonly unacked: Map<number, Array<() => void>>;
 }
+
+/**
+ * After refusing a peer, how much of what it still sends the server reads and
+ * drops, and for how long, before it closes the socket: enough for a client
+ * to finish writing a request just over MAX_REQUEST_BYTES and read why it
+ * was refused, bounded so that a peer cannot keep the server busy.
+ */
+const LINGER_BYTES = 2 * MAX_REQUEST_BYTES;
+const LINGER_MS = 10_000;
 
 // Each server in this process numbers its connections; holders below 1 are reserved (see objects.ts).
 let nextHolder = 1;
@@ -132,6 +141,7 @@ export class Server {
         } catch (err) {
           if ((err as Error).message === 'bad message length') {
             this.#reply(conn, holder, 0, ERROR, toWire(new RangeError(`a request is longer than the server accepts (${MAX_REQUEST_BYTES} bytes): the connection is closed`), true));
+            conn[LINGER](LINGER_BYTES, LINGER_MS);
           }
           return;
         }
@@ -172,7 +182,7 @@ export class Server {
       // Not our protocol (garbage, or a peer out of step): refused, and this connection closed; the others go on.
       const reason = err instanceof Error ? err.message : String(err);
       this.#reply(conn, holder, 0, ERROR, toWire(new TypeError(`a malformed request was refused and its connection closed: ${reason}`), true));
-      conn.close();
+      conn[LINGER](LINGER_BYTES, LINGER_MS);
       return;
     }
     try {
