@@ -1,5 +1,5 @@
 import { decode } from '../codec.js';
-import { TAKE, type Connection, type Taker } from '../connection.js';
+import { QUIET, TAKE, type Connection, type Taker } from '../connection.js';
 import { current } from '../current.js';
 import { Client, type Address } from '../listener.js';
 import { fromWire, serverGone, type WireError } from './errors.js';
@@ -122,13 +122,18 @@ export class ManagerClient {
   }
 
   /**
-   * Reads replies while calls are pending; stops when none is, so an idle
-   * proxy keeps no process alive. Each reply is handled in the read callback
-   * that brings it, by one taker for the life of the connection: no Promise
-   * or closure per reply (see Connection[TAKE]).
+   * Reads replies from the first call on, handling each in the read callback
+   * that brings it, by one taker for the life of the connection (see
+   * Connection[TAKE]): no Promise or closure per reply. The connection keeps
+   * this process alive only while calls are pending (an idle proxy keeps no
+   * one alive), but reads on when none is: pausing and resuming the socket
+   * between one call and the next would cost each call a turn of the event loop.
    */
   #read(conn: Connection): void {
-    if (this.#reading) return;
+    if (this.#reading) {
+      if (this.#pending.length === 1) conn[QUIET](false);
+      return;
+    }
     this.#reading = true;
     this.#taker ??= {
       maxLength: null,
@@ -136,6 +141,7 @@ export class ManagerClient {
       fail: (err) => this.#onReadError(err),
     };
     try {
+      conn[QUIET](false);
       conn[TAKE](this.#taker);
     } catch (err) {
       this.#onReadError(err as Error);
@@ -161,8 +167,8 @@ export class ManagerClient {
       // The server refused the connection's traffic as a whole (a malformed request): it closes it next.
       this.#fail(fromWire(payload as WireError));
     }
-    if (this.#pending.length === 0) this.#reading = false;
-    else conn[TAKE](this.#taker!);
+    if (this.#pending.length === 0) conn[QUIET](true);
+    conn[TAKE](this.#taker!);
   }
 
   #onReadError(err: Error): void {
