@@ -127,6 +127,22 @@ test('an oversized request is refused from its header, before its body is buffer
   assert.equal(await d.get('still'), 'serving');
 });
 
+test('a peer that goes on writing after its malformed request still reads the refusal, then the end of the connection', async () => {
+  await using manager = await Manager();
+  const conn = await Client(manager.address as Address, { authkey: currentProcess().authkey });
+  // The server refuses the first message while 16 MiB more are on their way: it ends its side and
+  // drops what still comes, rather than closing at once, which would reset this socket mid-write.
+  const { reply, closed } = await answer(conn, () => {
+    conn.sendBytes(randomBytes(64));
+    conn.sendBytes(Buffer.alloc(16 * 1024 * 1024));
+  });
+  assert.ok(closed);
+  assert.match(((reply as unknown[])[2] as { message: string }).message, /a malformed request was refused and its connection closed/);
+  conn.close();
+  const d = await manager.dict({ still: 'serving' });
+  assert.equal(await d.get('still'), 'serving');
+});
+
 test('fuzz: 300 well-framed requests of random shape; every one with an id gets an answer, the server never crashes', async () => {
   await using manager = await makeMyManager().start();
   const foo = await manager.Foo();

@@ -1,8 +1,15 @@
-import type { Connection } from '../connection.js';
+import { decode } from '../codec.js';
+import { QUIET, TAKE, type Connection, type Taker } from '../connection.js';
 import { current } from '../current.js';
 import { Client, type Address } from '../listener.js';
 import { fromWire, serverGone, type WireError } from './errors.js';
 import { addressKey, ERROR, type Reply, type Request } from './protocol.js';
+
+interface Waiter {
+  readonly rid: number;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
 
 /**
  * This process's connection to one manager server, shared by every proxy of
@@ -22,9 +29,11 @@ export class ManagerClient {
   #conn: Connection | null = null;
   /** Requests made while connecting, sent in order once connected. */
   #unsent: Request[] = [];
-  #pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
+  /** Calls waiting for their replies, oldest first (an array, not a Map: a Map that fills and empties on every call reallocates its table each time). */
+  readonly #pending: Waiter[] = [];
   #nextRid = 1;
   #reading = false;
+  #taker: Taker | null = null;
   #gone: Error | null = null;
   /** Turns the proxy tokens of a reply into proxies; set by the proxy module. */
   static rebuild: (value: unknown, from: ManagerClient) => unknown = (value) => value;
@@ -50,11 +59,15 @@ export class ManagerClient {
   call(ident: number | null, method: string, args: unknown[]): Promise<unknown> {
     if (this.#gone !== null) return Promise.reject(this.#failure());
     const rid = this.#nextRid++;
+    let request: Request;
     // Arguments without objects (the usual keys and numbers) cannot hold a proxy: no walk.
-    const { args: sent, proxies } = args.every(isPrimitive) ? { args, proxies: false } : ManagerClient.reduce(args, this);
-    const request: Request = proxies ? [rid, ident, method, sent, 1] : [rid, ident, method, sent];
+    if (args.every(isPrimitive)) request = [rid, ident, method, args];
+    else {
+      const { args: sent, proxies } = ManagerClient.reduce(args, this);
+      request = proxies ? [rid, ident, method, sent, 1] : [rid, ident, method, sent];
+    }
     return new Promise((resolve, reject) => {
-      this.#pending.set(rid, { resolve, reject });
+      this.#pending.push({ rid, resolve, reject });
       this.#send(request);
     });
   }
@@ -101,54 +114,81 @@ export class ManagerClient {
       conn.send(request);
     } catch (err) {
       // A call fails alone (an argument that cannot be sent); a post's server is gone, and holds no references any more.
-      const waiter = this.#pending.get(rid);
-      if (rid !== 0 && waiter !== undefined) {
-        this.#pending.delete(rid);
-        waiter.reject(err as Error);
-      }
+      const waiter = rid === 0 ? undefined : this.#takeWaiter(rid);
+      waiter?.reject(err as Error);
       return;
     }
     if (rid !== 0) this.#read(conn);
   }
 
-  /** Reads replies while calls are pending; stops when none is, so an idle proxy keeps no process alive. */
+  /**
+   * Reads replies from the first call on, handling each in the read callback
+   * that brings it, by one taker for the life of the connection (see
+   * Connection[TAKE]): no Promise or closure per reply. The connection keeps
+   * this process alive only while calls are pending (an idle proxy keeps no
+   * one alive), but reads on when none is: pausing and resuming the socket
+   * between one call and the next would cost each call a turn of the event loop.
+   */
   #read(conn: Connection): void {
-    if (this.#reading) return;
+    if (this.#reading) {
+      if (this.#pending.length === 1) conn[QUIET](false);
+      return;
+    }
     this.#reading = true;
-    const onReply = (reply: unknown): void => {
-      const [rid, kind, payload, proxies, ack] = reply as Reply;
-      // Before the caller sees what it was handed: from now on it is this process's to lose, not the server's.
-      if (ack === 1) this.#acknowledge(conn, rid);
-      const waiter = this.#pending.get(rid);
-      if (waiter !== undefined) {
-        this.#pending.delete(rid);
-        if (kind === ERROR) waiter.reject(fromWire(payload as WireError));
-        else if (proxies !== 1) waiter.resolve(payload);
-        else {
-          try {
-            waiter.resolve(ManagerClient.rebuild(payload, this));
-          } catch (err) {
-            waiter.reject(err as Error);
-          }
+    this.#taker ??= {
+      maxLength: null,
+      deliver: (body) => this.#onReply(conn, decode(body) as Reply),
+      fail: (err) => this.#onReadError(err),
+    };
+    try {
+      conn[QUIET](false);
+      conn[TAKE](this.#taker);
+    } catch (err) {
+      this.#onReadError(err as Error);
+    }
+  }
+
+  #onReply(conn: Connection, reply: Reply): void {
+    const [rid, kind, payload, proxies, ack] = reply;
+    // Before the caller sees what it was handed: from now on it is this process's to lose, not the server's.
+    if (ack === 1) this.#acknowledge(conn, rid);
+    const waiter = this.#takeWaiter(rid);
+    if (waiter !== undefined) {
+      if (kind === ERROR) waiter.reject(fromWire(payload as WireError));
+      else if (proxies !== 1) waiter.resolve(payload);
+      else {
+        try {
+          waiter.resolve(ManagerClient.rebuild(payload, this));
+        } catch (err) {
+          waiter.reject(err as Error);
         }
-      } else if (rid === 0) {
-        // The server refused the connection's traffic as a whole (a malformed request): it closes it next.
-        this.#fail(fromWire(payload as WireError));
       }
-      next();
-    };
-    const onError = (err: Error): void => {
-      this.#reading = false;
-      this.#fail(serverGone(this.key, err.name === 'EOFError' ? 'its connection closed' : err.message));
-    };
-    const next = (): void => {
-      if (this.#pending.size === 0) {
-        this.#reading = false;
-        return;
-      }
-      conn.recv().then(onReply, onError);
-    };
-    next();
+    } else if (rid === 0) {
+      // The server refused the connection's traffic as a whole (a malformed request): it closes it next.
+      this.#fail(fromWire(payload as WireError));
+    }
+    if (this.#pending.length === 0) conn[QUIET](true);
+    conn[TAKE](this.#taker!);
+  }
+
+  #onReadError(err: Error): void {
+    this.#reading = false;
+    this.#fail(serverGone(this.key, err.name === 'EOFError' ? 'its connection closed' : err.message));
+  }
+
+  /** The call waiting for reply `rid`, removed from the pending; replies mostly come in order, so it is usually the first. */
+  #takeWaiter(rid: number): Waiter | undefined {
+    const pending = this.#pending;
+    for (let i = 0; i < pending.length; i++) {
+      const waiter = pending[i]!;
+      if (waiter.rid !== rid) continue;
+      // pop and shift keep the array's storage: no allocation per call when one is pending at a time.
+      if (i === pending.length - 1) pending.pop();
+      else if (i === 0) pending.shift();
+      else pending.splice(i, 1);
+      return waiter;
+    }
+    return undefined;
   }
 
   #acknowledge(conn: Connection, rid: number): void {
@@ -162,8 +202,7 @@ export class ManagerClient {
   #fail(err: Error): void {
     this.#gone ??= err;
     this.#unsent.length = 0;
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
+    const pending = this.#pending.splice(0);
     for (const waiter of pending) waiter.reject(this.#failure());
     if (clients.get(this.key) === this) clients.delete(this.key);
   }

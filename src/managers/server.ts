@@ -1,6 +1,6 @@
 import { decode } from '../codec.js';
 import { OSError } from '../errors.js';
-import type { Connection } from '../connection.js';
+import { LINGER, TAKE, type Connection, type Taker } from '../connection.js';
 import { Listener, type Address } from '../listener.js';
 import { FREED, withCall, type CallContext } from './context.js';
 import { AttributeError, toWire } from './errors.js';
@@ -36,8 +36,46 @@ export function publicMethods(object: object): string[] {
 
 /** A connection being served: its calls' context, and the replies it has not yet acknowledged, by request id. */
 interface Served extends Omit<CallContext, 'onUndelivered'> {
+  readonly conn: Connection;
   readonly unacked: Map<number, Array<() => void>>;
 }
+
+/** One call being served: its connection's context, and what goes back if its reply is never delivered. */
+class Call implements CallContext {
+  readonly connection: Served;
+  readonly rid: number;
+  undo: Array<() => void> | null = null;
+
+  constructor(connection: Served, rid: number) {
+    this.connection = connection;
+    this.rid = rid;
+  }
+
+  get holder(): number {
+    return this.connection.holder;
+  }
+
+  get signal(): AbortSignal {
+    return this.connection.signal;
+  }
+
+  onDisconnect(action: () => void): void {
+    this.connection.onDisconnect(action);
+  }
+
+  onUndelivered(action: () => void): void {
+    (this.undo ??= []).push(action);
+  }
+}
+
+/**
+ * After refusing a peer, how much of what it still sends the server reads and
+ * drops, and for how long, before it closes the socket: enough for a client
+ * to finish writing a request just over MAX_REQUEST_BYTES and read why it
+ * was refused, bounded so that a peer cannot keep the server busy.
+ */
+const LINGER_BYTES = 2 * MAX_REQUEST_BYTES;
+const LINGER_MS = 10_000;
 
 // Each server in this process numbers its connections; holders below 1 are reserved (see objects.ts).
 let nextHolder = 1;
@@ -90,7 +128,7 @@ export class Server {
 
   /** @internal Serves a connection that needs no handshake (the starting process's, made before the server: see BaseManager.start). */
   serveConnection(conn: Connection): void {
-    void this.#serve(conn);
+    this.#serve(conn);
   }
 
   /** Stops serving: the listener and every connection close, every object is freed. */
@@ -114,30 +152,19 @@ export class Server {
         // A client that failed the handshake (a wrong key) or vanished during it: the others are served.
         continue;
       }
-      void this.#serve(conn);
+      this.#serve(conn);
     }
   }
 
-  async #serve(conn: Connection): Promise<void> {
+  #serve(conn: Connection): void {
     this.#connections.add(conn);
-    const holder = nextHolder++;
     const aborter = new AbortController();
     const onDisconnect: Array<() => void> = [];
-    const connection: Served = { holder, signal: aborter.signal, onDisconnect: (action: () => void) => void onDisconnect.push(action), unacked: new Map() };
-    try {
-      for (;;) {
-        let body: Buffer;
-        try {
-          body = await conn.recvBytes(MAX_REQUEST_BYTES);
-        } catch (err) {
-          if ((err as Error).message === 'bad message length') {
-            this.#reply(conn, holder, 0, ERROR, toWire(new RangeError(`a request is longer than the server accepts (${MAX_REQUEST_BYTES} bytes): the connection is closed`), true));
-          }
-          return;
-        }
-        this.#handle(conn, connection, body);
-      }
-    } finally {
+    const connection: Served = { conn, holder: nextHolder++, signal: aborter.signal, onDisconnect: (action: () => void) => void onDisconnect.push(action), unacked: new Map() };
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
       this.#connections.delete(conn);
       // Closed first: a reply still on its way now fails, and takes back what it carried itself.
       conn.close();
@@ -147,21 +174,35 @@ export class Server {
       for (const undo of [...connection.unacked.values()].reverse()) for (const action of undo) action();
       connection.unacked.clear();
       for (const action of onDisconnect) action();
-      this.#objects.dropHolder(holder);
+      this.#objects.dropHolder(connection.holder);
+    };
+    // One taker for every request of the connection, handled in the read
+    // callback that brings it: no Promise or closure per request (see Connection[TAKE]).
+    const taker: Taker = {
+      maxLength: MAX_REQUEST_BYTES,
+      deliver: (body) => {
+        this.#handle(connection, body);
+        // A malformed request closes its connection.
+        if (conn.closed) end();
+        else conn[TAKE](taker);
+      },
+      fail: (err) => {
+        if (err.message === 'bad message length' && !conn.closed) {
+          this.#reply(conn, connection.holder, 0, ERROR, toWire(new RangeError(`a request is longer than the server accepts (${MAX_REQUEST_BYTES} bytes): the connection is closed`), true));
+          conn[LINGER](LINGER_BYTES, LINGER_MS);
+        }
+        end();
+      },
+    };
+    try {
+      conn[TAKE](taker);
+    } catch {
+      end();
     }
   }
 
-  #handle(conn: Connection, connection: Served, body: Buffer): void {
-    const holder = connection.holder;
-    let undo: Array<() => void> | null = null;
-    const context: CallContext = { holder, signal: connection.signal, onDisconnect: connection.onDisconnect, onUndelivered: (action) => void (undo ??= []).push(action) };
-    const reply = (kind: typeof RETURN | typeof ERROR, value: unknown): void => {
-      const taken = kind === RETURN ? undo : null;
-      if (this.#reply(conn, holder, rid, kind, value, taken !== null)) {
-        if (taken !== null) connection.unacked.set(rid, taken);
-      } else for (const action of undo ?? []) action();
-    };
-    let rid = 0;
+  #handle(connection: Served, body: Buffer): void {
+    const conn = connection.conn;
     let request: unknown;
     try {
       request = decode(body);
@@ -171,26 +212,36 @@ export class Server {
     } catch (err) {
       // Not our protocol (garbage, or a peer out of step): refused, and this connection closed; the others go on.
       const reason = err instanceof Error ? err.message : String(err);
-      this.#reply(conn, holder, 0, ERROR, toWire(new TypeError(`a malformed request was refused and its connection closed: ${reason}`), true));
-      conn.close();
+      this.#reply(conn, connection.holder, 0, ERROR, toWire(new TypeError(`a malformed request was refused and its connection closed: ${reason}`), true));
+      conn[LINGER](LINGER_BYTES, LINGER_MS);
       return;
     }
+    const call = new Call(connection, request[0] as number);
     try {
-      rid = request[0] as number;
       const ident = request[1] as unknown;
       const method = request[2] as string;
       const args = request[4] === 1 ? (replaceTokens(request[3], (token) => this.#fromToken(token)) as unknown[]) : (request[3] as unknown[]);
-      const result = withCall(context, () => (ident === null ? this.#control(connection, method, args) : this.#callMethod(ident, method, args)));
-      if (rid === 0) return void Promise.resolve(result).catch(() => undefined);
-      if (isThenable(result)) {
+      const result = withCall(call, () => (ident === null ? this.#control(connection, method, args) : this.#callMethod(ident, method, args)));
+      if (call.rid === 0) {
+        if (isThenable(result)) result.then(undefined, () => undefined);
+      } else if (isThenable(result)) {
         result.then(
-          (value) => reply(RETURN, value),
-          (err: unknown) => reply(ERROR, toWire(err, (err as { remote?: boolean }).remote === true)),
+          (value) => this.#settle(call, RETURN, value),
+          (err: unknown) => this.#settle(call, ERROR, toWire(err, (err as { remote?: boolean }).remote === true)),
         );
-      } else reply(RETURN, result);
+      } else this.#settle(call, RETURN, result);
     } catch (err) {
-      if (rid !== 0) reply(ERROR, toWire(err, (err as { remote?: boolean }).remote === true));
+      if (call.rid !== 0) this.#settle(call, ERROR, toWire(err, (err as { remote?: boolean }).remote === true));
     }
+  }
+
+  /** Replies to `call`; what it handed over waits for the receipt, or goes back at once if the reply cannot be delivered. */
+  #settle(call: Call, kind: typeof RETURN | typeof ERROR, value: unknown): void {
+    const { conn, holder, unacked } = call.connection;
+    const taken = kind === RETURN ? call.undo : null;
+    if (this.#reply(conn, holder, call.rid, kind, value, taken !== null)) {
+      if (taken !== null) unacked.set(call.rid, taken);
+    } else for (const action of call.undo ?? []) action();
   }
 
   /** Sends a reply (asking for its receipt when `ack`); false when it could not be delivered (the caller has gone). */
