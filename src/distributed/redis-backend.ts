@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BrokenProcessPool, ProcessError } from '../errors.js';
 import type { ModuleRef } from '../targets.js';
@@ -291,19 +291,21 @@ export class RedisBackend implements PoolBackend {
   async #reconcile(): Promise<void> {
     if (Date.now() - this.#lastEvent < RECONCILE_MS || this.#outgoing.length > 0 || this.#flushing) return;
     for (const jobId of [...this.#held.keys()].slice(0, 200)) {
-      let job: Job | undefined;
+      // Only the fields that say how it ended: not the job's data, megabytes for a big chunk.
+      let fields: (string | null)[];
       try {
-        job = await Job.fromId(this.#queue, jobId);
+        fields = await this.#client.hmget(this.#queue.toKey(jobId), 'name', 'finishedOn', 'failedReason', 'returnvalue');
       } catch {
         return; // Redis away for now: the next round tries again
       }
+      const [name, finishedOn, failedReason, returnvalue] = fields;
       if (!this.#held.has(jobId)) continue;
-      if (job === undefined) {
+      if (name === null) {
         this.#fail(jobId, new ProcessError(`multiproc: job ${jobId} is gone from ${this.#where.label} before it finished (Redis restarted without persistence, or the queue was emptied)`));
-      } else if (job.finishedOn !== undefined && job.failedReason === undefined) {
-        this.#onCompleted(jobId, job.returnvalue);
-      } else if (job.finishedOn !== undefined) {
-        this.#onFailed(jobId, job.failedReason);
+      } else if (finishedOn !== null && failedReason === null) {
+        this.#onCompleted(jobId, returnvalue);
+      } else if (finishedOn !== null) {
+        this.#onFailed(jobId, failedReason ?? '');
       }
     }
   }
