@@ -224,7 +224,9 @@ export class RedisBackend implements PoolBackend {
   async #add(batch: JobToAdd[]): Promise<void> {
     if (batch.length === 0) return;
     try {
-      await this.#queue.addBulk(batch);
+      // One job (an apply, a big chunk) goes as one command: addBulk's pipeline would copy its megabytes once more.
+      if (batch.length === 1) await this.#queue.add(batch[0]!.name, batch[0]!.data, batch[0]!.opts);
+      else await this.#queue.addBulk(batch);
     } catch (error) {
       for (const job of batch) this.#fail(job.opts.jobId, new ProcessError(`multiproc: the task could not be queued on ${this.#where.label}: ${(error as Error).message}`, { cause: error }));
     }
