@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BrokenProcessPool, ProcessError } from '../errors.js';
 import type { ModuleRef } from '../targets.js';
@@ -229,7 +229,9 @@ export class RedisBackend implements PoolBackend {
   async #add(batch: JobToAdd[]): Promise<void> {
     if (batch.length === 0) return;
     try {
-      await this.#queue.addBulk(batch);
+      // One job (an apply, a big chunk) goes as one command: addBulk's pipeline would copy its megabytes once more.
+      if (batch.length === 1) await this.#queue.add(batch[0]!.name, batch[0]!.data, batch[0]!.opts);
+      else await this.#queue.addBulk(batch);
     } catch (error) {
       for (const job of batch) this.#fail(job.opts.jobId, new ProcessError(`multiproc: the task could not be queued on ${this.#where.label}: ${(error as Error).message}`, { cause: error }));
     }
@@ -296,19 +298,21 @@ export class RedisBackend implements PoolBackend {
   async #reconcile(): Promise<void> {
     if (Date.now() - this.#lastEvent < RECONCILE_MS || this.#outgoing.length > 0 || this.#flushing) return;
     for (const jobId of [...this.#held.keys()].slice(0, 200)) {
-      let job: Job | undefined;
+      // Only the fields that say how it ended: not the job's data, megabytes for a big chunk.
+      let fields: (string | null)[];
       try {
-        job = await Job.fromId(this.#queue, jobId);
+        fields = await this.#client.hmget(this.#queue.toKey(jobId), 'name', 'finishedOn', 'failedReason', 'returnvalue');
       } catch {
         return; // Redis away for now: the next round tries again
       }
+      const [name, finishedOn, failedReason, returnvalue] = fields;
       if (!this.#held.has(jobId)) continue;
-      if (job === undefined) {
+      if (name === null) {
         this.#fail(jobId, new ProcessError(`multiproc: job ${jobId} is gone from ${this.#where.label} before it finished (Redis restarted without persistence, or the queue was emptied)`));
-      } else if (job.finishedOn !== undefined && job.failedReason === undefined) {
-        this.#onCompleted(jobId, job.returnvalue);
-      } else if (job.finishedOn !== undefined) {
-        this.#onFailed(jobId, job.failedReason);
+      } else if (finishedOn !== null && failedReason === null) {
+        this.#onCompleted(jobId, returnvalue);
+      } else if (finishedOn !== null) {
+        this.#onFailed(jobId, failedReason ?? '');
       }
     }
   }
