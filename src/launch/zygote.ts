@@ -82,9 +82,10 @@ class Zygote {
    * this kind of child to warm spares). Later requests are pipelined, as the
    * zygote forks every request it has received in one turn: `start()` returns
    * at once and the pid is read when first asked for (reading the answers in
-   * order). A burst of starts then costs one round trip, not one each, which
-   * on a busy host were most of a burst's time (each a wake-up of the zygote
-   * and of the parent, competing with the children already running).
+   * order). A burst of starts then costs one round trip, not one each: each
+   * is a wake-up of the zygote and of the parent, competing for the CPU with
+   * the children already running (measured on a busy host, a loop of 8
+   * starts took most of the burst; pipelined, a few ms).
    * Returns null if the zygote is gone (the caller starts a new one).
    */
   fork(job: JobMessage, fds: readonly number[]): ZygotePopen | null {
