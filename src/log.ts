@@ -163,10 +163,17 @@ export function logToStderr(level?: LogLevel | null): Logger {
   return logger;
 }
 
-/** @internal the one-line lifecycle calls of process.ts and pool/: nothing is formatted unless someone listens. */
-export function lifecycle(level: 'debug' | 'info' | 'subDebug', message: string, ...args: unknown[]): void {
+/**
+ * @internal the one-line lifecycle calls of process.ts and pool/: nothing is
+ * formatted unless someone listens. Arguments that cost something to get
+ * (a forked child's pid is read from the forkserver when first asked for)
+ * come as one function, called only then.
+ */
+export function lifecycle(level: 'debug' | 'info' | 'subDebug', message: string, ...args: unknown[] | [() => unknown[]]): void {
   const number = level === 'info' ? LEVELS.INFO : level === 'debug' ? LEVELS.DEBUG : LEVELS.SUBDEBUG;
-  if (logger.wants(number)) logger.log(number, message, ...args);
+  if (!logger.wants(number)) return;
+  const [first] = args;
+  logger.log(number, message, ...(args.length === 1 && typeof first === 'function' ? (first as () => unknown[])() : args));
 }
 
 const inherited = process.env[INHERITED_LEVEL];

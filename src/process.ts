@@ -156,7 +156,7 @@ export class Process<F extends ProcessTarget = ProcessTarget> {
     this.#kwargs = undefined;
     const record = { process: this, daemon: this.#daemon, popen };
     addChild(record);
-    lifecycle('info', 'started %s (pid %d, %s)', this.#name, popen.pid, method);
+    lifecycle('info', 'started %s (pid %d, %s)', () => [this.#name, popen.pid, method]);
     void popen.exited.then(() => children.delete(record) && lifecycle('info', '%s (pid %d) exited with exitcode %d', this.#name, popen.pid, popen.poll()));
   }
 

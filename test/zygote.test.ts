@@ -51,6 +51,16 @@ test('a zygote killed with SIGKILL: the next start() starts a new one, no hang, 
   else assert.equal(first, second);
 });
 
+test('a zygote stopped, then killed, while start() calls wait for their forks: each ends with 255, the next start() forks again, no hang', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'stopped-zygote'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [result] = outcome.lines as [{ forked: boolean; codes?: number[]; replaced?: boolean }];
+  if (!result.forked) return; // warm spares: no zygote to stop
+  assert.deepEqual(result.codes, [255, 255, 255]);
+  assert.equal(result.replaced, true);
+  assert.match(outcome.stderr, /the forkserver could not fork a started process \(the forkserver ended\)/);
+});
+
 test('a zygote killed while its child runs, the child ended right after: join() settles with the child\'s own exit code', async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'orphaned'], { timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);

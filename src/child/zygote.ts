@@ -46,10 +46,12 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: 
 
   const serve = (): void => {
     scheduled = false;
+    // A thread the child would lack (the main module started a Worker, or a loader keeps its hooks on one): refuse.
+    // Counted once a turn: no JavaScript but this loop runs in it, so none can start one meanwhile (a burst is one turn).
+    const refuse = pending > 0 && workerThreadCount() > 0;
     while (pending > 0) {
       const channels = receive();
-      // A thread the child would lack (the main module started a Worker, or a loader keeps its hooks on one): refuse.
-      const pid = workerThreadCount() > 0 ? FORK_REFUSED_THREADS : addon.fork(daemon);
+      const pid = refuse ? FORK_REFUSED_THREADS : addon.fork(daemon);
       if (pid === 0) {
         process.removeListener('SIGCHLD', reapChildren);
         return becomeChild(channels);

@@ -48,6 +48,10 @@ class Zygote {
   readonly #key: string;
   readonly #daemon: boolean;
   readonly #children = new Map<number, ZygotePopen>();
+  /** Pipelined requests whose answer (the pid) is not read yet, oldest first. */
+  readonly #awaitingPid: ZygotePopen[] = [];
+  /** Whether the zygote has forked a child: it boots and decides whether it can fork before its first answer. */
+  #answered = false;
   #refs = 0;
   #gone = false;
 
@@ -73,8 +77,15 @@ class Zygote {
   }
 
   /**
-   * Forks a child and hands it its job. Blocks until the zygote answers with
-   * the pid, as Python's forkserver does (on first use, while it boots).
+   * Forks a child and hands it its job. The first request to a zygote waits
+   * for its answer (while it boots; and a zygote that refuses to fork sends
+   * this kind of child to warm spares). Later requests are pipelined, as the
+   * zygote forks every request it has received in one turn: `start()` returns
+   * at once and the pid is read when first asked for (reading the answers in
+   * order). A burst of starts then costs one round trip, not one each: each
+   * is a wake-up of the zygote and of the parent, competing for the CPU with
+   * the children already running (measured on a busy host, a loop of 8
+   * starts took most of the burst; pipelined, a few ms).
    * Returns null if the zygote is gone (the caller starts a new one).
    */
   fork(job: JobMessage, fds: readonly number[]): ZygotePopen | null {
@@ -82,18 +93,20 @@ class Zygote {
     const fdChannel = this.#launched.fdChannel!;
     const control = addon.socketpair();
     const passing = addon.socketpair();
-    let pid: number;
+    let sent = false;
     try {
       fdChannel.pass([control[1], passing[1]]);
       this.#launched.channel.send({ t: 'fork' });
-      pid = readPid(fdChannel.fd);
+      sent = true;
     } catch {
-      pid = 0;
+      // the zygote is gone: no request went out
     } finally {
       closeSync(control[1]);
       closeSync(passing[1]);
     }
-    if (pid <= 0) {
+    const first = !this.#answered;
+    const pid = !sent ? 0 : first ? this.#readAnswer() : null;
+    if (pid !== null && pid <= 0) {
       closeSync(control[0]);
       closeSync(passing[0]);
       if (pid === FORK_REFUSED_THREADS) {
@@ -107,13 +120,15 @@ class Zygote {
       this.discard();
       return null;
     }
+    this.#answered = true;
     const child = {
       channel: new ControlChannel<FromChild, ToChild>(new Socket({ fd: control[0], readable: true, writable: true })),
       fdChannel: new FdChannel(passing[0]),
     };
     child.channel.unref();
-    const popen = new ZygotePopen(pid, this.#daemon, this);
-    this.#children.set(pid, popen);
+    const popen = new ZygotePopen(this.#daemon, this);
+    if (pid === null) this.#awaitingPid.push(popen);
+    else this.#forked(popen, pid);
     try {
       handOver(child, null, job, fds);
     } catch (err) {
@@ -121,6 +136,31 @@ class Zygote {
       throw err;
     }
     return popen;
+  }
+
+  /** Reads the zygote's answers, in the order of the requests, until `popen` has its pid (all of them without one). */
+  readPids(popen?: ZygotePopen): void {
+    while (this.#awaitingPid.length > 0) {
+      const next = this.#awaitingPid.shift()!;
+      const pid = this.#readAnswer();
+      if (pid > 0) this.#forked(next, pid);
+      else next.notForked(pid);
+      if (next === popen) return;
+    }
+  }
+
+  #forked(popen: ZygotePopen, pid: number): void {
+    popen.forked(pid);
+    this.#children.set(pid, popen);
+  }
+
+  /** The pid, or -errno; 0 if the zygote is gone. */
+  #readAnswer(): number {
+    try {
+      return readPid(this.#launched.fdChannel!.fd);
+    } catch {
+      return 0;
+    }
   }
 
   /** While a child is referenced, the zygote's channel keeps the parent alive: its exit is reported there. */
@@ -138,6 +178,8 @@ class Zygote {
 
   #onMessage(message: FromChild): void {
     if (message.t !== 'exit') return;
+    // Its pid was written before the child could end.
+    this.readPids();
     const popen = this.#children.get(message.pid);
     this.#children.delete(message.pid);
     popen?.ended(message.code);
@@ -147,6 +189,8 @@ class Zygote {
   #onGone(): void {
     if (this.#gone) return;
     this.#gone = true;
+    // What it answered before it went still counts (the rest were never forked); a socket whose peer is gone reads to its end.
+    this.readPids();
     this.#launched.fdChannel?.close();
     if (zygotes.get(this.#key) === this) zygotes.delete(this.#key);
     for (const popen of this.#children.values()) popen.orphaned();
@@ -173,8 +217,8 @@ const LOST_STATUS = 255;
 
 /** A forked child: a child of the zygote, whose exit the zygote reports. */
 export class ZygotePopen extends SignalledPopen {
-  readonly pid: number;
   readonly exited: Promise<number>;
+  #pid: number | null = null;
   #code: number | null = null;
   #holding = false;
   readonly #daemon: boolean;
@@ -182,18 +226,46 @@ export class ZygotePopen extends SignalledPopen {
   #resolve: (code: number) => void = () => {};
   #orphanTimer: NodeJS.Timeout | undefined;
 
-  constructor(pid: number, daemon: boolean, zygote: Zygote) {
+  constructor(daemon: boolean, zygote: Zygote) {
     super();
-    this.pid = pid;
     this.#daemon = daemon;
     this.#zygote = zygote;
     this.exited = new Promise((resolve) => (this.#resolve = resolve));
     this.applyRef();
   }
 
+  /** Read from the zygote's answer when first asked for (0 for a child that was never forked: it has ended, and is never signalled). */
+  get pid(): number {
+    if (this.#pid === null) this.#zygote.readPids(this);
+    return this.#pid ?? 0;
+  }
+
+  forked(pid: number): void {
+    this.#pid = pid;
+  }
+
+  /** A pipelined request the zygote could not serve: the child never existed. */
+  notForked(answer: number): void {
+    this.#pid = 0;
+    const why = answer === 0 ? 'the forkserver ended' : answer === FORK_REFUSED_THREADS ? 'a worker thread runs in the forkserver' : `errno ${-answer}`;
+    process.emitWarning(`multiproc: the forkserver could not fork a started process (${why}); it reports exit code ${LOST_STATUS}`);
+    this.ended(LOST_STATUS);
+  }
+
+  override terminate(): void {
+    void this.pid; // a child not forked has ended: never signal pid 0
+    super.terminate();
+  }
+
+  override kill(): void {
+    void this.pid;
+    super.kill();
+  }
+
   poll(): number | null {
-    // A zombie not yet reaped by the zygote already has its code.
-    if (this.#code === null) {
+    // A zombie not yet reaped by the zygote already has its code. Never
+    // blocks: a child whose pid is not read yet is not known to have ended.
+    if (this.#code === null && this.#pid !== null && this.#pid > 0) {
       const code = zombieExitCode(this.pid);
       if (code !== null) this.ended(code);
     }
