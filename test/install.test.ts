@@ -29,11 +29,14 @@ const noCompiler = { CC: compiler, CXX: compiler, LINK: compiler };
 let tarball = '';
 
 /**
- * The environment of an install or an app: this one's, without the switch
- * that turns the addon off (CI runs the whole suite a second time with it
- * set); the cases that test the switch set it themselves.
+ * The environment of an install or an app, as a user's shell has it: this
+ * one's without the switch that turns the addon off (CI runs the whole suite
+ * a second time with it set; the cases that test the switch set it
+ * themselves), and without the npm_* variables that npm gives the scripts it
+ * runs (`npm test --ignore-scripts` would pass on npm_config_ignore_scripts,
+ * and the installs below would then run no install script at all).
  */
-const inherited: NodeJS.ProcessEnv = { ...process.env, MULTIPROC_NO_NATIVE: undefined };
+const inherited: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'MULTIPROC_NO_NATIVE' && !/^npm_/i.test(name)));
 
 function npm(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
   const out = spawnSync('npm', args, { cwd, env: { ...inherited, ...env }, encoding: 'utf8', timeout: 300_000 });
