@@ -366,23 +366,6 @@ test('long chunks are shared out: a worker holds one more job than its processes
   for (const [pid, count] of perProcess) assert.ok(count >= 2, `process ${pid} ran ${count} of 8 chunks`);
 });
 
-test('a second SIGTERM stops a worker at once: the chunk it held runs on another worker, and is recorded once, as a success', async () => {
-  const queue = nextQueue();
-  const [first] = await workers(queue, 1, ['--processes', '1', '--concurrency', '1', '--lock-duration', '2000']);
-  await using pool = makeRemotePool(redis.url, queue);
-  const running = pool.apply(slowWhere, [7, 2500]);
-  while (pool.stats().tasksRunning === 0) await sleep(20); // the first worker holds it
-  const [second] = await workers(queue, 1, ['--processes', '1']);
-  first!.child.kill('SIGTERM');
-  await sleep(200);
-  first!.child.kill('SIGTERM');
-  assert.deepEqual(await first!.exited, { code: 0, signal: null });
-  const answer = await running;
-  assert.equal(answer.y, 49);
-  assert.match(second!.output(), /serving queue/);
-  assert.deepEqual(await jobCounts(redis.url, queue, 'completed', 'failed'), { completed: 1, failed: 0 });
-});
-
 test('examples/distributed.ts: the CPU-bound map through two multiproc worker processes, showing where each chunk ran', async () => {
   const outcome = await run(['--import', 'tsx', `${ROOT}examples/distributed.ts`], { env: { REDIS_URL: redis.url }, timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);
