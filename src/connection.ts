@@ -66,7 +66,7 @@ export interface Taker {
  * one that is being read from, or written to, does.
  *
  * It reads from its socket only while this process waits in `recv` or
- * `poll` (and one event-loop turn after): an end that two processes hold (the
+ * `poll` (and one read past the last of them): an end that two processes hold (the
  * parent's copy of what it passed to a child) takes nothing from the one that
  * is actually reading.
  *
@@ -98,7 +98,6 @@ export class Connection<Send = unknown, Receive = Send> {
   #wakers: Array<() => void> = [];
   #reading = false;
   #refed = true;
-  #idleCheck = false;
   #pendingWrites = 0;
   /** Frames sent in this tick after its first, written together at its end. */
   #outbox: Buffer[] = [];
@@ -177,6 +176,7 @@ export class Connection<Send = unknown, Receive = Send> {
           if (this.#discard !== null) return this.#discard(bytesRead);
           // After a refusal the socket is going: what still comes is dropped.
           if (this.#failure !== null) return;
+          this.#pauseIfUnwanted();
           // The scratch buffer is reused by the next read: keep a copy of what came.
           if (buffer.buffer === scratch?.buffer) this.#onData(Buffer.from(buffer.subarray(0, bytesRead)));
           else {
@@ -192,7 +192,11 @@ export class Connection<Send = unknown, Receive = Send> {
     socket.pause();
     if (this.#readable) {
       // Without onread, Node hands over each chunk as 'data'.
-      socket.on('data', (chunk: Buffer) => (this.#discard !== null ? this.#discard(chunk.length) : this.#onData(chunk)));
+      socket.on('data', (chunk: Buffer) => {
+        if (this.#discard !== null) return this.#discard(chunk.length);
+        this.#pauseIfUnwanted();
+        this.#onData(chunk);
+      });
       socket.on('end', () => {
         this.#peerGone = true;
         this.#onEnd();
@@ -204,7 +208,8 @@ export class Connection<Send = unknown, Receive = Send> {
 
   /** Where the next read goes (Node asks after each read): the rest of a big message straight into its own buffer; anything else into one scratch buffer. */
   #nextReadBuffer(): Uint8Array {
-    if (this.#discard !== null) return scratchBuffer();
+    // Not reading on (see #pauseIfUnwanted): no buffer for a big message no one has asked for yet.
+    if (this.#discard !== null || !this.#reading) return scratchBuffer();
     try {
       // Handed over: exactly the rest of the header or body under way, so that a read never takes the next message.
       if (this.#handedOver) return this.#parser.directTarget(0) ?? scratchBuffer().subarray(0, this.#parser.missing);
@@ -543,6 +548,18 @@ export class Connection<Send = unknown, Receive = Send> {
     if (this.#wakers.length > 0) this.#wake();
   }
 
+  /**
+   * Called as bytes arrive, before they are delivered: if no one waited for
+   * them, this read is the last until someone does. So an end reads ahead at
+   * most one read past its last reader, and what a peer sends to a process
+   * that no longer reads stays in the kernel, which holds the sender back.
+   */
+  #pauseIfUnwanted(): void {
+    if (!this.#reading || this.#takers.length + this.#wakers.length > 0) return;
+    this.#reading = false;
+    this.#socket?.pause();
+  }
+
   /** The stream is out of step, or too much for us: fail its readers, drop the rest. */
   #refuse(reason: string): void {
     this.#failure ??= new OSError(`bad message length: ${reason}`);
@@ -739,22 +756,13 @@ export class Connection<Send = unknown, Receive = Send> {
       // At once, from inside the read callback too: libuv reads no more in this turn.
       this.#reading = false;
       socket.pause();
-    } else if (this.#reading && !this.#idleCheck) {
-      // Pause after this turn of the event loop, not at once: a reader's next
-      // recv() usually comes within it, and stopping and restarting the read
-      // costs a round trip 10-20 us. An end that is never read never starts.
-      this.#idleCheck = true;
-      setImmediate(() => {
-        this.#idleCheck = false;
-        if (this.#socket === null || this.#takers.length + this.#wakers.length > 0) return;
-        this.#reading = false;
-        this.#socket.pause();
-        this.#applyRef();
-      }).unref();
     }
-    // Dropping the ref also waits for that turn: in a ping-pong the next
-    // reader comes within it, and the ref would only come back.
-    const refed = !this.#quiet && (readers > 0 || this.#pendingWrites > 0 || (this.#idleCheck && this.#refed));
+    // Otherwise it reads on, unreferenced, until a read finds no one waiting
+    // (see #pauseIfUnwanted): a reader's next recv() usually comes before the
+    // next message, and pausing at once would cost every round trip a stop and
+    // a restart of the read, as a timer for later would cost it a turn of the
+    // event loop (an extra epoll_wait each side). An end that is never read never starts.
+    const refed = !this.#quiet && (readers > 0 || this.#pendingWrites > 0);
     if (refed !== this.#refed) {
       this.#refed = refed;
       if (refed) socket.ref();
