@@ -45,29 +45,33 @@ export function decode(bytes: Uint8Array): unknown {
 
 /** True when JSON would bring `value` back exactly as structured clone does. */
 export function isPlainJson(value: unknown): boolean {
-  let budget = CHECK_BUDGET;
-  const check = (v: unknown, depth: number): boolean => {
-    switch (typeof v) {
-      case 'string':
-      case 'boolean':
-        return true;
-      case 'number':
-        return Number.isFinite(v) && !Object.is(v, -0);
-      case 'object': {
-        if (v === null) return true;
-        if (--budget < 0 || depth > 32) return false;
-        if (Array.isArray(v)) {
-          for (let i = 0; i < v.length; i++) if (!(i in v) || !check(v[i], depth + 1)) return false;
-          return true;
-        }
-        const proto = Object.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== null) return false;
-        for (const key in v) if (!check((v as Record<string, unknown>)[key], depth + 1)) return false;
+  checkBudget = CHECK_BUDGET;
+  return isPlainJsonWithin(value, 0);
+}
+
+/** Objects and arrays isPlainJson may still look into: one counter for the whole walk, kept here rather than in a closure made per call. */
+let checkBudget = 0;
+
+function isPlainJsonWithin(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v) && !Object.is(v, -0);
+    case 'object': {
+      if (v === null) return true;
+      if (--checkBudget < 0 || depth > 32) return false;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!(i in v) || !isPlainJsonWithin(v[i], depth + 1)) return false;
         return true;
       }
-      default:
-        return false; // undefined, bigint, symbol, function
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const key in v) if (!isPlainJsonWithin((v as Record<string, unknown>)[key], depth + 1)) return false;
+      return true;
     }
-  };
-  return check(value, 0);
+    default:
+      return false; // undefined, bigint, symbol, function
+  }
 }

@@ -7,12 +7,15 @@ import { validateTimeout } from './validate.js';
 
 // Small messages are joined to their header; a big body is written as it is,
 // never copied. The first message of a tick is written at once, the others of
-// the same tick together at its end, in one writev.
+// the same tick together at its end, in one writev (the end: when the promise
+// reactions queued before them have run, the caller's synchronous sends first).
 const JOIN_BELOW = 16 * 1024;
 const SCRATCH_SIZE = 256 * 1024;
 // A message with at least this much still to come is read into its own buffer.
 const DIRECT_MIN = 64 * 1024;
 let scratch: Buffer | undefined;
+/** What the end-of-tick flush is chained on. */
+const SETTLED = Promise.resolve();
 
 /** @internal For the Listener: while a connection is being authenticated or waits for accept(), it keeps no process alive. */
 export const QUIET = Symbol('multiproc.connection.quiet');
@@ -102,6 +105,8 @@ export class Connection<Send = unknown, Receive = Send> {
   /** Frames sent in this tick after its first, written together at its end. */
   #outbox: Buffer[] = [];
   #flushing = false;
+  /** The flush at the end of a tick's sends, made once: not a closure per send. */
+  readonly #flushLater = (): void => this.#flush();
   /** The descriptor to write to directly; -1: none known, writing is left to the socket; -2: not looked up yet. */
   #fd = -2;
   /** Reads, if someone waits, but never keeps the process alive (see QUIET). */
@@ -686,7 +691,10 @@ export class Connection<Send = unknown, Receive = Send> {
       // goes at its end, in one system call.
       this.#flush();
       this.#flushing = true;
-      process.nextTick(() => this.#flush());
+      // A promise's reaction, not process.nextTick: V8 runs it with the
+      // caller's own awaits, with no Node tick queue to go through, and a
+      // fresh process has less code to warm up per call.
+      void SETTLED.then(this.#flushLater);
       // As Python's send(): a peer that has closed is a BrokenPipeError here and now.
       if (this.#peerGone) throw new BrokenPipeError('the other end of the connection was closed');
     }
