@@ -2,7 +2,7 @@ import { writeSync, writevSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { decode, encodeV8, jsonText } from './codec.js';
 import { BrokenPipeError, BufferTooShort, EOFError, invalidArgType, OSError, ValueError } from './errors.js';
-import { FrameParser, header, MAX_BODY } from './framing.js';
+import { FrameParser, header, MAX_BODY, type FrameEvent } from './framing.js';
 import { validateTimeout } from './validate.js';
 
 // Small messages are joined to their header; a big body is written as it is,
@@ -185,7 +185,7 @@ export class Connection<Send = unknown, Receive = Send> {
           // The scratch buffer is reused by the next read: keep a copy of what came.
           if (buffer.buffer === scratch?.buffer) this.#onData(Buffer.from(buffer.subarray(0, bytesRead)));
           else {
-            this.#parser.pushDirect(bytesRead, (event) => event.kind === 'message' && this.#inbox.push(event.body));
+            this.#parser.pushDirect(bytesRead, this.#onFrame);
             this.#drain();
             if (this.#wakers.length > 0) this.#wake();
           }
@@ -542,11 +542,7 @@ export class Connection<Send = unknown, Receive = Send> {
   // ---- reading
 
   #onData(chunk: Buffer): void {
-    this.#parser.push(chunk, (event) => {
-      if (event.kind === 'message') this.#inbox.push(event.body);
-      // A header no sender of ours writes (garbage, a peer out of step), or one over the limit.
-      else if (event.kind === 'invalid') this.#refuse(event.reason);
-    });
+    this.#parser.push(chunk, this.#onFrame);
     // The fast path: a waiting recv() gets its message here, in the read
     // callback, with no queue of promises in between.
     this.#drain();
@@ -564,6 +560,13 @@ export class Connection<Send = unknown, Receive = Send> {
     this.#reading = false;
     this.#socket?.pause();
   }
+
+  /** What the parser finds, handed over by one function made per connection, not a closure per read. */
+  readonly #onFrame = (event: FrameEvent): void => {
+    if (event.kind === 'message') this.#inbox.push(event.body);
+    // A header no sender of ours writes (garbage, a peer out of step), or one over the limit.
+    else if (event.kind === 'invalid') this.#refuse(event.reason);
+  };
 
   /** The stream is out of step, or too much for us: fail its readers, drop the rest. */
   #refuse(reason: string): void {
