@@ -213,8 +213,7 @@ export class Connection<Send = unknown, Receive = Send> {
 
   /** Where the next read goes (Node asks after each read): the rest of a big message straight into its own buffer; anything else into one scratch buffer. */
   #nextReadBuffer(): Uint8Array {
-    // Not reading on (see #pauseIfUnwanted): no buffer for a big message no one has asked for yet.
-    if (this.#discard !== null || !this.#reading) return scratchBuffer();
+    if (this.#discard !== null) return scratchBuffer();
     try {
       // Handed over: exactly the rest of the header or body under way, so that a read never takes the next message.
       if (this.#handedOver) return this.#parser.directTarget(0) ?? scratchBuffer().subarray(0, this.#parser.missing);

@@ -162,3 +162,25 @@ test('an end handed over while a recv() waits on it here: that recv takes its on
   end.close();
   peer.close();
 });
+
+test('after a hand-over, each recv() here takes one message, read on its own, and the child the next', LIMIT, async () => {
+  const [peer, end] = Pipe();
+  const [report, childReport] = Pipe();
+  const p = make({ target: relayReceived, args: [end, 1, childReport, { waitForGo: true }] });
+  const pending = end.recv();
+  p.start();
+  childReport.close();
+  // All three are in the kernel when this process reads: its two recv()s must take only the first two.
+  peer.send('first for the parent');
+  peer.send('second for the parent');
+  peer.send('for the child');
+  assert.equal(await pending, 'first for the parent');
+  assert.equal(await end.recv(), 'second for the parent');
+  report.send('go');
+  assert.deepEqual(await report.recv(), ['for the child']);
+  report.close();
+  await p.join();
+  assert.equal(p.exitCode, 0);
+  end.close();
+  peer.close();
+});
