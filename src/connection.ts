@@ -69,7 +69,7 @@ export interface Taker {
  * one that is being read from, or written to, does.
  *
  * It reads from its socket only while this process waits in `recv` or
- * `poll` (and one read past the last of them): an end that two processes hold (the
+ * `poll` (and for at most one read after the last of them): an end that two processes hold (the
  * parent's copy of what it passed to a child) takes nothing from the one that
  * is actually reading.
  *
