@@ -116,9 +116,12 @@ export class RedisBackend implements PoolBackend {
   #openEvents(): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     this.#eventsOpen ??= (async () => {
-      // BullMQ reads the stream on a copy of the connection it is given (blocking reads).
+      // Read from a known point, never from BullMQ's default "$": that is the stream's end when its first
+      // blocking read reaches Redis, which may come after the first jobs were taken (a copy of the connection
+      // connects, names itself, then reads): their events were lost (a task never shown running).
       // Opened again, it reads on from the last event seen: nothing of the idle spell is missed.
-      const events = new QueueEvents(this.#options.queue, { connection: this.#client, autorun: true, ...(this.#lastEventId === null ? {} : { lastEventId: this.#lastEventId }) });
+      this.#lastEventId ??= await this.#streamEnd();
+      const events = new QueueEvents(this.#options.queue, { connection: this.#client, autorun: true, lastEventId: this.#lastEventId });
       this.#events = events;
       const seen = (id: string): void => {
         this.#lastEventId = id;
@@ -131,6 +134,12 @@ export class RedisBackend implements PoolBackend {
       await events.waitUntilReady();
     })();
     return this.#eventsOpen;
+  }
+
+  /** The id of the queue's last event now ("0-0" for none yet): events after it are this pool's or later. */
+  async #streamEnd(): Promise<string> {
+    const last = await this.#client.xrevrange(this.#queue.keys.events!, '+', '-', 'COUNT', 1);
+    return last[0]?.[0] ?? '0-0';
   }
 
   #closeEventsWhenIdle(): void {
