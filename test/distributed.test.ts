@@ -417,6 +417,31 @@ test('a second SIGTERM stops a worker at once: the chunk it held goes back to th
   assert.deepEqual(await completedWhere(redis.url, queue), [`multiproc worker pid ${second.pid}`]);
 });
 
+test('a module that creates a Pool on Redis at import time, unguarded, is refused in the workers\' processes that import it (no endless re-queueing), and the worker serves on', async () => {
+  const queue = nextQueue();
+  process.env.MULTIPROC_TEST_POOL_AT_IMPORT_URL = redis.url;
+  process.env.MULTIPROC_TEST_POOL_AT_IMPORT_QUEUE = queue;
+  await workers(queue, 1, ['--processes', '1']);
+  const { pool: unguarded, triple } = await import('./fixtures/distributed-pool-at-import.js');
+  try {
+    await assert.rejects(unguarded.apply(triple, [2]), (error: Error) => {
+      assert.match(error.message, /cannot load .*distributed-pool-at-import\.ts, the module of .*triple/);
+      assert.match(error.message, /An attempt has been made to create a Pool on Redis while this process is importing a module to find a task function/);
+      assert.match(error.message, /if \(isMainModule\(import\.meta\)\) main\(\);/);
+      return true;
+    });
+    // Only the one job: none was queued from the worker's process.
+    assert.deepEqual(await jobCounts(redis.url, queue, 'waiting', 'completed', 'failed'), { waiting: 0, completed: 1, failed: 0 });
+    await using pool = makeRemotePool(redis.url, queue);
+    assert.equal(await pool.apply(sqr, [9]), 81);
+  } finally {
+    unguarded.terminate();
+    await unguarded.join();
+    delete process.env.MULTIPROC_TEST_POOL_AT_IMPORT_URL;
+    delete process.env.MULTIPROC_TEST_POOL_AT_IMPORT_QUEUE;
+  }
+});
+
 test('examples/distributed.ts: the CPU-bound map through two multiproc worker processes, showing where each chunk ran', async () => {
   const outcome = await run(['--import', 'tsx', `${ROOT}examples/distributed.ts`], { env: { REDIS_URL: redis.url }, timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);
