@@ -378,10 +378,12 @@ test('SIGTERM: a worker finishes the chunks it holds, then exits 0', async () =>
   assert.deepEqual(await worker!.exited, { code: 0, signal: null });
 });
 
-test('long chunks are shared out: a worker holds one more job than its processes, so the others take the rest of the map', async () => {
+test('long chunks are shared out: a worker holds one more job than its processes, so the others take the rest of the map, also after a stream of short jobs', async () => {
   const queue = nextQueue();
   await workers(queue, 2, ['--processes', '1']);
   await using pool = makeRemotePool(redis.url, queue);
+  // Short jobs first: the workers then held 16 each, and one took most of the next map's long chunks.
+  assert.equal((await pool.map(sqr, range(500), 1)).length, 500);
   const answers = await pool.starmap(slowWhere, range(8).map((x) => [x, 400] as [number, number]), 1);
   assert.deepEqual(answers.map((a) => a.y), range(8).map((x) => x * x));
   const perProcess = new Map<number, number>();
