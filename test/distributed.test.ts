@@ -52,6 +52,30 @@ async function jobCounts(url: string, queue: string, ...types: ('waiting' | 'com
   }
 }
 
+/** Which `multiproc worker` (its pid) holds the queue's one active job: BullMQ records the taker's name, multiproc-worker-<host>-<pid>. */
+async function holderOfActiveJob(url: string, queue: string): Promise<number> {
+  const client = new IORedis(url);
+  try {
+    const [jobId] = await client.lrange(`bull:${queue}:active`, 0, -1);
+    const name = await client.hget(`bull:${queue}:${jobId}`, 'pb');
+    return Number(/-(\d+)$/.exec(name ?? '')?.[1]);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Where each completed job of the queue ran, as its answer says ("multiproc worker pid N"). */
+async function completedWhere(url: string, queue: string): Promise<string[]> {
+  const client = new IORedis(url);
+  try {
+    const ids = await client.zrange(`bull:${queue}:completed`, 0, -1);
+    const answers = await Promise.all(ids.map((id) => client.hget(`bull:${queue}:${id}`, 'returnvalue')));
+    return answers.map((text) => /multiproc worker pid \d+/.exec((JSON.parse(text ?? '{}') as { where?: string }).where ?? '')?.[0] ?? String(text));
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function workers(queue: string, count: number, args: string[] = []): Promise<WorkerHandle[]> {
   const list = await Promise.all(Array.from({ length: count }, () => startWorker(redis.url, queue, args)));
   started.push(...list);
@@ -354,16 +378,70 @@ test('SIGTERM: a worker finishes the chunks it holds, then exits 0', async () =>
   assert.deepEqual(await worker!.exited, { code: 0, signal: null });
 });
 
-test('long chunks are shared out: a worker holds one more job than its processes, so the others take the rest of the map', async () => {
+test('long chunks are shared out: a worker holds one more job than its processes, so the others take the rest of the map, also after a stream of short jobs', async () => {
   const queue = nextQueue();
   await workers(queue, 2, ['--processes', '1']);
   await using pool = makeRemotePool(redis.url, queue);
+  // Short jobs first: the workers then held 16 each, and one took most of the next map's long chunks.
+  assert.equal((await pool.map(sqr, range(500), 1)).length, 500);
   const answers = await pool.starmap(slowWhere, range(8).map((x) => [x, 400] as [number, number]), 1);
   assert.deepEqual(answers.map((a) => a.y), range(8).map((x) => x * x));
   const perProcess = new Map<number, number>();
   for (const { pid } of answers) perProcess.set(pid, (perProcess.get(pid) ?? 0) + 1);
   assert.equal(perProcess.size, 2, `ran on ${[...perProcess.keys()].join(', ')}`);
   for (const [pid, count] of perProcess) assert.ok(count >= 2, `process ${pid} ran ${count} of 8 chunks`);
+});
+
+test('a second SIGTERM stops a worker at once: the chunk it held goes back to the queue, runs on the other worker, and is recorded once, as a success', async () => {
+  const queue = nextQueue();
+  // Both start before the task: which takes it is read from BullMQ (a worker started after it could take minutes under load).
+  const pair = await workers(queue, 2, ['--processes', '1', '--concurrency', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  // Long enough to be running still when the second signal comes: a worker that waited for it would record it itself.
+  const running = pool.apply(slowWhere, [7, 5000]);
+  let finished = false;
+  void running.finally(() => (finished = true)).catch(() => {});
+  // Its 'active' event was once lost (read from the stream's end as of a late first read), and this waited for ever.
+  while (pool.stats().tasksRunning === 0 && !finished) await sleep(20);
+  assert.equal(finished, false, 'the task was never seen running');
+  const holderPid = await holderOfActiveJob(redis.url, queue);
+  const first = pair.find((worker) => worker.pid === holderPid)!;
+  const second = pair.find((worker) => worker.pid !== holderPid)!;
+  assert.ok(first !== undefined, `the job is held by pid ${holderPid}, not by ${pair.map((w) => w.pid).join(' or ')}`);
+  first.child.kill('SIGTERM');
+  // Two signals sent before a loaded worker runs would be one (the kernel merges pending signals): one at a time.
+  while (!first.output().includes('stopping (after the jobs it holds)')) await sleep(20);
+  first.child.kill('SIGTERM');
+  assert.deepEqual(await first.exited, { code: 0, signal: null });
+  const answer = await running;
+  assert.equal(answer.y, 49);
+  assert.deepEqual(await jobCounts(redis.url, queue, 'completed', 'failed'), { completed: 1, failed: 0 });
+  assert.deepEqual(await completedWhere(redis.url, queue), [`multiproc worker pid ${second.pid}`]);
+});
+
+test('a module that creates a Pool on Redis at import time, unguarded, is refused in the workers\' processes that import it (no endless re-queueing), and the worker serves on', async () => {
+  const queue = nextQueue();
+  process.env.MULTIPROC_TEST_POOL_AT_IMPORT_URL = redis.url;
+  process.env.MULTIPROC_TEST_POOL_AT_IMPORT_QUEUE = queue;
+  await workers(queue, 1, ['--processes', '1']);
+  const { pool: unguarded, triple } = await import('./fixtures/distributed-pool-at-import.js');
+  try {
+    await assert.rejects(unguarded.apply(triple, [2]), (error: Error) => {
+      assert.match(error.message, /cannot load .*distributed-pool-at-import\.ts, the module of .*triple/);
+      assert.match(error.message, /An attempt has been made to create a Pool on Redis while this process is importing a module to find a task function/);
+      assert.match(error.message, /if \(isMainModule\(import\.meta\)\) main\(\);/);
+      return true;
+    });
+    // Only the one job: none was queued from the worker's process.
+    assert.deepEqual(await jobCounts(redis.url, queue, 'waiting', 'completed', 'failed'), { waiting: 0, completed: 1, failed: 0 });
+    await using pool = makeRemotePool(redis.url, queue);
+    assert.equal(await pool.apply(sqr, [9]), 81);
+  } finally {
+    unguarded.terminate();
+    await unguarded.join();
+    delete process.env.MULTIPROC_TEST_POOL_AT_IMPORT_URL;
+    delete process.env.MULTIPROC_TEST_POOL_AT_IMPORT_QUEUE;
+  }
 });
 
 test('examples/distributed.ts: the CPU-bound map through two multiproc worker processes, showing where each chunk ran', async () => {

@@ -3,6 +3,7 @@ import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { current } from '../current.js';
 import { BrokenProcessPool, ProcessError } from '../errors.js';
 import type { ModuleRef } from '../targets.js';
 import type { BackendHost, BackendStats, Holder, Outcome, PoolBackend, Task } from '../pool/task.js';
@@ -20,6 +21,18 @@ export interface RedisBackendOptions {
   /** Default CONNECT_TIMEOUT_MS. */
   connectTimeout: number | null;
 }
+
+/**
+ * A module that makes a Pool on Redis when imported, unguarded, is imported
+ * again by each worker's processes to find its task functions, and would add
+ * its jobs again there, without end: refused there, as Process.start() is.
+ */
+const BOOTSTRAPPING_MESSAGE =
+  'An attempt has been made to create a Pool on Redis while this process is importing a module to find a task function ' +
+  '(a multiproc worker\'s process, or a child bootstrapping). The module that creates the Pool does so at import time, ' +
+  'so every worker would queue its tasks again, without end. Create the Pool only from the entry point, guarded like this:\n\n' +
+  '    if (isMainModule(import.meta)) main();      // CommonJS: if (require.main === module) main();\n\n' +
+  'This is the same rule as Python\'s "bootstrapping phase" RuntimeError for starting processes.';
 
 /** How often, while results are awaited, the back end reads their jobs from Redis in case an event was missed. */
 const RECONCILE_MS = 2000;
@@ -79,6 +92,7 @@ export class RedisBackend implements PoolBackend {
   readonly #where: Holder;
 
   constructor(host: BackendHost, options: RedisBackendOptions) {
+    if (current.bootstrapping) throw new ProcessError(BOOTSTRAPPING_MESSAGE);
     this.#host = host;
     this.#options = options;
     this.processes = options.processes;
@@ -116,9 +130,12 @@ export class RedisBackend implements PoolBackend {
   #openEvents(): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     this.#eventsOpen ??= (async () => {
-      // BullMQ reads the stream on a copy of the connection it is given (blocking reads).
+      // Read from a known point, never from BullMQ's default "$": that is the stream's end when its first
+      // blocking read reaches Redis, which may come after the first jobs were taken (a copy of the connection
+      // connects, names itself, then reads): their events were lost (a task never shown running).
       // Opened again, it reads on from the last event seen: nothing of the idle spell is missed.
-      const events = new QueueEvents(this.#options.queue, { connection: this.#client, autorun: true, ...(this.#lastEventId === null ? {} : { lastEventId: this.#lastEventId }) });
+      this.#lastEventId ??= await this.#streamEnd();
+      const events = new QueueEvents(this.#options.queue, { connection: this.#client, autorun: true, lastEventId: this.#lastEventId });
       this.#events = events;
       const seen = (id: string): void => {
         this.#lastEventId = id;
@@ -131,6 +148,12 @@ export class RedisBackend implements PoolBackend {
       await events.waitUntilReady();
     })();
     return this.#eventsOpen;
+  }
+
+  /** The id of the queue's last event now ("0-0" for none yet): events after it are this pool's or later. */
+  async #streamEnd(): Promise<string> {
+    const last = await this.#client.xrevrange(this.#queue.keys.events!, '+', '-', 'COUNT', 1);
+    return last[0]?.[0] ?? '0-0';
   }
 
   #closeEventsWhenIdle(): void {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { join, relative, resolve as resolvePath, isAbsolute } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { getContext } from '../context.js';
 import { TimeoutError } from '../errors.js';
@@ -78,7 +78,12 @@ export class WorkerService {
   /** Moving averages of how long jobs run and take to move (µs), which set how many are held at once when --concurrency is not given. */
   #runUs = -1;
   #transferUs = -1;
+  /** The queue was found empty, and no job came since (see #holdFewWhenDrained). */
+  #drained = false;
   #stopping: Promise<void> | null = null;
+  /** Set by a stop at once: the jobs held go back to the queue (see #handBack), where other workers take them. */
+  #handingBack = false;
+  readonly #handedBack = new WeakSet<Task>();
   #broken: Error | null = null;
 
   static async start(options: WorkerServiceOptions): Promise<WorkerService> {
@@ -110,18 +115,22 @@ export class WorkerService {
     });
     const lockDuration = options.lockDuration ?? DEFAULT_LOCK_MS;
     this.#client = redisConnection(options.url, (error) => this.#log(`redis: ${error.message}`));
-    // A processor of one parameter: BullMQ then makes no AbortController per job (cancels come by #cancellers).
-    this.#worker = new Worker(options.queue, (job: Job) => this.#process(job), {
+    // A processor of two parameters: BullMQ then makes no AbortController per job (cancels come by #cancellers).
+    this.#worker = new Worker(options.queue, (job: Job, token?: string) => this.#process(job, token), {
       connection: this.#client,
       autorun: false,
       concurrency: options.concurrency ?? longJobConcurrency(options.processes),
       lockDuration,
-      stalledInterval: options.stalledInterval ?? Math.max(500, Math.round(lockDuration / 3)),
+      // A job whose worker died moves back to waiting at the first stalled check after its lock expires:
+      // its lock, renewed every lockDuration / 2, expires 1/2 to 1 lockDuration after the death, and a
+      // check every lockDuration / 6 adds at most that (a check is one short script for all workers).
+      stalledInterval: options.stalledInterval ?? Math.max(250, Math.round(lockDuration / 6)),
       maxStalledCount: options.maxStalledCount ?? 2,
       // What `multiproc status` and BullMQ's tools show (a Redis client name: no spaces).
       name: `multiproc-worker-${hostname()}-${process.pid}`,
     });
     this.#worker.on('error', (error) => this.#log(`bullmq: ${error.message}`));
+    this.#worker.on('drained', () => this.#holdFewWhenDrained());
   }
 
   /** A caller that lets go of a running job (terminate(), an AbortSignal) asks here that it stop: its process is killed. */
@@ -165,8 +174,10 @@ export class WorkerService {
     return entry;
   }
 
-  async #process(job: Job): Promise<JobAnswer> {
+  async #process(job: Job, token: string | undefined): Promise<JobAnswer> {
+    this.#drained = false;
     if (this.#broken !== null) throw this.#broken;
+    if (this.#handingBack) return this.#handBack(job, token);
     const data = openJob(this.#options.authkey, job.data, this.#version, job.id);
     const entry = this.#entry(data, job.id);
     let args: unknown[];
@@ -179,8 +190,9 @@ export class WorkerService {
     const jobId = job.id ?? '';
     let cancelled = false;
     const items = data.kind === MAP || data.kind === STARMAP ? (args[0] as { length: number }).length : 1;
+    let task: Task | undefined;
     const { outcome, micros, where } = await new Promise<{ outcome: Outcome; micros: number; where: string }>((settle) => {
-      const task: Task = {
+      task = {
         id: this.#nextTask++,
         fn: entry,
         kind: data.kind,
@@ -198,22 +210,24 @@ export class WorkerService {
         onAbort: null,
         done: false,
       };
-      this.#answers.set(task, (result, runMicros) => {
-        if (task.done) return;
-        task.done = true;
-        if (task.timer !== null) clearTimeout(task.timer);
-        this.#answers.delete(task);
-        settle({ outcome: result, micros: runMicros, where: task.holder === null ? this.#label : `${this.#label}, ${task.holder.label}` });
+      const held = task;
+      this.#answers.set(held, (result, runMicros) => {
+        if (held.done) return;
+        held.done = true;
+        if (held.timer !== null) clearTimeout(held.timer);
+        this.#answers.delete(held);
+        settle({ outcome: result, micros: runMicros, where: held.holder === null ? this.#label : `${this.#label}, ${held.holder.label}` });
       });
       this.#cancellers.set(jobId, () => {
         this.#cancellers.delete(jobId); // a second cancel message for it finds nothing to do
         cancelled = true;
-        this.#answer(task, { status: 'failed', error: describeError(new Error(`the job ${jobId} was cancelled`), () => null) }, 0);
-        this.#backend.cancel(task);
+        this.#answer(held, { status: 'failed', error: describeError(new Error(`the job ${jobId} was cancelled`), () => null) }, 0);
+        this.#backend.cancel(held);
       });
-      this.#backend.submit([task]);
+      this.#backend.submit([held]);
     });
     this.#cancellers.delete(jobId);
+    if (this.#handedBack.has(task!)) return this.#handBack(job, token);
     this.#adapt(micros, data.payload.length);
     // Its caller let go of it (terminate(), an AbortSignal): failed in BullMQ, so that its tools say so.
     if (cancelled) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
@@ -229,6 +243,18 @@ export class WorkerService {
     return sealAnswer(this.#options.authkey, answer);
   }
 
+  /**
+   * A job this worker stops without finishing (a stop at once) goes back to
+   * the queue's waiting list now, under the lock this worker holds, and
+   * BullMQ is told so (WaitingError): not completed, not failed, and another
+   * worker takes it at once instead of after its lock expires.
+   */
+  async #handBack(job: Job, token: string | undefined): Promise<never> {
+    if (token === undefined) throw new Error(`multiproc worker: job ${job.id} came without its lock token; it runs elsewhere once its lock expires`);
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
+
   /** Follows the jobs' length with the number held at once (see SHORT_JOB_US), unless --concurrency fixed it. */
   #adapt(micros: number, payloadChars: number): void {
     if (this.#options.concurrency !== undefined) return;
@@ -236,8 +262,23 @@ export class WorkerService {
     this.#runUs = this.#runUs < 0 ? micros : 0.8 * this.#runUs + 0.2 * micros;
     this.#transferUs = this.#transferUs < 0 ? transfer : 0.8 * this.#transferUs + 0.2 * transfer;
     const processes = this.#options.processes;
-    const short = this.#runUs < Math.max(SHORT_JOB_US, this.#transferUs);
+    const short = this.#runUs < Math.max(SHORT_JOB_US, this.#transferUs) && !this.#drained;
     this.#worker.concurrency = short ? shortJobConcurrency(processes) : longJobConcurrency(processes);
+  }
+
+  /**
+   * Once the queue is empty ('drained'), a worker holds few jobs again until
+   * its next job's length is known: one that had held many short jobs took
+   * most of the next map of long ones (BullMQ fetches up to the concurrency
+   * before the first job runs), and other workers stood idle (11 of 16 chunks
+   * of 20 ms on one of two workers). A stream of short jobs is many again from
+   * the end of its first job on. (Not when no job is held: between short
+   * jobs that is often so, and the worker went back and forth; and not
+   * raised again by the short jobs still held when the queue was found empty.)
+   */
+  #holdFewWhenDrained(): void {
+    this.#drained = true;
+    if (this.#options.concurrency === undefined) this.#worker.concurrency = longJobConcurrency(this.#options.processes);
   }
 
   #answer(task: Task, outcome: Outcome, micros: number): void {
@@ -274,14 +315,28 @@ export class WorkerService {
     },
   };
 
-  /** Graceful: takes no new job, finishes the ones it holds, then stops its processes. Twice: at once (held jobs run elsewhere once their locks expire). */
+  /**
+   * Graceful: takes no new job, finishes the ones it holds, then stops its
+   * processes. At once (`force`, or a second call): kills the processes and
+   * hands the jobs held back to the queue, where other workers take them.
+   * BullMQ's own close(force) is not used: it returns a graceful close under
+   * way as it is (which waits for the jobs), and left alone the jobs it drops
+   * would wait for their locks to expire.
+   */
   stop(force = false): Promise<void> {
-    if (this.#stopping !== null && !force) return this.#stopping;
+    if (this.#stopping !== null && (!force || this.#handingBack)) return this.#stopping;
+    if (force) {
+      this.#handingBack = true;
+      for (const task of this.#backend.terminate()) {
+        this.#handedBack.add(task);
+        this.#answer(task, { status: 'failed', error: describeError(new Error('the worker stopped'), () => null) }, 0);
+      }
+    }
     this.#stopping = (async () => {
       this.#log(`stopping (${force ? 'now' : 'after the jobs it holds'}) on ${redactedUrl(this.#options.url)} queue ${this.#options.queue}`);
       this.#cancels?.disconnect();
-      await this.#worker.close(force).catch(() => {});
-      for (const task of force ? this.#backend.terminate() : []) this.#answer(task, { status: 'failed', error: describeError(new Error('the worker stopped'), () => null) }, 0);
+      // Graceful in BullMQ: it waits for its processors, which hand back at once what a stop at once let go.
+      await this.#worker.close().catch(() => {});
       this.#backend.close();
       await this.#backend.join();
       this.#client.disconnect();

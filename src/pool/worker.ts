@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { ForkServerProcess, SpawnProcess } from '../context.js';
+import { current } from '../current.js';
 import { libraryClasses, Process, RUN_ARGS } from '../process.js';
 import { findInScopes, jobModules, resolveCode, type LoadedModule } from '../child/resolve.js';
 import { scopeRegistry } from '../child/instrument.js';
@@ -52,10 +53,14 @@ async function resolve(ref: CodeRef, what: string, moduleUrl?: string): Promise<
   if (moduleUrl === undefined) return findInScopes(ref, jobModules) ?? (await resolveCode(ref, jobModules, what));
   // A job from another machine names its module (a `multiproc worker`'s root joined to the job's path): it is loaded here, once.
   let exports: unknown;
+  // Importing it is bootstrapping, as a child's import of its creator module is: what it would start at import time is refused.
+  current.bootstrapping = true;
   try {
     exports = await import(moduleUrl);
   } catch (error) {
     throw new Error(`multiproc: cannot load ${moduleUrl}, the module of ${what}: ${error instanceof Error ? error.message : String(error)}; check the worker's --root and that the module is deployed there`, { cause: error });
+  } finally {
+    current.bootstrapping = false;
   }
   const named: LoadedModule = { ref: { url: moduleUrl, commonjs: false }, exports, role: 'the module the job names' };
   return findInScopes(ref, [named]) ?? (await resolveCode(ref, [named], what));
