@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { ForkServerProcess, SpawnProcess } from '../context.js';
 import { current } from '../current.js';
+import { ProcessError } from '../errors.js';
 import { libraryClasses, Process, RUN_ARGS } from '../process.js';
 import { findInScopes, jobModules, resolveCode, type LoadedModule } from '../child/resolve.js';
 import { scopeRegistry } from '../child/instrument.js';
@@ -58,7 +59,9 @@ async function resolve(ref: CodeRef, what: string, moduleUrl?: string): Promise<
   try {
     exports = await import(moduleUrl);
   } catch (error) {
-    throw new Error(`multiproc: cannot load ${moduleUrl}, the module of ${what}: ${error instanceof Error ? error.message : String(error)}; check the worker's --root and that the module is deployed there`, { cause: error });
+    // A module that was found but refused to load (it starts processes or a Pool at import time) needs its guard, not another --root.
+    const hint = error instanceof ProcessError ? '' : "; check the worker's --root and that the module is deployed there";
+    throw new Error(`multiproc: cannot load ${moduleUrl}, the module of ${what}: ${error instanceof Error ? error.message : String(error)}${hint}`, { cause: error });
   } finally {
     current.bootstrapping = false;
   }
