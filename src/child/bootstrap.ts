@@ -5,6 +5,7 @@
  * arguments, run, report). A forkserver spare does the first half at birth
  * and waits for the second.
  */
+import { compileLazilyFromNowOn } from './eager-compile.js';
 import { closeSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -33,6 +34,7 @@ const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
 
 scopeRegistry();
 initialize({ libraryUrl: LIBRARY_URL });
+compileLazilyFromNowOn();
 
 /** CommonJS modules are instrumented where Node compiles them (tsx's require hook calls this too). */
 function instrumentCommonJs(): void {
