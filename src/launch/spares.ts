@@ -13,10 +13,10 @@ import type { FromChild, JobMessage, PrepareMessage } from './protocol.js';
  * at once. Spares are kept per kind (daemonic or not, same main module), since
  * a daemonic child is launched so that it dies with its parent.
  *
- * How many: as many as the program started within the time a spare takes to
- * boot (a loop of `start()` calls, or starts back to back faster than one
- * spare can replace the last), at most, lately, up to the CPU count, so that
- * the next such burst starts warm; one less after each quiet spell, down to
+ * How many: the most starts the program made lately within the time a spare
+ * takes to boot (a loop of `start()` calls, or starts back to back faster
+ * than one spare can replace the last), up to the CPU count, so that the
+ * next such burst starts warm; one less after each quiet spell, down to
  * one, so that a program that once started eight processes does not keep
  * eight idle nodes for ever. Missing spares boot together, not one after the
  * other: a program that starts processes back to back consumes spares as fast
