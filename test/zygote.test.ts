@@ -5,6 +5,7 @@
 // own stdout and stderr can be read.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterEach, test } from 'node:test';
 import { setForkserverPreload } from 'multiproc';
@@ -74,6 +75,19 @@ test('warm spares killed while idle, their deaths not yet seen: the next start()
   const [{ killed, code }] = outcome.lines as [{ killed: number; code: number }];
   assert.ok(killed >= 1, 'the program had an idle spare to kill');
   assert.equal(code, 0);
+});
+
+test('warm spares after a burst of two: both replacements boot together, and the next burst of two starts warm', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'spare-refill'], { timeoutMs: 120_000, env: { MULTIPROC_FORK: '0', NODE_DEBUG: 'multiproc' } });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ codes, warm, servedWarm }] = outcome.lines as [{ codes: number[]; warm: number; servedWarm: number }];
+  assert.deepEqual(codes, [0, 0, 0, 0]);
+  // No more boot at once than there are CPUs: each keeps one busy.
+  const together = Math.min(2, cpus().length);
+  const first = /forkserver: booting (\d+) warm spares? at once, to keep (\d+)/.exec(outcome.stderr);
+  assert.deepEqual(first?.slice(1).map(Number), [together, 2], 'the missing spares boot together, not one after the other');
+  assert.equal(warm, 2);
+  assert.equal(servedWarm, 2);
 });
 
 test('a Ctrl-C (SIGINT to the process group) ends the child, not the forkserver: the exit is reported (-2) and the next child forks from the same server, as in Python', async () => {

@@ -1,4 +1,5 @@
 import { cpus } from 'node:os';
+import { getLogger } from '../log.js';
 import { HAS_PROC, procEnded } from '../procfs.js';
 import { launchNode, type LaunchedChild } from './command.js';
 import { ChildPopen, type Popen } from './popen.js';
@@ -12,10 +13,14 @@ import type { FromChild, JobMessage, PrepareMessage } from './protocol.js';
  * at once. Spares are kept per kind (daemonic or not, same main module), since
  * a daemonic child is launched so that it dies with its parent.
  *
- * How many: as many as the largest burst of starts the program made lately (a
- * loop of `start()` calls), up to the CPU count, so that the next such burst
- * starts warm; one less after each quiet spell, down to one, so that a program
- * that once started eight processes does not keep eight idle nodes for ever.
+ * How many: the most starts the program made lately within the time a spare
+ * takes to boot (a loop of `start()` calls, or starts back to back faster
+ * than one spare can replace the last), up to the CPU count, so that the
+ * next such burst starts warm; one less after each quiet spell, down to
+ * one, so that a program that once started eight processes does not keep
+ * eight idle nodes for ever. Missing spares boot together, not one after the
+ * other: a program that starts processes back to back consumes spares as fast
+ * as they boot, and two cores boot two at once.
  */
 class Spare {
   readonly launched: LaunchedChild;
@@ -24,6 +29,9 @@ class Spare {
   failed = false;
   /** Set once the spare has loaded the library and the main module. */
   ready = false;
+
+  /** When it was launched, to learn how long a spare takes to boot. */
+  readonly #launchedAt = performance.now();
 
   constructor(prepare: PrepareMessage, key: string) {
     this.key = key;
@@ -43,7 +51,7 @@ class Spare {
     if (message.t !== 'ready') return;
     this.launched.channel.off('message', this.#onMessage);
     this.ready = true;
-    if (message.ok) pools.get(this.key)?.refill();
+    if (message.ok) pools.get(this.key)?.booted(performance.now() - this.#launchedAt);
     else {
       // The main module fails to import (no main guard, or a bug): a replacement
       // would fail the same way, so stop making them; the next start() still
@@ -67,8 +75,10 @@ class Spare {
   }
 }
 
-/** Starts closer together than this belong to one burst. */
+/** Starts closer together than this belong to one burst: replacements boot once it is over. */
 const BURST_GAP_MS = 30;
+/** How long a spare takes to boot, until one has (Node 20 on a quiet two-core machine: 65-190 ms). */
+const FIRST_BOOT_GUESS_MS = 150;
 /** A quiet spell this long (no start) lowers the number of spares kept by one. */
 const DECAY_AFTER_MS = 5000;
 
@@ -82,6 +92,10 @@ class SparePool {
   #target = 1;
   /** Starts in the current burst. */
   #burst = 0;
+  /** When the recent starts happened, newest last: those within one boot time all needed a spare at once. */
+  readonly #starts: number[] = [];
+  /** How long the last spare took to boot. */
+  #bootMs = FIRST_BOOT_GUESS_MS;
   #burstTimer: NodeJS.Timeout | undefined;
   #decayTimer: NodeJS.Timeout | undefined;
 
@@ -112,17 +126,26 @@ class SparePool {
     if (index >= 0) this.#idle.splice(index, 1);
   }
 
+  /** A spare has booted: it took `ms`, the time the next start would wait for a new one. */
+  booted(ms: number): void {
+    this.#bootMs = ms;
+    this.refill();
+  }
+
   /**
-   * Tops the pool up to its target, one spare at a time (the next when the
-   * last has booted). Called once a burst is over, when a child of it exits and
-   * when a spare is ready: replacements booting during a burst, or many at
-   * once, would compete with the program's children for the CPU.
+   * Tops the pool up to its target, booting the missing spares together, no
+   * more at once than there are CPUs (each boot keeps one busy). Called once a
+   * burst is over, when a child of it exits and when a spare is ready: not
+   * during a burst, when the program's own children want the CPUs.
    */
   refill(): void {
     if (this.#broken || this.#burst > 0) return;
     this.#restartDecay();
-    if (this.#idle.length >= this.#target || this.#idle.some((spare) => !spare.ready)) return;
-    this.#idle.push(new Spare(this.#prepare, this.#key));
+    const booting = this.#idle.filter((spare) => !spare.ready).length;
+    const missing = Math.min(this.#target - this.#idle.length, cpus().length - booting);
+    if (missing <= 0) return;
+    getLogger().debug(`forkserver: booting ${missing} warm spare${missing > 1 ? 's' : ''} at once, to keep ${this.#target}`);
+    for (let i = 0; i < missing; i++) this.#idle.push(new Spare(this.#prepare, this.#key));
   }
 
   discardAll(): void {
@@ -133,7 +156,10 @@ class SparePool {
 
   #noteStart(): void {
     this.#burst += 1;
-    this.#target = Math.max(this.#target, Math.min(this.#burst, maxSpares()));
+    const now = performance.now();
+    this.#starts.push(now);
+    while (this.#starts[0]! < now - this.#bootMs) this.#starts.shift();
+    this.#target = Math.max(this.#target, Math.min(Math.max(this.#burst, this.#starts.length), maxSpares()));
     clearTimeout(this.#burstTimer);
     this.#burstTimer = setTimeout(() => {
       this.#burst = 0;
