@@ -144,38 +144,29 @@ describe('accepted and Client ends', () => {
 });
 
 test('an end handed over while a recv() waits on it here: that recv takes its one message, the child the next', LIMIT, async () => {
-  const [peer, end] = Pipe();
-  const [report, childReport] = Pipe();
-  const p = make({ target: relayReceived, args: [end, 1, childReport, { waitForGo: true }] });
-  const pending = end.recv();
-  p.start();
-  childReport.close();
-  // Both are in the kernel when this process reads: it must take only the first.
-  peer.send('for the parent');
-  peer.send('for the child');
-  assert.equal(await pending, 'for the parent');
-  report.send('go');
-  assert.deepEqual(await report.recv(), ['for the child']);
-  report.close();
-  await p.join();
-  assert.equal(p.exitCode, 0);
-  end.close();
-  peer.close();
+  await parentThenChildRead(['for the parent']);
 });
 
 test('after a hand-over, each recv() here takes one message, read on its own, and the child the next', LIMIT, async () => {
+  await parentThenChildRead(['first for the parent', 'second for the parent']);
+});
+
+/**
+ * A recv() waits on an end here as it is handed to a child; the peer then
+ * sends these messages and one for the child, all in the kernel before this
+ * process reads: its recv()s must take only theirs, one each, the child the last.
+ */
+async function parentThenChildRead(forParent: string[]): Promise<void> {
   const [peer, end] = Pipe();
   const [report, childReport] = Pipe();
   const p = make({ target: relayReceived, args: [end, 1, childReport, { waitForGo: true }] });
   const pending = end.recv();
   p.start();
   childReport.close();
-  // All three are in the kernel when this process reads: its two recv()s must take only the first two.
-  peer.send('first for the parent');
-  peer.send('second for the parent');
+  for (const message of forParent) peer.send(message);
   peer.send('for the child');
-  assert.equal(await pending, 'first for the parent');
-  assert.equal(await end.recv(), 'second for the parent');
+  assert.equal(await pending, forParent[0]);
+  for (const message of forParent.slice(1)) assert.equal(await end.recv(), message);
   report.send('go');
   assert.deepEqual(await report.recv(), ['for the child']);
   report.close();
@@ -183,4 +174,4 @@ test('after a hand-over, each recv() here takes one message, read on its own, an
   assert.equal(p.exitCode, 0);
   end.close();
   peer.close();
-});
+}
