@@ -421,11 +421,12 @@ test('test_pool_worker_lifetime: maxTasksPerChild replaces workers; with close()
   pool.close();
   await pool.join();
 
-  const once = makePool({ processes: 2, maxTasksPerChild: 1 });
-  const results = range(10).map((i) => once.applyAsync(sqr, [i]));
+  // test_pool_worker_lifetime_early_close, with CPython's sizes.
+  const once = makePool({ processes: 3, maxTasksPerChild: 1 });
+  const results = range(6).map((i) => once.applyAsync(sqr, [i]));
   once.close();
   await once.join();
-  assert.deepEqual(await Promise.all(results.map((r) => r.get())), range(10).map((x) => x * x));
+  assert.deepEqual(await Promise.all(results.map((r) => r.get())), range(6).map((x) => x * x));
 });
 
 test('maxMemoryPerChildMb recycles a worker that grew past it', async () => {
