@@ -5,6 +5,8 @@
  * its children on SIGCHLD and tells the parent how each ended.
  */
 import { closeSync, writeSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { ControlChannel } from '../launch/channel.js';
 import { FD_CHANNEL_IN_CHILD } from '../launch/command.js';
 import type { FromChild, ToChild } from '../launch/protocol.js';
@@ -102,9 +104,26 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: 
     schedule();
   });
   void ready.then(warmUp).then(quiesce).then(() => {
+    emptyTheNursery();
     loaded = true;
     schedule();
   });
+}
+
+/**
+ * A child inherits the zygote's young generation, which the loading of
+ * modules leaves nearly full: each child's first scavenge (a V8 task soon
+ * after the fork) then copies what the zygote allocated, page by page through
+ * copy-on-write faults, 20-35 ms measured in half of a manager's servers,
+ * before their first reply. Two scavenges here move the survivors to the old
+ * generation once (9 ms), and each child starts with an empty young one.
+ */
+function emptyTheNursery(): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  setFlagsFromString('--no-expose-gc');
+  gc({ type: 'minor' });
+  gc({ type: 'minor' });
 }
 
 export type { ZygoteNative };
