@@ -1,7 +1,10 @@
 // `npm run bench`, managers part: a proxy call against a Pipe round trip in
 // the same process, a Queue proxy's put then get, starting a Manager to its first proxy, and 4 processes
 // doing 10,000 dict updates each through one manager; multiproc against
-// Python's multiprocessing.managers, measured in the same run.
+// Python's multiprocessing.managers, measured in the same run. With
+// MULTIPROC_BENCH_FORKING_NODE=/path/to/node (a Node 24), the Manager() start
+// and the 4-process program are measured under that node too, where the
+// forkserver forks a zygote.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +131,34 @@ async function startup(pauseMs: number): Promise<number> {
   return median(times);
 }
 
+interface StartFigures {
+  version: string;
+  backToBack: number;
+  apart: number;
+  updatesMs: number;
+}
+
+/** `npm run bench -- managers-start`: Manager() to its first proxy, back to back and apart, and the 4-process program, as JSON. */
+export async function benchManagerStart(): Promise<void> {
+  const backToBack = await startup(0);
+  const apart = await startup(WARM_AGAIN_MS);
+  const { ms: updatesMs } = await updates();
+  console.log(JSON.stringify({ version: process.version, backToBack, apart, updatesMs } satisfies StartFigures));
+}
+
+/**
+ * The same under the node that MULTIPROC_BENCH_FORKING_NODE names (a Node 24,
+ * where the forkserver forks a zygote, when this run's node hands jobs to
+ * spares, which boot a node for each process past the ones kept warm), run
+ * after the rest; null when unset.
+ */
+function onForkingNode(): StartFigures | null {
+  const node = process.env.MULTIPROC_BENCH_FORKING_NODE;
+  if (node === undefined || node === '') return null;
+  const script = fileURLToPath(new URL('./index.js', import.meta.url));
+  return JSON.parse(execFileSync(node, [script, 'managers-start'], { encoding: 'utf8' }).trim().split('\n').pop()!) as StartFigures;
+}
+
 /** A process's CPU time so far, [user, system] in us, from /proc (Linux; the kernel counts in ticks of 10 ms). */
 function cpuOf(pid: number): [number, number] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -167,6 +198,11 @@ async function updates(): Promise<{ ms: number; cpu: UpdatesCpu }> {
   };
 }
 
+/** `npm run bench -- managers-updates [runs]`: the 4-process program alone, each run as a line of JSON (for A/B runs and profilers). */
+export async function benchManagerUpdates(runs = 1): Promise<void> {
+  for (let i = 0; i < runs; i++) console.log(JSON.stringify(await updates()));
+}
+
 export async function benchManagers(): Promise<void> {
   const py = JSON.parse(execFileSync('python3', [PYTHON_BENCH], { encoding: 'utf8' })) as PythonFigures;
   const free = await calls();
@@ -174,6 +210,7 @@ export async function benchManagers(): Promise<void> {
   const start = await startup(0);
   const startApart = await startup(WARM_AGAIN_MS);
   const { ms: busy, cpu } = await updates();
+  const forking = onForkingNode();
   const pcpu = py.updates_cpu;
   const f = (x: number): string => x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0);
   console.log(`\n## Managers (${process.version}, python3 in the same run)\n`);
@@ -189,8 +226,13 @@ export async function benchManagers(): Promise<void> {
   }
   console.log(`| Manager() to its first proxy, back to back (ms) | ${f(start)} (forkserver) | ${f(py.start_ms)} (fork) | < 15 ms |`);
   console.log(`| Manager() to its first proxy, ${WARM_AGAIN_MS / 1000} s apart (ms) | ${f(startApart)} (forkserver) | | < 15 ms |`);
+  if (forking !== null) {
+    console.log(`| Manager() to its first proxy, back to back, ${forking.version} (ms) | ${f(forking.backToBack)} (forkserver) | | < 15 ms |`);
+    console.log(`| Manager() to its first proxy, ${WARM_AGAIN_MS / 1000} s apart, ${forking.version} (ms) | ${f(forking.apart)} (forkserver) | | < 15 ms |`);
+  }
   console.log(`| ${N_WORKERS} processes x ${N_UPDATES} dict updates through one manager (ms) | ${f(busy)} | ${f(py.updates_ms)} | faster than Python |`);
   const split = (user: number, sys: number): string => `${f(user + sys)} (${f(user)} + ${f(sys)})`;
+  if (forking !== null) console.log(`| the same, ${forking.version} (ms) | ${f(forking.updatesMs)} | ${f(py.updates_ms)} | faster than Python |`);
   console.log(`| the same, a client's CPU per update, its first ${N_UPDATES / 2} (us, user + sys) | ${split(cpu.first_user, cpu.first_sys)} | ${split(pcpu.first_user, pcpu.first_sys)} | |`);
   console.log(`| the same, a client's CPU per update, its last ${N_UPDATES / 2} (us, user + sys) | ${split(cpu.second_user, cpu.second_sys)} | ${split(pcpu.second_user, pcpu.second_sys)} | |`);
   console.log(`| the same, the server's CPU per update (us, user + sys; 10 ms ticks) | ${split(cpu.server_user, cpu.server_sys)} | ${split(pcpu.server_user, pcpu.server_sys)} | |`);
@@ -199,5 +241,7 @@ export async function benchManagers(): Promise<void> {
   if (one !== null) console.log(`| the same, on one vCPU | ${f(one.ours.ratio)}x | <= 1.3x |`);
   if (one !== null) console.log(`| proxy call / Python's, on one vCPU | ${f(one.ours.dictGet / one.python.dict_get_us)}x | <= 1x |`);
   console.log(`| Manager() to first proxy, back to back / ${WARM_AGAIN_MS / 1000} s apart | ${f(start)} / ${f(startApart)} ms | < 15 ms |`);
+  if (forking !== null) console.log(`| the same, ${forking.version} | ${f(forking.backToBack)} / ${f(forking.apart)} ms | < 15 ms |`);
   console.log(`| ${N_WORKERS} x ${N_UPDATES} updates / Python's | ${f(busy / py.updates_ms)}x | < 1x |`);
+  if (forking !== null) console.log(`| the same, ${forking.version} | ${f(forking.updatesMs / py.updates_ms)}x | < 1x |`);
 }

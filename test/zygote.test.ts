@@ -109,6 +109,14 @@ test("a forked child's process.uptime() counts from its fork, not from the zygot
   else assert.ok(uptime > 0, `uptime ${uptime}`);
 });
 
+test("a forked child starts with the zygote's young generation collected: its first scavenge copies nothing of the zygote's", async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'uptime'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ youngUsed, forked }] = outcome.lines as [{ youngUsed: number; forked: boolean }];
+  // What the child allocated itself before its target ran: some tens of KB (1.6 MB when the zygote left its own there).
+  if (forked) assert.ok(youngUsed < 512 * 1024, `a forked child starts with ${youngUsed} bytes in its young generation`);
+});
+
 test('setForkserverPreload: the forkserver imports the modules once, its children start with them', async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'preload', './preloaded.cts'], { timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);

@@ -53,7 +53,39 @@ def per_call(fn, n):
     return (time.perf_counter() - t) / n * 1e6
 
 
+def updates(m):
+    """The 4-process program: wall time in ms, and CPU per update (clients' halves, the server's)."""
+    d = m.dict()
+    server = m._process.pid
+    server_before = cpu_of(server)
+    t = time.perf_counter()
+    ps = [mp.Process(target=updater, args=(d, f'k{i}', N_UPDATES)) for i in range(N_WORKERS)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    ms = (time.perf_counter() - t) * 1e3
+    server_after = cpu_of(server)
+    assert all(d[f'k{i}'] == N_UPDATES - 1 for i in range(N_WORKERS))
+    sums = [sum(d[f'cpu:k{i}'][j] for i in range(N_WORKERS)) for j in range(4)]
+    half = N_WORKERS * N_UPDATES / 2
+    total = N_WORKERS * N_UPDATES
+    return ms, {
+        'first_user': sums[0] / half, 'first_sys': sums[1] / half,
+        'second_user': sums[2] / half, 'second_sys': sums[3] / half,
+        'server_user': (server_after[0] - server_before[0]) / total,
+        'server_sys': (server_after[1] - server_before[1]) / total,
+    }
+
+
 def main():
+    if sys.argv[1:2] == ['updates']:
+        # The 4-process program alone, each run a line of JSON (for A/B runs and profilers).
+        for _ in range(int(sys.argv[2]) if len(sys.argv) > 2 else 1):
+            with mp.Manager() as m:
+                ms, cpu = updates(m)
+            print(json.dumps({'ms': ms, 'cpu': cpu}), flush=True)
+        return
     out = {}
     starts = []
     for _ in range(5):
@@ -89,26 +121,7 @@ def main():
         a.send(None)
         p.join()
 
-        server = m._process.pid
-        server_before = cpu_of(server)
-        t = time.perf_counter()
-        ps = [mp.Process(target=updater, args=(d, f'k{i}', N_UPDATES)) for i in range(N_WORKERS)]
-        for p in ps:
-            p.start()
-        for p in ps:
-            p.join()
-        out['updates_ms'] = (time.perf_counter() - t) * 1e3
-        server_after = cpu_of(server)
-        assert all(d[f'k{i}'] == N_UPDATES - 1 for i in range(N_WORKERS))
-        sums = [sum(d[f'cpu:k{i}'][j] for i in range(N_WORKERS)) for j in range(4)]
-        half = N_WORKERS * N_UPDATES / 2
-        total = N_WORKERS * N_UPDATES
-        out['updates_cpu'] = {
-            'first_user': sums[0] / half, 'first_sys': sums[1] / half,
-            'second_user': sums[2] / half, 'second_sys': sums[3] / half,
-            'server_user': (server_after[0] - server_before[0]) / total,
-            'server_sys': (server_after[1] - server_before[1]) / total,
-        }
+        out['updates_ms'], out['updates_cpu'] = updates(m)
     print(json.dumps(out))
 
 
