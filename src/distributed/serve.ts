@@ -78,8 +78,14 @@ export class WorkerService {
   /** Moving averages of how long jobs run and take to move (µs), which set how many are held at once when --concurrency is not given. */
   #runUs = -1;
   #transferUs = -1;
-  /** The queue was found empty, and no job came since (see #holdFewWhenDrained). */
+  /** The queue was found empty, and no job came since. */
   #drained = false;
+  /** Bumped at each #startOver: a job that started before the last one belongs to the burst before. */
+  #burst = 0;
+  /** Jobs in #process now. */
+  #held = 0;
+  /** Jobs of this burst timed so far (see #startOver). */
+  #timed = 0;
   #stopping: Promise<void> | null = null;
   /** Set by a stop at once: the jobs held go back to the queue (see #handBack), where other workers take them. */
   #handingBack = false;
@@ -130,7 +136,10 @@ export class WorkerService {
       name: `multiproc-worker-${hostname()}-${process.pid}`,
     });
     this.#worker.on('error', (error) => this.#log(`bullmq: ${error.message}`));
-    this.#worker.on('drained', () => this.#holdFewWhenDrained());
+    this.#worker.on('drained', () => {
+      this.#drained = true;
+      this.#startOver();
+    });
   }
 
   /** A caller that lets go of a running job (terminate(), an AbortSignal) asks here that it stop: its process is killed. */
@@ -175,7 +184,20 @@ export class WorkerService {
   }
 
   async #process(job: Job, token: string | undefined): Promise<JobAnswer> {
+    this.#held++;
+    try {
+      return await this.#run(job, token);
+    } finally {
+      // Its last job done, the worker starts over, except after the first job of a burst: that one has
+      // just set how many to hold, and BullMQ fetches the next ones when it returns (from one, held one
+      // at a time, a stream of short jobs never got to hold many).
+      if (--this.#held === 0 && this.#timed > 1) this.#startOver();
+    }
+  }
+
+  async #run(job: Job, token: string | undefined): Promise<JobAnswer> {
     this.#drained = false;
+    const burst = this.#burst;
     if (this.#broken !== null) throw this.#broken;
     if (this.#handingBack) return this.#handBack(job, token);
     const data = openJob(this.#options.authkey, job.data, this.#version, job.id);
@@ -228,7 +250,8 @@ export class WorkerService {
     });
     this.#cancellers.delete(jobId);
     if (this.#handedBack.has(task!)) return this.#handBack(job, token);
-    this.#adapt(micros, data.payload.length);
+    // Only a job of the current burst (see #startOver).
+    if (burst === this.#burst) this.#adapt(micros, data.payload.length);
     // Its caller let go of it (terminate(), an AbortSignal): failed in BullMQ, so that its tools say so.
     if (cancelled) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
     let answer: Omit<JobAnswer, 'mac'> = { version: this.#version, where, micros, status: outcome.status };
@@ -258,27 +281,38 @@ export class WorkerService {
   /** Follows the jobs' length with the number held at once (see SHORT_JOB_US), unless --concurrency fixed it. */
   #adapt(micros: number, payloadChars: number): void {
     if (this.#options.concurrency !== undefined) return;
+    this.#timed++;
     const transfer = payloadChars * TRANSFER_US_PER_CHAR;
     this.#runUs = this.#runUs < 0 ? micros : 0.8 * this.#runUs + 0.2 * micros;
     this.#transferUs = this.#transferUs < 0 ? transfer : 0.8 * this.#transferUs + 0.2 * transfer;
     const processes = this.#options.processes;
-    const short = this.#runUs < Math.max(SHORT_JOB_US, this.#transferUs) && !this.#drained;
+    // Many only from the second job of a burst: a burst of one short job (an apply, a map's last chunk) left
+    // the worker at many, and it took most of the next map of long ones.
+    const short = this.#timed > 1 && this.#runUs < Math.max(SHORT_JOB_US, this.#transferUs) && !this.#drained;
     this.#worker.concurrency = short ? shortJobConcurrency(processes) : longJobConcurrency(processes);
   }
 
   /**
-   * Once the queue is empty ('drained'), a worker holds few jobs again until
-   * its next job's length is known: one that had held many short jobs took
-   * most of the next map of long ones (BullMQ fetches up to the concurrency
-   * before the first job runs), and other workers stood idle (11 of 16 chunks
-   * of 20 ms on one of two workers). A stream of short jobs is many again from
-   * the end of its first job on. (Not when no job is held: between short
-   * jobs that is often so, and the worker went back and forth; and not
-   * raised again by the short jobs still held when the queue was found empty.)
+   * When the queue is found empty ('drained') or the worker holds no job,
+   * what comes next is a new burst, whose length is not known yet: the
+   * worker holds one job per process (none ahead) and forgets the lengths it
+   * measured; one more once a job of that burst has been timed, and many
+   * only from the second short one (see #adapt). Held at the
+   * short-job count, it took most of the next map of long jobs at once
+   * (BullMQ fetches up to the concurrency before the first job runs) while
+   * the other workers stood idle: 14 of 16 chunks of 20 ms after a map of 1M
+   * tiny items, whose chunks count as short (their bytes take longer to move
+   * than they run); and the lengths of that map, averaged in, made the first
+   * long chunks count as short too. The jobs of the burst before that are
+   * still held change nothing (see #run). A job held ahead saves a Redis
+   * round trip (1-3 ms) but may cost a whole job at a map's tail.
    */
-  #holdFewWhenDrained(): void {
-    this.#drained = true;
-    if (this.#options.concurrency === undefined) this.#worker.concurrency = longJobConcurrency(this.#options.processes);
+  #startOver(): void {
+    this.#burst++;
+    this.#timed = 0;
+    this.#runUs = -1;
+    this.#transferUs = -1;
+    if (this.#options.concurrency === undefined) this.#worker.concurrency = this.#options.processes;
   }
 
   #answer(task: Task, outcome: Outcome, micros: number): void {
