@@ -80,10 +80,8 @@ export class WorkerService {
   #transferUs = -1;
   /** The queue was found empty, and no job came since. */
   #drained = false;
-  /** Bumped at each #startOver: a job that started before the last one belongs to the burst before. */
+  /** Bumped when the queue is found empty: a job that started before belongs to the burst before (see #startOver). */
   #burst = 0;
-  /** Jobs in #process now. */
-  #held = 0;
   /** Jobs of this burst timed so far (see #startOver). */
   #timed = 0;
   #stopping: Promise<void> | null = null;
@@ -184,18 +182,6 @@ export class WorkerService {
   }
 
   async #process(job: Job, token: string | undefined): Promise<JobAnswer> {
-    this.#held++;
-    try {
-      return await this.#run(job, token);
-    } finally {
-      // Its last job done, the worker starts over, except after the first job of a burst: that one has
-      // just set how many to hold, and BullMQ fetches the next ones when it returns (from one, held one
-      // at a time, a stream of short jobs never got to hold many).
-      if (--this.#held === 0 && this.#timed > 1) this.#startOver();
-    }
-  }
-
-  async #run(job: Job, token: string | undefined): Promise<JobAnswer> {
     this.#drained = false;
     const burst = this.#burst;
     if (this.#broken !== null) throw this.#broken;
@@ -250,8 +236,7 @@ export class WorkerService {
     });
     this.#cancellers.delete(jobId);
     if (this.#handedBack.has(task!)) return this.#handBack(job, token);
-    // Only a job of the current burst (see #startOver).
-    if (burst === this.#burst) this.#adapt(micros, data.payload.length);
+    this.#adapt(micros, data.payload.length, burst === this.#burst);
     // Its caller let go of it (terminate(), an AbortSignal): failed in BullMQ, so that its tools say so.
     if (cancelled) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
     let answer: Omit<JobAnswer, 'mac'> = { version: this.#version, where, micros, status: outcome.status };
@@ -279,8 +264,8 @@ export class WorkerService {
   }
 
   /** Follows the jobs' length with the number held at once (see SHORT_JOB_US), unless --concurrency fixed it. */
-  #adapt(micros: number, payloadChars: number): void {
-    if (this.#options.concurrency !== undefined) return;
+  #adapt(micros: number, payloadChars: number, ofThisBurst: boolean): void {
+    if (this.#options.concurrency !== undefined || !ofThisBurst) return;
     this.#timed++;
     const transfer = payloadChars * TRANSFER_US_PER_CHAR;
     this.#runUs = this.#runUs < 0 ? micros : 0.8 * this.#runUs + 0.2 * micros;
@@ -293,26 +278,28 @@ export class WorkerService {
   }
 
   /**
-   * When the queue is found empty ('drained') or the worker holds no job,
-   * what comes next is a new burst, whose length is not known yet: the
-   * worker holds one job per process (none ahead) and forgets the lengths it
-   * measured; one more once a job of that burst has been timed, and many
-   * only from the second short one (see #adapt). Held at the
-   * short-job count, it took most of the next map of long jobs at once
-   * (BullMQ fetches up to the concurrency before the first job runs) while
-   * the other workers stood idle: 14 of 16 chunks of 20 ms after a map of 1M
-   * tiny items, whose chunks count as short (their bytes take longer to move
-   * than they run); and the lengths of that map, averaged in, made the first
-   * long chunks count as short too. The jobs of the burst before that are
-   * still held change nothing (see #run). A job held ahead saves a Redis
-   * round trip (1-3 ms) but may cost a whole job at a map's tail.
+   * When the queue is found empty ('drained'), what comes next is a new
+   * burst, whose length is not known yet: the worker holds one more job than
+   * its processes and forgets the lengths it measured, and many only once two
+   * jobs of the new burst were short (see #adapt). The jobs of the burst
+   * before that are still held change nothing. Before, after a map of 1M tiny
+   * items (its chunks count as short: their bytes take longer to move than
+   * they run), one worker took 14 of the next map's 16 chunks of 20 ms at
+   * once (BullMQ fetches up to the concurrency before the first job runs)
+   * while the other stood idle: a chunk of that map still held raised the
+   * count again after the drain, and its lengths, averaged in, made the
+   * first long chunks count as short too.
+   *
+   * (Starting over also whenever no job is held shared out as well, but cut
+   * single-item throughput to a third: in a stream of short jobs that is
+   * often so, and the worker held few most of the time.)
    */
   #startOver(): void {
     this.#burst++;
     this.#timed = 0;
     this.#runUs = -1;
     this.#transferUs = -1;
-    if (this.#options.concurrency === undefined) this.#worker.concurrency = this.#options.processes;
+    if (this.#options.concurrency === undefined) this.#worker.concurrency = longJobConcurrency(this.#options.processes);
   }
 
   #answer(task: Task, outcome: Outcome, micros: number): void {
