@@ -392,6 +392,22 @@ test('long chunks are shared out: a worker holds one more job than its processes
   for (const [pid, count] of perProcess) assert.ok(count >= 2, `process ${pid} ran ${count} of 8 chunks`);
 });
 
+test('long chunks after a map of big chunks of tiny items are shared out too: the lengths of that map, its chunks still held, do not make a worker take the next map at once', async () => {
+  const queue = nextQueue();
+  await workers(queue, 2, ['--processes', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  // Chunks of 25k items: short jobs by their bytes (slower to move than to run), so the workers held 16 each;
+  // that count, and those lengths averaged in, made one worker take 14 of the next map's 16 long chunks.
+  const tiny = await pool.map(sqr, range(400_000));
+  assert.equal(tiny[399_999], 399_999 ** 2);
+  const answers = await pool.starmap(slowWhere, range(8).map((x) => [x, 400] as [number, number]), 1);
+  assert.deepEqual(answers.map((a) => a.y), range(8).map((x) => x * x));
+  const perProcess = new Map<number, number>();
+  for (const { pid } of answers) perProcess.set(pid, (perProcess.get(pid) ?? 0) + 1);
+  assert.equal(perProcess.size, 2, `ran on ${[...perProcess.keys()].join(', ')}`);
+  for (const [pid, count] of perProcess) assert.ok(count >= 3, `process ${pid} ran ${count} of 8 chunks`);
+});
+
 test('a second SIGTERM stops a worker at once: the chunk it held goes back to the queue, runs on the other worker, and is recorded once, as a success', async () => {
   const queue = nextQueue();
   // Both start before the task: which takes it is read from BullMQ (a worker started after it could take minutes under load).

@@ -78,8 +78,12 @@ export class WorkerService {
   /** Moving averages of how long jobs run and take to move (µs), which set how many are held at once when --concurrency is not given. */
   #runUs = -1;
   #transferUs = -1;
-  /** The queue was found empty, and no job came since (see #holdFewWhenDrained). */
+  /** The queue was found empty, and no job came since. */
   #drained = false;
+  /** Bumped when the queue is found empty: a job that started before belongs to the burst before (see #startOver). */
+  #burst = 0;
+  /** Jobs of this burst timed so far (see #startOver). */
+  #timed = 0;
   #stopping: Promise<void> | null = null;
   /** Set by a stop at once: the jobs held go back to the queue (see #handBack), where other workers take them. */
   #handingBack = false;
@@ -130,7 +134,10 @@ export class WorkerService {
       name: `multiproc-worker-${hostname()}-${process.pid}`,
     });
     this.#worker.on('error', (error) => this.#log(`bullmq: ${error.message}`));
-    this.#worker.on('drained', () => this.#holdFewWhenDrained());
+    this.#worker.on('drained', () => {
+      this.#drained = true;
+      this.#startOver();
+    });
   }
 
   /** A caller that lets go of a running job (terminate(), an AbortSignal) asks here that it stop: its process is killed. */
@@ -176,6 +183,7 @@ export class WorkerService {
 
   async #process(job: Job, token: string | undefined): Promise<JobAnswer> {
     this.#drained = false;
+    const burst = this.#burst;
     if (this.#broken !== null) throw this.#broken;
     if (this.#handingBack) return this.#handBack(job, token);
     const data = openJob(this.#options.authkey, job.data, this.#version, job.id);
@@ -228,7 +236,7 @@ export class WorkerService {
     });
     this.#cancellers.delete(jobId);
     if (this.#handedBack.has(task!)) return this.#handBack(job, token);
-    this.#adapt(micros, data.payload.length);
+    this.#adapt(micros, data.payload.length, burst === this.#burst);
     // Its caller let go of it (terminate(), an AbortSignal): failed in BullMQ, so that its tools say so.
     if (cancelled) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
     let answer: Omit<JobAnswer, 'mac'> = { version: this.#version, where, micros, status: outcome.status };
@@ -256,28 +264,41 @@ export class WorkerService {
   }
 
   /** Follows the jobs' length with the number held at once (see SHORT_JOB_US), unless --concurrency fixed it. */
-  #adapt(micros: number, payloadChars: number): void {
-    if (this.#options.concurrency !== undefined) return;
+  #adapt(micros: number, payloadChars: number, ofThisBurst: boolean): void {
+    if (this.#options.concurrency !== undefined || !ofThisBurst) return;
+    this.#timed++;
     const transfer = payloadChars * TRANSFER_US_PER_CHAR;
     this.#runUs = this.#runUs < 0 ? micros : 0.8 * this.#runUs + 0.2 * micros;
     this.#transferUs = this.#transferUs < 0 ? transfer : 0.8 * this.#transferUs + 0.2 * transfer;
     const processes = this.#options.processes;
-    const short = this.#runUs < Math.max(SHORT_JOB_US, this.#transferUs) && !this.#drained;
+    // Many only from the second job of a burst: a burst of one short job (an apply, a map's last chunk) left
+    // the worker at many, and it took most of the next map of long ones.
+    const short = this.#timed > 1 && this.#runUs < Math.max(SHORT_JOB_US, this.#transferUs) && !this.#drained;
     this.#worker.concurrency = short ? shortJobConcurrency(processes) : longJobConcurrency(processes);
   }
 
   /**
-   * Once the queue is empty ('drained'), a worker holds few jobs again until
-   * its next job's length is known: one that had held many short jobs took
-   * most of the next map of long ones (BullMQ fetches up to the concurrency
-   * before the first job runs), and other workers stood idle (11 of 16 chunks
-   * of 20 ms on one of two workers). A stream of short jobs is many again from
-   * the end of its first job on. (Not when no job is held: between short
-   * jobs that is often so, and the worker went back and forth; and not
-   * raised again by the short jobs still held when the queue was found empty.)
+   * When the queue is found empty ('drained'), what comes next is a new
+   * burst, whose length is not known yet: the worker holds one more job than
+   * its processes and forgets the lengths it measured, and many only once two
+   * jobs of the new burst were short (see #adapt). The jobs of the burst
+   * before that are still held change nothing. Before, after a map of 1M tiny
+   * items (its chunks count as short: their bytes take longer to move than
+   * they run), one worker took 14 of the next map's 16 chunks of 20 ms at
+   * once (BullMQ fetches up to the concurrency before the first job runs)
+   * while the other stood idle: a chunk of that map still held raised the
+   * count again after the drain, and its lengths, averaged in, made the
+   * first long chunks count as short too.
+   *
+   * (Starting over also whenever no job is held shared out as well, but cut
+   * single-item throughput to a third: in a stream of short jobs that is
+   * often so, and the worker held few most of the time.)
    */
-  #holdFewWhenDrained(): void {
-    this.#drained = true;
+  #startOver(): void {
+    this.#burst++;
+    this.#timed = 0;
+    this.#runUs = -1;
+    this.#transferUs = -1;
     if (this.#options.concurrency === undefined) this.#worker.concurrency = longJobConcurrency(this.#options.processes);
   }
 
