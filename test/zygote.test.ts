@@ -77,7 +77,7 @@ test('warm spares killed while idle, their deaths not yet seen: the next start()
   assert.equal(code, 0);
 });
 
-test('warm spares after a burst of two: both replacements boot together, and the next burst of two starts warm', async () => {
+test('warm spares after a burst of two: both replacements boot together, and the next burst of two starts warm, though each took longer to boot than the quiet spell after which one fewer is kept', async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'spare-refill'], { timeoutMs: 120_000, env: { MULTIPROC_FORK: '0', NODE_DEBUG: 'multiproc' } });
   assert.equal(outcome.code, 0, outcome.stderr);
   const [{ codes, warm, servedWarm }] = outcome.lines as [{ codes: number[]; warm: number; servedWarm: number }];

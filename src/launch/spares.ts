@@ -176,6 +176,13 @@ class SparePool {
 
   #decay(): void {
     if (this.#target <= 1) return;
+    // A spare still booting is not idle: on a loaded machine two spares that
+    // boot together may take longer than the quiet spell, and the second was
+    // discarded as it booted. The spell counts again from the last one ready.
+    if (this.#idle.some((spare) => !spare.ready)) {
+      this.#restartDecay();
+      return;
+    }
     this.#target -= 1;
     this.#idle.splice(this.#target).forEach((spare) => spare.discard());
     this.#decayTimer = setTimeout(() => this.#decay(), DECAY_AFTER_MS).unref();
