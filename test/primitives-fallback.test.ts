@@ -4,11 +4,12 @@
 // semaphore, event, condition, barrier, Value and Array goes through the
 // sync server; same tests, same expectations.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
-import { ROOT, run } from './helpers/run.js';
+import { PROGRAMS, ROOT, run } from './helpers/run.js';
 
 const WARNING = "multiproc: the native addon could not be loaded (disabled by MULTIPROC_NO_NATIVE=1); slower without it: locks, semaphores, events, conditions, barriers, Values and Arrays (through an IPC server), queues, Pools, and SharedMemory's buf (file reads and writes); unset MULTIPROC_NO_NATIVE to use it";
 
@@ -54,3 +55,22 @@ async function passesWithoutTheAddon(file: string, tests: number): Promise<void>
   assert.deepEqual(serverDirs().filter((name) => !before.has(name)), []);
   await assertNoneLeftBehind();
 }
+
+test("the sync server's thread and each process's link thread start without the program's --import hooks (tsx): they are loaded once per process, not again per thread", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'thread-marker-'));
+  const marks = join(dir, 'threads');
+  try {
+    const { code, stdout, stderr, lines } = await run(['--import', 'tsx', '--import', `${PROGRAMS}thread-marker.mjs`, `${PROGRAMS}link-threads.ts`], {
+      env: { MULTIPROC_NO_NATIVE: '1', THREAD_MARKER_FILE: marks },
+    });
+    assert.equal(code, 0, `${stdout}\n${stderr}`);
+    const [{ took, started, exitCodes }] = lines as [{ took: number[]; started: number[]; exitCodes: number[] }];
+    assert.deepEqual(took, started);
+    assert.deepEqual(exitCodes, [0, 0]);
+    // The preload notes each worker thread it runs in: with the hooks inherited, the server's and both links'.
+    assert.equal(existsSync(marks) ? readFileSync(marks, 'utf8') : '', '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await assertNoneLeftBehind();
+});

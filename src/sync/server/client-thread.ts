@@ -6,38 +6,29 @@
  * keeps the connection, whose end (this process exiting, or being killed)
  * tells the server to forget this process's waits and holds.
  */
-import { workerData, type MessagePort } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import type { Connection } from '../../connection.js';
 import { EOFError } from '../../errors.js';
 import { Client } from '../../listener.js';
-import type { Fifos, Registration } from './protocol.js';
-
-export interface LinkData {
-  address: string;
-  authkey: Uint8Array;
-  fifos: Fifos;
-  /** Word 0: 0 while setting up, 1 once set up, 2 if it failed (the main thread may be blocked on it). */
-  flag: Int32Array;
-  /** Where the outcome goes: it comes before the flag changes. */
-  outcome: MessagePort;
-}
-
-export interface LinkOutcome {
-  failure?: string;
-}
+import { FAILED, LINK_CONNECT_MS, RUNNING, SET_UP, type LinkData, type LinkOutcome } from './client-thread-protocol.js';
+import type { Registration } from './protocol.js';
 
 const { address, authkey, fifos, flag, outcome } = workerData as LinkData;
+
+// A blocked main thread gives a running thread LINK_CONNECT_MS, and one that has not started much longer.
+Atomics.store(flag, 0, RUNNING);
+Atomics.notify(flag, 0);
 
 function report(failure: string | null): void {
   outcome.postMessage(failure === null ? {} : ({ failure } satisfies LinkOutcome));
   outcome.close();
-  Atomics.store(flag, 0, failure === null ? 1 : 2);
+  Atomics.store(flag, 0, failure === null ? SET_UP : FAILED);
   Atomics.notify(flag, 0);
 }
 
 // The server thread may not be listening yet when the first client comes (it starts with the first object), or too busy to take it.
 async function connect(): Promise<Connection<Registration, boolean>> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + LINK_CONNECT_MS;
   for (;;) {
     try {
       // A server that accepts and never answers must not hold this link (and every call waiting on it) forever.

@@ -10,7 +10,7 @@ import { AssertionError, OSError, ValueError } from '../../errors.js';
 import { registerAfterFork } from '../../afterfork.js';
 import { FrameParser, header } from '../../framing.js';
 import { BrokenBarrierError, OwnerDiedError } from '../errors.js';
-import type { LinkData, LinkOutcome } from './client-thread.js';
+import { FAILED, LINK_CONNECT_MS, RUNNING, SET_UP, STARTING, type LinkData, type LinkOutcome } from './client-thread-protocol.js';
 import type { Fifos, RemoteOp, RemoteRef, Reply, Request } from './protocol.js';
 
 /** This thread's identity as a holder: RLock ownership is per (process, thread), as with the addon. */
@@ -23,19 +23,34 @@ export function threadScript(name: string): string {
   return join(__dirname, name + extname(__filename));
 }
 
+/**
+ * The node flags of such a thread: none once built, so that the parent's
+ * `--import` hooks (tsx, for one) are not loaded again in every link's
+ * thread, which took 2-3 times as long to start with them; the parent's
+ * under tsx, which the .ts script needs.
+ */
+export function threadExecArgv(): string[] | undefined {
+  return extname(__filename) === '.js' ? [] : undefined;
+}
+
 /** The prefix of a link's FIFO folder, then the pid of its process (see removeLeftovers in ./server.ts). */
 export const LINK_DIR_PREFIX = 'multiproc-link-';
 
-/** How long the link may take to be set up before calls give up on it. */
-const START_MS = 10_000;
+/**
+ * How long the link's thread may take to start running its script: a worker
+ * thread boots a whole node environment (about 0.1 s of CPU), so on a
+ * loaded machine, with several processes starting theirs at once, this
+ * took over 10 s. Once it runs, the thread reports within its own deadline
+ * for reaching the server (LINK_MS, ./client-thread.ts).
+ */
+const THREAD_START_MS = 60_000;
+/** The server's answer, once the thread runs: the thread's deadline to connect, and time to report. */
+const LINK_MS = LINK_CONNECT_MS + 5_000;
 const START_CHECK_MS = 100;
 
 /** What some requests add: a Condition's lock, notify's count, a Value's or an Array's index and contents. */
 type Extra = Pick<Request, 'lock' | 'n' | 'index' | 'value'>;
 
-// Word READY of the shared flag: PENDING until the link thread has posted its verdict.
-const READY = 0;
-const PENDING = 0;
 
 /**
  * This thread's link to one sync server. Requests and replies travel on
@@ -53,7 +68,9 @@ class ServerLink {
   readonly #address: string;
   readonly #flag = new Int32Array(new SharedArrayBuffer(4));
   readonly #outcome: MessagePort;
-  readonly #deadline = Date.now() + START_MS;
+  readonly #threadStartDeadline = Date.now() + THREAD_START_MS;
+  /** When this thread first saw the link's thread running (null: not yet). */
+  #threadRunningSince: number | null = null;
   readonly #dir: string;
   readonly #fifos: Fifos;
   /** Until set up: the readers the server's writers need (non-blocking, so opening them does not wait). */
@@ -96,7 +113,7 @@ class ServerLink {
     const channel = new MessageChannel();
     this.#outcome = channel.port1;
     const data: LinkData = { address, authkey: current.authkey, fifos: this.#fifos, flag: this.#flag, outcome: channel.port2 };
-    const worker = new Worker(threadScript('client-thread'), { workerData: data, transferList: [channel.port2] });
+    const worker = new Worker(threadScript('client-thread'), { workerData: data, transferList: [channel.port2], execArgv: threadExecArgv() });
     // The link never keeps the process alive by itself; async calls waiting for a reply do.
     worker.unref();
     worker.on('error', (error) => this.#fail(`its thread failed: ${error.message}`));
@@ -180,14 +197,22 @@ class ServerLink {
 
   /** Blocks until the link thread has set the link up (or failed, or is late), or until `callDeadline`. */
   #awaitSetUp(callDeadline: number | null): void {
-    while (Atomics.load(this.#flag, READY) === PENDING) {
+    for (;;) {
+      const state = Atomics.load(this.#flag, 0);
+      if (state === SET_UP || state === FAILED) break;
       const now = Date.now();
       if (callDeadline !== null && now >= callDeadline) return;
-      const slice = callDeadline === null ? START_CHECK_MS : Math.min(START_CHECK_MS, callDeadline - now);
-      if (Atomics.wait(this.#flag, READY, PENDING, slice) === 'timed-out' && Date.now() > this.#deadline) {
-        this.#fail(`it was not set up within ${START_MS / 1000} s (its thread, ${threadScript('client-thread')}, could not run)`);
+      if (state === RUNNING) this.#threadRunningSince ??= now;
+      if (this.#threadRunningSince === null && now > this.#threadStartDeadline) {
+        this.#fail(`its thread (${threadScript('client-thread')}) did not start within ${THREAD_START_MS / 1000} s`);
         return;
       }
+      if (this.#threadRunningSince !== null && now > this.#threadRunningSince + LINK_MS) {
+        this.#fail(`its thread did not report within ${LINK_MS / 1000} s`);
+        return;
+      }
+      const slice = callDeadline === null ? START_CHECK_MS : Math.min(START_CHECK_MS, callDeadline - now);
+      Atomics.wait(this.#flag, 0, state, slice);
     }
     this.#settle();
   }

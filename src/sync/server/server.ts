@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { current } from '../../current.js';
 import { warnWithoutAddon } from '../../native.js';
-import { LINK_DIR_PREFIX, threadScript } from './client.js';
+import { LINK_DIR_PREFIX, threadExecArgv, threadScript } from './client.js';
 import type { ServerData } from './server-thread.js';
 
 /**
@@ -91,7 +91,7 @@ export function serverAddress(): string {
   const data: ServerData = { address, authkey: current.authkey };
   // Its FIFO ends are opened with fs and closed by their sockets: Node's bookkeeping of a worker's
   // fs descriptors would take a number reused after such a close for a leak, and warn.
-  const worker = new Worker(threadScript('server-thread'), { workerData: data, trackUnmanagedFds: false });
+  const worker = new Worker(threadScript('server-thread'), { workerData: data, trackUnmanagedFds: false, execArgv: threadExecArgv() });
   // The server never keeps the process alive by itself; it ends with it.
   worker.unref();
   // Its clients then fail with an OSError (they cannot connect): say why, rather than crash this process.
