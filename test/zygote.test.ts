@@ -77,6 +77,15 @@ test('warm spares killed while idle, their deaths not yet seen: the next start()
   assert.equal(code, 0);
 });
 
+test('warm spares about to die of a pending signal (as a Ctrl-C reaches a spare still booting): the next start() takes a live one', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'doomed-spares'], { timeoutMs: 120_000, env: { MULTIPROC_FORK: '0' } });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [{ doomed, code }] = outcome.lines as [{ doomed: number; code: number }];
+  assert.ok(doomed >= 1, 'the program had an idle spare to doom');
+  // Handed to a doomed spare, the job would end with it: -12 (SIGUSR2).
+  assert.equal(code, 0);
+});
+
 test('warm spares after a burst of two: both replacements boot together, and the next burst of two starts warm, though each took longer to boot than the quiet spell after which one fewer is kept', async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'spare-refill'], { timeoutMs: 120_000, env: { MULTIPROC_FORK: '0', NODE_DEBUG: 'multiproc' } });
   assert.equal(outcome.code, 0, outcome.stderr);

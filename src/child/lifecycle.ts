@@ -268,12 +268,9 @@ function listen(socket: Socket): ControlChannel<ToChild, FromChild> {
   return opened;
 }
 
-// Until its job arrives, this process is a warm spare or the forkserver (or a
-// child forked from it): a Ctrl-C in a terminal reaches the whole process
-// group, and must not end it, as Python's forkserver ignores SIGINT. The job
-// gives the child SIGINT's default action back.
-function ignoreSigintUntilJob(): void {}
-process.on('SIGINT', ignoreSigintUntilJob);
+// Until its job arrives, this process ignores SIGINT, from the preload that
+// node ran first (./sigint-until-job.ts); the job gives SIGINT's default action back.
+const ignoreSigintUntilJob = (globalThis as Record<symbol, unknown>)[Symbol.for('multiproc.sigint-until-job')] as () => void;
 
 let channel = listen(new Socket({ fd: 3, readable: true, writable: true }));
 

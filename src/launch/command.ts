@@ -12,6 +12,7 @@ import type { FromChild, ToChild } from './protocol.js';
 export const BOOTSTRAP = join(__dirname, '..', 'child', 'bootstrap.js');
 /** Preloaded into a child without the native addon: it holds the handles sent over Node's IPC channel (see handles.ts). */
 const HANDLE_CATCHER = join(__dirname, '..', 'child', 'handle-catcher.js');
+const SIGINT_UNTIL_JOB = join(__dirname, '..', 'child', 'sigint-until-job.js');
 
 // Flags that must not reach a child: a second debugger on the same port, a
 // watcher or a test runner per child, or code meant for the parent only.
@@ -133,7 +134,7 @@ export function launchNode(daemon: boolean, role: 'spare' | 'forkserver' | null 
   const addon = native();
   // Without the addon, fd 4 is Node's IPC channel, and a preload catches the handles that come on it.
   const catcher = addon === null ? ['--require', HANDLE_CATCHER] : [];
-  const node = [process.execPath, ...catcher, ...childExecArgv(), ...nodeFlags, BOOTSTRAP, ...(role === null ? [] : [role])];
+  const node = [process.execPath, '--require', SIGINT_UNTIL_JOB, ...catcher, ...childExecArgv(), ...nodeFlags, BOOTSTRAP, ...(role === null ? [] : [role])];
   const pair = addon?.socketpair() ?? null;
   const stdio: StdioOptions = [...(STDIO as unknown[]), pair === null ? 'ipc' : pair[1]] as StdioOptions;
   try {

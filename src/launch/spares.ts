@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import { getLogger } from '../log.js';
-import { HAS_PROC, procEnded } from '../procfs.js';
+import { HAS_PROC, procDoomed, procEnded } from '../procfs.js';
 import { launchNode, type LaunchedChild } from './command.js';
 import { ChildPopen, type Popen } from './popen.js';
 import { handOver } from './spawn.js';
@@ -65,8 +65,10 @@ class Spare {
     const child = this.launched.process;
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false;
     // A spare killed while idle (by a signal meant for the process group, by
-    // the OOM killer): /proc knows before this event loop hears of its exit.
-    return !(HAS_PROC && procEnded(child.pid));
+    // the OOM killer): /proc knows before this event loop hears of its exit,
+    // and knows of a fatal signal still pending (a Ctrl-C that reached a spare
+    // still booting, before it ignores SIGINT: it dies as soon as it runs).
+    return !(HAS_PROC && (procEnded(child.pid) || procDoomed(child.pid)));
   }
 
   discard(): void {
