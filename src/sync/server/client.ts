@@ -37,12 +37,18 @@ export function threadExecArgv(): string[] | undefined {
 export const LINK_DIR_PREFIX = 'multiproc-link-';
 
 /**
- * How long the link's thread may take to start running its script: a worker
- * thread boots a whole node environment (about 0.1 s of CPU), so on a
- * loaded machine, with several processes starting theirs at once, this
- * took over 10 s. Once it runs, the thread reports within its own deadline
- * for reaching the server (LINK_MS, ./client-thread.ts).
+ * How long a blocked call waits for the link's thread to start running its
+ * script. A worker thread boots a whole node environment (about 0.1 s of
+ * CPU), so on a loaded machine, with several processes starting theirs at
+ * once, this took over 10 s: the thread is given up on only when this
+ * process has used (almost) no CPU for THREAD_IDLE_MS while it waited (its
+ * only other thread at work would be the booting one: one that failed uses none), or
+ * after THREAD_START_MS in any case. Once it runs, the thread reports within
+ * its own deadline for reaching the server (LINK_CONNECT_MS, ./client-thread.ts).
  */
+const THREAD_IDLE_MS = 5_000;
+/** Using CPU: this much in one START_CHECK_MS, ten times what this blocked thread's own wake-up costs. */
+const THREAD_PROGRESS_US = 1_000;
 const THREAD_START_MS = 60_000;
 /** The server's answer, once the thread runs: the thread's deadline to connect, and time to report. */
 const LINK_MS = LINK_CONNECT_MS + 5_000;
@@ -197,17 +203,25 @@ class ServerLink {
 
   /** Blocks until the link thread has set the link up (or failed, or is late), or until `callDeadline`. */
   #awaitSetUp(callDeadline: number | null): void {
+    let cpu = cpuMicroseconds();
+    let busyAt = Date.now();
     for (;;) {
       const state = Atomics.load(this.#flag, 0);
       if (state === SET_UP || state === FAILED) break;
       const now = Date.now();
       if (callDeadline !== null && now >= callDeadline) return;
       if (state === RUNNING) this.#threadRunningSince ??= now;
-      if (this.#threadRunningSince === null && now > this.#threadStartDeadline) {
-        this.#fail(`its thread (${threadScript('client-thread')}) did not start within ${THREAD_START_MS / 1000} s`);
-        return;
-      }
-      if (this.#threadRunningSince !== null && now > this.#threadRunningSince + LINK_MS) {
+      if (this.#threadRunningSince === null) {
+        const used = cpuMicroseconds();
+        if (used - cpu >= THREAD_PROGRESS_US) busyAt = now;
+        cpu = used;
+        const idle = now - busyAt > THREAD_IDLE_MS;
+        if (idle || now > this.#threadStartDeadline) {
+          const why = idle ? `this process has used no CPU for ${THREAD_IDLE_MS / 1000} s while it waited` : `not within ${THREAD_START_MS / 1000} s`;
+          this.#fail(`its thread (${threadScript('client-thread')}) did not start: ${why}`);
+          return;
+        }
+      } else if (now > this.#threadRunningSince + LINK_MS) {
         this.#fail(`its thread did not report within ${LINK_MS / 1000} s`);
         return;
       }
@@ -290,6 +304,12 @@ class ServerLink {
   #failed(seq: number): Reply {
     return { seq, error: { name: 'OSError', message: `multiproc: this process's link to the sync server at ${this.#address.replace(/^\0/, '@')} is broken: ${this.#failure}` } };
   }
+}
+
+/** The CPU time of every thread of this process, in µs (a blocked main thread adds none). */
+function cpuMicroseconds(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
 }
 
 const links = new Map<string, ServerLink>();
