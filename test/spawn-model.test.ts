@@ -88,6 +88,18 @@ test('a script without a main guard fails in the child with the bootstrapping er
   assert.equal(outcome.stderr.match(/An attempt has been made/g)?.length, 1);
 });
 
+test("multiproc's own preloads (--require) are on a child's command line once, and on a grandchild's once too: they do not pile up by generation", async () => {
+  const outcome = await run(['--import', 'tsx', `${PROGRAMS}child-env.ts`, 'grandchild']);
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const generations = outcome.lines as { execArgv: string[] }[];
+  assert.equal(generations.length, 2, outcome.stdout);
+  for (const { execArgv } of generations) {
+    const preloads = execArgv.filter((_, i) => execArgv[i - 1] === '--require');
+    assert.equal(preloads.filter((path) => path.endsWith('sigint-until-job.js')).length, 1, execArgv.join(' '));
+    assert.equal(new Set(preloads).size, preloads.length, execArgv.join(' '));
+  }
+});
+
 test('--inspect, --test and --watch flags do not reach the child; loaders do; argv[1] is not the parent\'s', async () => {
   const outcome = await run(['--inspect=127.0.0.1:0', '--import', 'tsx', '--test-only', `${PROGRAMS}child-env.ts`]);
   assert.equal(outcome.code, 0, outcome.stderr);

@@ -13,6 +13,7 @@ export const BOOTSTRAP = join(__dirname, '..', 'child', 'bootstrap.js');
 /** Preloaded into a child without the native addon: it holds the handles sent over Node's IPC channel (see handles.ts). */
 const HANDLE_CATCHER = join(__dirname, '..', 'child', 'handle-catcher.js');
 const SIGINT_UNTIL_JOB = join(__dirname, '..', 'child', 'sigint-until-job.js');
+const OWN_PRELOADS = new Set([HANDLE_CATCHER, SIGINT_UNTIL_JOB]);
 
 // Flags that must not reach a child: a second debugger on the same port, a
 // watcher or a test runner per child, or code meant for the parent only.
@@ -36,6 +37,11 @@ export function childExecArgv(execArgv: readonly string[] = process.execArgv): s
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i]!;
     const flag = arg.split('=', 1)[0]!;
+    // This process's own preloads, which launchNode gives every child once.
+    if ((flag === '--require' || flag === '-r') && OWN_PRELOADS.has(arg.includes('=') ? arg.slice(flag.length + 1) : execArgv[i + 1]!)) {
+      if (!arg.includes('=')) i += 1;
+      continue;
+    }
     if (DROPPED_WITH_VALUE.has(flag)) {
       if (!arg.includes('=')) i += 1;
       continue;
