@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { checkAuthkey } from '../auth.js';
 import { getContext, type Context } from '../context.js';
 import { current } from '../current.js';
 import { invalidArgType, ProcessError, ValueError } from '../errors.js';
 import type { Connection } from '../connection.js';
 import type { Address } from '../listener.js';
+import { mainModule } from '../main.js';
 import { Pipe } from '../pipe.js';
 import { CREATOR_FILE, type Process, type ProcessOptions } from '../process.js';
 import { callerFile, describeCode } from '../targets.js';
@@ -301,11 +303,16 @@ export class BaseManager {
 
   /**
    * The module the server imports: the one that created the manager, where
-   * user callables are found (as Python re-imports __main__); with built-in
-   * typeids only, the library's own (faster, and it works from a test file or the REPL).
+   * user callables are found (as Python re-imports __main__). With built-in
+   * typeids only, none is needed: the main module, which a forkserver's
+   * child has loaded already (looking up even a cached CommonJS module cost
+   * a forked server 4-6 ms, as it touches pages the zygote left cold), or the
+   * library's own where there is no main (a test file, the REPL).
    */
   #creatorFileFor(registry: readonly WireRegistration[]): string | null {
     if (registry.some((r) => r.callable !== null)) return this.#creatorFile;
-    return __filename;
+    const main = mainModule();
+    if (main === null) return __filename;
+    return main.commonjs ? fileURLToPath(main.url) : main.url;
   }
 }
