@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { decode, encodeV8, jsonText } from '../codec.js';
 import type { CodeRef } from '../targets.js';
 import type { TaskKind } from '../pool/protocol.js';
@@ -53,7 +53,14 @@ export interface JobAnswer {
  * into the same bytes.
  */
 function sign(key: string, parts: readonly unknown[], bulk: string): string {
-  return createHmac('sha256', key).update(JSON.stringify(parts)).update(bulk).digest('base64');
+  return createHmac('sha256', secretKey(key)).update(JSON.stringify(parts)).update(bulk).digest('base64');
+}
+
+/** The authkey as a KeyObject, made once: given as a string, each HMAC (two a job on each side) copied it anew. */
+let lastKey: { text: string; key: KeyObject } | null = null;
+function secretKey(text: string): KeyObject {
+  if (lastKey?.text !== text) lastKey = { text, key: createSecretKey(Buffer.from(text)) };
+  return lastKey.key;
 }
 
 function verify(key: string, parts: readonly unknown[], bulk: unknown, mac: unknown): boolean {
