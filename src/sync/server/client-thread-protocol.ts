@@ -20,7 +20,7 @@ export interface LinkOutcome {
   failure?: string;
 }
 
-/** The thread has not run its script yet. */
+/** The thread has not run its script yet: the flag's first value, a new SharedArrayBuffer's zero. */
 export const STARTING = 0;
 /** The link is set up: the outcome says so. */
 export const SET_UP = 1;

@@ -10,7 +10,7 @@ import { AssertionError, OSError, ValueError } from '../../errors.js';
 import { registerAfterFork } from '../../afterfork.js';
 import { FrameParser, header } from '../../framing.js';
 import { BrokenBarrierError, OwnerDiedError } from '../errors.js';
-import { FAILED, LINK_CONNECT_MS, RUNNING, SET_UP, STARTING, type LinkData, type LinkOutcome } from './client-thread-protocol.js';
+import { FAILED, LINK_CONNECT_MS, RUNNING, SET_UP, type LinkData, type LinkOutcome } from './client-thread-protocol.js';
 import type { Fifos, RemoteOp, RemoteRef, Reply, Request } from './protocol.js';
 
 /** This thread's identity as a holder: RLock ownership is per (process, thread), as with the addon. */
@@ -56,7 +56,6 @@ const START_CHECK_MS = 100;
 
 /** What some requests add: a Condition's lock, notify's count, a Value's or an Array's index and contents. */
 type Extra = Pick<Request, 'lock' | 'n' | 'index' | 'value'>;
-
 
 /**
  * This thread's link to one sync server. Requests and replies travel on
