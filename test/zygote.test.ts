@@ -55,9 +55,11 @@ test('a zygote killed with SIGKILL: the next start() starts a new one, no hang, 
 test('a zygote stopped, then killed, while start() calls wait for their forks: each ends with 255, the next start() forks again, no hang', async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'stopped-zygote'], { timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);
-  const [result] = outcome.lines as [{ forked: boolean; codes?: number[]; replaced?: boolean }];
+  const [result] = outcome.lines as [{ forked: boolean; ahead?: number; codes?: number[]; replaced?: boolean }];
   if (!result.forked) return; // warm spares: no zygote to stop
-  assert.deepEqual(result.codes, [255, 255, 255]);
+  // The first start() takes the child forked ahead before the stop: it runs.
+  assert.equal(result.ahead, 1);
+  assert.deepEqual(result.codes, [0, 255, 255, 255]);
   assert.equal(result.replaced, true);
   assert.match(outcome.stderr, /the forkserver could not fork a started process \(the forkserver ended\)/);
 });
@@ -109,12 +111,25 @@ test('a Ctrl-C (SIGINT to the process group) ends the child, not the forkserver:
   assert.equal(sameForkserver, true);
 });
 
-test("a forked child's process.uptime() counts from its fork, not from the zygote's start", async () => {
+test('the forkserver forks the next child ahead: the next start() takes it, and a zygote killed takes its idle child with it', async () => {
+  const outcome = await run(['--import', 'tsx', ZYGOTE, 'ahead'], { timeoutMs: 120_000 });
+  assert.equal(outcome.code, 0, outcome.stderr);
+  const [result] = outcome.lines as [{ forked: boolean; idle?: number[]; taken?: number; code?: number; next?: number[]; aliveAfterZygote?: number[] }];
+  if (!result.forked) return; // warm spares: tested above
+  assert.equal(result.idle?.length, 1, 'one child forked ahead after a start');
+  assert.equal(result.taken, result.idle[0], 'the next start() is served by the child forked ahead');
+  assert.equal(result.code, 0);
+  assert.equal(result.next?.length, 1, 'and the next one is forked ahead after it');
+  assert.notEqual(result.next[0], result.taken);
+  assert.deepEqual(result.aliveAfterZygote, []);
+});
+
+test("a forked child's process.uptime() counts from its start, not from the zygote's start or its fork ahead", async () => {
   const outcome = await run(['--import', 'tsx', ZYGOTE, 'uptime'], { timeoutMs: 120_000 });
   assert.equal(outcome.code, 0, outcome.stderr);
   const [{ uptime, forked }] = outcome.lines as [{ uptime: number; forked: boolean }];
   // A warm spare is a process started before it was needed: its uptime is its own, from its boot.
-  if (forked) assert.ok(uptime >= 0 && uptime < 1, `a child forked 1.5 s after the zygote started says it has run ${uptime} s`);
+  if (forked) assert.ok(uptime >= 0 && uptime < 1, `a child started 1.5 s after the zygote started (and forked ahead then) says it has run ${uptime} s`);
   else assert.ok(uptime > 0, `uptime ${uptime}`);
 });
 

@@ -14,14 +14,22 @@ import { inspect } from 'node:util';
 import { runAfterForkHooks } from '../afterfork.js';
 import type { ZygoteNative } from '../native.js';
 
+/** When this process began for its user: the fork, then the job (it may have been forked ahead of its start()). */
+let bornAt: bigint | null = null;
+
 export function becomeForkedChild(addon: ZygoteNative): void {
   Object.defineProperty(process, 'pid', { value: addon.getpid(), configurable: true, enumerable: true, writable: false });
   Math.random = seededRandom(addon.getpid());
   // Node counts uptime from the zygote's start; this process began at the fork.
-  const bornAt = process.hrtime.bigint();
-  process.uptime = () => Number(process.hrtime.bigint() - bornAt) / 1e9;
+  bornAt = process.hrtime.bigint();
+  process.uptime = () => Number(process.hrtime.bigint() - bornAt!) / 1e9;
   runAfterForkHooks();
   takeTheExitPath(addon);
+}
+
+/** A forked child's job arrived: its uptime counts from its start(), however long it waited forked ahead. */
+export function countUptimeFromJob(): void {
+  if (bornAt !== null) bornAt = process.hrtime.bigint();
 }
 
 function takeTheExitPath(addon: ZygoteNative): void {

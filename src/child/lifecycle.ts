@@ -26,8 +26,9 @@ import type { ModuleRef } from '../targets.js';
 import { initialize, transform, type LoadResult } from './hooks.js';
 import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
 import { jobModules, resolveCode, type LoadedModule } from './resolve.js';
-import { becomeForkedChild } from './forked.js';
+import { becomeForkedChild, countUptimeFromJob } from './forked.js';
 import { serveForks, type ForkedChannels } from './zygote.js';
+import { warmUp } from './warm-up.js';
 
 
 const LIBRARY_URL = pathToFileURL(dirname(dirname(__dirname))).href + '/';
@@ -246,6 +247,7 @@ function onMessage(message: ToChild): void {
   } else if (message.t === 'job') {
     // Received is what counts: a parent may die while this child still imports.
     job = message;
+    countUptimeFromJob();
     process.removeListener('SIGINT', ignoreSigintUntilJob);
     channel.off('message', onMessage);
     void prepared!.then((p) => run(p, message));
@@ -283,4 +285,11 @@ function becomeForked(channels: ForkedChannels): void {
   process.title = 'node multiproc: forked';
   fdChannelFd = channels.fdChannel;
   channel = listen(new Socket({ fd: channels.control, readable: true, writable: true }));
+  // A child forked ahead of its start() (see launch/zygote.ts) has time until
+  // its job: what the job runs first, run once now, pays its copy-on-write
+  // page faults now. A child whose job came with the fork has read it by the
+  // time this runs (the poll phase comes first) and skips it.
+  setImmediate(() => {
+    if (job === null) void warmUp();
+  });
 }

@@ -7,7 +7,7 @@ import { native, zygoteNative } from '../native.js';
 import { ControlChannel } from './channel.js';
 import { FdChannel, launchNode, type LaunchedChild } from './command.js';
 import { SignalledPopen, zombieExitCode, type Popen } from './popen.js';
-import { procStat } from '../procfs.js';
+import { HAS_PROC, procDoomed, procStat } from '../procfs.js';
 import type { FromChild, JobMessage, PrepareMessage, ToChild } from './protocol.js';
 import { handOver } from './spawn.js';
 
@@ -62,6 +62,9 @@ class Zygote {
   #answered = false;
   #refs = 0;
   #gone = false;
+  /** A child forked ahead of its job, which the next start() takes (see #scheduleAhead). */
+  #ahead: ForkedChild | null = null;
+  #aheadScheduled = false;
 
   constructor(prepare: PrepareMessage, key: string) {
     this.#key = key;
@@ -97,6 +100,26 @@ class Zygote {
    * Returns null if the zygote is gone (the caller starts a new one).
    */
   fork(job: JobMessage, fds: readonly number[]): ZygotePopen | null {
+    const forked = this.#takeAhead() ?? this.#request(false);
+    if (forked === null) return null;
+    forked.popen.assign();
+    try {
+      handOver(forked.child, null, job, fds);
+    } catch (err) {
+      forked.popen.kill();
+      throw err;
+    }
+    this.#scheduleAhead();
+    return forked.popen;
+  }
+
+  /**
+   * Asks the zygote for a child, without a job yet: its two channels, and its
+   * Popen (whose pid is read when first needed, unless this is the first
+   * request, which waits for the zygote to boot and say whether it can fork).
+   * Null where the zygote is gone or cannot fork this kind of child.
+   */
+  #request(idle: boolean): ForkedChild | null {
     const addon = native()!;
     const fdChannel = this.#launched.fdChannel!;
     const control = addon.socketpair();
@@ -134,16 +157,46 @@ class Zygote {
       fdChannel: new FdChannel(passing[0]),
     };
     child.channel.unref();
-    const popen = new ZygotePopen(this.#daemon, this);
+    const popen = new ZygotePopen(this.#daemon, this, idle);
     if (pid === null) this.#awaitingPid.push(popen);
     else this.#forked(popen, pid);
-    try {
-      handOver(child, null, job, fds);
-    } catch (err) {
-      popen.kill();
-      throw err;
-    }
-    return popen;
+    return { child, popen };
+  }
+
+  /**
+   * A forked child spends 15-25 ms (Node 24, ~390 page faults) before it can
+   * read a job: dropping the zygote's channels, taking its own, its first
+   * allocations. Forking the next child as soon as a start() has been served
+   * (once per turn: a burst of starts forks one) moves that out of the next
+   * start(), as Python's forkserver cannot: a back-to-back start, or a
+   * Manager(), then finds its child waiting. It costs one idle process,
+   * which never keeps the parent alive and goes when the parent does.
+   */
+  #scheduleAhead(): void {
+    if (this.#aheadScheduled || this.#ahead !== null) return;
+    this.#aheadScheduled = true;
+    setImmediate(() => {
+      this.#aheadScheduled = false;
+      if (this.#ahead === null && this.alive && !unforkable.has(this.#key)) this.#ahead = this.#request(true);
+    }).unref();
+  }
+
+  /** The child forked ahead, unless it has ended or is about to (a fatal signal pending). */
+  #takeAhead(): ForkedChild | null {
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    if (ahead === null) return null;
+    // A pid not read yet: the request is pipelined like any other, and its answer read when needed.
+    if (!ahead.popen.known || ahead.popen.usable) return ahead;
+    dropChild(ahead);
+    return null;
+  }
+
+  /** Drops the child forked ahead; with `ended`, only if that is the one that ended (it is not replaced until the next start()). */
+  #dropAhead(ended?: ZygotePopen): void {
+    if (this.#ahead === null || (ended !== undefined && this.#ahead.popen !== ended)) return;
+    dropChild(this.#ahead);
+    this.#ahead = null;
   }
 
   /** Reads the zygote's answers, in the order of the requests, until `popen` has its pid (all of them without one). */
@@ -190,13 +243,16 @@ class Zygote {
     this.readPids();
     const popen = this.#children.get(message.pid);
     this.#children.delete(message.pid);
-    popen?.ended(message.code);
+    if (popen === undefined) return;
+    popen.ended(message.code);
+    this.#dropAhead(popen);
   }
 
   /** The zygote died (killed, or discarded): its children's exits can no longer be reported; watch them end instead. */
   #onGone(): void {
     if (this.#gone) return;
     this.#gone = true;
+    this.#dropAhead();
     // What it answered before it went still counts (the rest were never forked); a socket whose peer is gone reads to its end.
     this.readPids();
     this.#launched.fdChannel?.close();
@@ -204,6 +260,23 @@ class Zygote {
     for (const popen of this.#children.values()) popen.orphaned();
     this.#children.clear();
   }
+}
+
+/** A forked child and the two channels its parent holds to it. */
+interface ForkedChild {
+  child: Pick<LaunchedChild, 'channel' | 'fdChannel'>;
+  popen: ZygotePopen;
+}
+
+/**
+ * Ends a child forked ahead that no start() will take: closing its channel
+ * ends it (a child without a job leaves when its parent's end closes), and
+ * so does SIGKILL where its pid is known, at once.
+ */
+function dropChild(forked: ForkedChild): void {
+  forked.child.channel.abandon();
+  forked.child.fdChannel?.close();
+  forked.popen.discardIdle();
 }
 
 /** Reads the zygote's answer to a fork request: the pid, or -errno; 0 if the zygote is gone. */
@@ -229,13 +302,16 @@ export class ZygotePopen extends SignalledPopen {
   #pid: number | null = null;
   #code: number | null = null;
   #holding = false;
+  /** Forked ahead, with no job yet: nobody's Process, so it holds nothing and is never reported. */
+  #idle: boolean;
   readonly #daemon: boolean;
   readonly #zygote: Zygote;
   #resolve: (code: number) => void = () => {};
   #orphanTimer: NodeJS.Timeout | undefined;
 
-  constructor(daemon: boolean, zygote: Zygote) {
+  constructor(daemon: boolean, zygote: Zygote, idle: boolean) {
     super();
+    this.#idle = idle;
     this.#daemon = daemon;
     this.#zygote = zygote;
     this.exited = new Promise((resolve) => (this.#resolve = resolve));
@@ -252,9 +328,31 @@ export class ZygotePopen extends SignalledPopen {
     this.#pid = pid;
   }
 
+  /** Whether the zygote's answer (the pid) has been read. */
+  get known(): boolean {
+    return this.#pid !== null;
+  }
+
+  /** A child forked ahead that can take a job: alive, and no fatal signal pending (see spares.ts). */
+  get usable(): boolean {
+    return this.poll() === null && !(HAS_PROC && procDoomed(this.pid));
+  }
+
+  /** Given a job: from now on it is a started Process's child. */
+  assign(): void {
+    this.#idle = false;
+    this.applyRef();
+  }
+
+  /** A child forked ahead that will not be used: killed if its pid is known (its closed channel ends it anyway). */
+  discardIdle(): void {
+    if (this.known) super.kill();
+  }
+
   /** A pipelined request the zygote could not serve: the child never existed. */
   notForked(answer: number): void {
     this.#pid = 0;
+    if (this.#idle) return this.ended(LOST_STATUS);
     const why = answer === 0 ? 'the forkserver ended' : answer === FORK_REFUSED_THREADS ? 'a worker thread runs in the forkserver' : `errno ${-answer}`;
     process.emitWarning(`multiproc: the forkserver could not fork a started process (${why}); it reports exit code ${LOST_STATUS}`);
     this.ended(LOST_STATUS);
@@ -302,7 +400,7 @@ export class ZygotePopen extends SignalledPopen {
 
   /** As ChildPopen: a non-daemonic child keeps its parent alive until it ends; a daemonic one only while joined. */
   protected applyRef(): void {
-    const hold = this.#code === null && (!this.#daemon || this.refs > 0);
+    const hold = !this.#idle && this.#code === null && (!this.#daemon || this.refs > 0);
     if (this.#orphanTimer !== undefined) {
       if (hold) this.#orphanTimer.ref();
       else this.#orphanTimer.unref();

@@ -1,7 +1,8 @@
 // Proof that a test left no process behind: every process started from this
 // test process carries a marker in its environment (children inherit it), so
 // after a test we can list all of them, wherever they were re-parented, and
-// require that only idle forkserver spares remain, as direct children.
+// require that only idle forkserver spares remain, as direct children (and
+// the forkserver's one child forked ahead of its job).
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { activeChildren } from 'multiproc';
@@ -42,6 +43,13 @@ export function descendants(): Proc[] {
 // A spare or forkserver still booting shows its role after the bootstrap's path, until it sets its title.
 const isIdleSpare = (p: Proc): boolean =>
   p.ppid === process.pid && p.state !== 'Z' && /^node multiproc: (spare|forkserver)$|child\/bootstrap\.js (spare|forkserver)$/.test(p.cmdline);
+// A child the forkserver forked ahead of its job: a child of an idle forkserver, one each at most.
+const forkedAhead = (all: Proc[]): Set<Proc> => {
+  const forkservers = new Set(all.filter((p) => isIdleSpare(p) && /forkserver$/.test(p.cmdline)).map((p) => p.pid));
+  const ahead = new Map<number, Proc>();
+  for (const p of all) if (forkservers.has(p.ppid) && p.state !== 'Z' && p.cmdline === 'node multiproc: forked' && !ahead.has(p.ppid)) ahead.set(p.ppid, p);
+  return new Set(ahead.values());
+};
 // The resource tracker lives as long as the process tree that made shared memory (as Python's).
 const isTracker = (p: Proc): boolean => p.state !== 'Z' && p.cmdline.startsWith('node multiproc: resource_tracker');
 
@@ -52,7 +60,9 @@ const isTracker = (p: Proc): boolean => p.state !== 'Z' && p.cmdline.startsWith(
 export async function assertNoneLeftBehind(withinMs = 3000): Promise<void> {
   const deadline = Date.now() + withinMs;
   for (;;) {
-    const offenders = descendants().filter((p) => !isIdleSpare(p) && !isTracker(p));
+    const all = descendants();
+    const ahead = forkedAhead(all);
+    const offenders = all.filter((p) => !isIdleSpare(p) && !isTracker(p) && !ahead.has(p));
     const active = activeChildren();
     if (offenders.length === 0 && active.length === 0) return;
     if (Date.now() > deadline) {
