@@ -12,8 +12,8 @@ async function addMany(counter: SynchronizedValue<'i'>, times: number): Promise<
 
 if (isMainModule(import.meta)) {
   const counter = Value('i', 0);
-  const workers = [1, 2, 3, 4].map(() => new Process({ target: addMany, args: [counter, 10_000] }));
+  const workers = [1, 2, 3, 4].map(() => new Process({ target: addMany, args: [counter, 2_500] }));
   for (const w of workers) w.start();
   for (const w of workers) await w.join();
-  console.log(`4 processes x 10000 locked increments = ${counter.value}`);
+  console.log(`4 processes x 2500 locked increments = ${counter.value}`);
 }

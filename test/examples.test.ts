@@ -74,7 +74,7 @@ test('examples/pool.ts: a CPU-bound map with its speed-up, imap with progress, e
 test('examples/shared-counter.ts', async () => {
   const outcome = await run(['--import', 'tsx', `${ROOT}examples/shared-counter.ts`]);
   assert.equal(outcome.code, 0, outcome.stderr);
-  assert.equal(outcome.stdout, '4 processes x 10000 locked increments = 40000\n');
+  assert.equal(outcome.stdout, '4 processes x 2500 locked increments = 10000\n');
 });
 
 test('examples/producer-consumer.ts', async () => {
