@@ -29,12 +29,14 @@ interface PythonFigures {
   updates_cpu: UpdatesCpu;
 }
 
-/** CPU time per update of the 4-process program, in us: the clients' (their first and second halves) and the server's. */
+/** CPU time per update of the 4-process program, in us: the clients' (their first and second halves) and the server's; and the clients' page faults per update. */
 interface UpdatesCpu {
   first_user: number;
   first_sys: number;
   second_user: number;
   second_sys: number;
+  first_faults: number;
+  second_faults: number;
   server_user: number;
   server_sys: number;
 }
@@ -136,14 +138,15 @@ interface StartFigures {
   backToBack: number;
   apart: number;
   updatesMs: number;
+  updatesCpu: UpdatesCpu;
 }
 
 /** `npm run bench -- managers-start`: Manager() to its first proxy, back to back and apart, and the 4-process program, as JSON. */
 export async function benchManagerStart(): Promise<void> {
   const backToBack = await startup(0);
   const apart = await startup(WARM_AGAIN_MS);
-  const { ms: updatesMs } = await updates();
-  console.log(JSON.stringify({ version: process.version, backToBack, apart, updatesMs } satisfies StartFigures));
+  const { ms: updatesMs, cpu: updatesCpu } = await updates();
+  console.log(JSON.stringify({ version: process.version, backToBack, apart, updatesMs, updatesCpu } satisfies StartFigures));
 }
 
 /**
@@ -178,7 +181,7 @@ async function updates(): Promise<{ ms: number; cpu: UpdatesCpu }> {
   for (const w of workers) await w.join();
   const ms = performance.now() - t;
   const serverAfter = cpuOf(server);
-  const sums = [0, 0, 0, 0];
+  const sums = [0, 0, 0, 0, 0, 0];
   for (let i = 0; i < N_WORKERS; i++) {
     if ((await d.get(`k${i}`)) !== N_UPDATES - 1) throw new Error(`lost updates for k${i}`);
     ((await d.get(`cpu:k${i}`)) as number[]).forEach((us, j) => (sums[j]! += us));
@@ -192,6 +195,8 @@ async function updates(): Promise<{ ms: number; cpu: UpdatesCpu }> {
       first_sys: sums[1]! / half,
       second_user: sums[2]! / half,
       second_sys: sums[3]! / half,
+      first_faults: sums[4]! / half,
+      second_faults: sums[5]! / half,
       server_user: (serverAfter[0] - serverBefore[0]) / total,
       server_sys: (serverAfter[1] - serverBefore[1]) / total,
     },
@@ -236,6 +241,12 @@ export async function benchManagers(): Promise<void> {
   console.log(`| the same, a client's CPU per update, its first ${N_UPDATES / 2} (us, user + sys) | ${split(cpu.first_user, cpu.first_sys)} | ${split(pcpu.first_user, pcpu.first_sys)} | |`);
   console.log(`| the same, a client's CPU per update, its last ${N_UPDATES / 2} (us, user + sys) | ${split(cpu.second_user, cpu.second_sys)} | ${split(pcpu.second_user, pcpu.second_sys)} | |`);
   console.log(`| the same, the server's CPU per update (us, user + sys; 10 ms ticks) | ${split(cpu.server_user, cpu.server_sys)} | ${split(pcpu.server_user, pcpu.server_sys)} | |`);
+  console.log(`| the same, a client's page faults per update, its first / last ${N_UPDATES / 2} | ${f(cpu.first_faults)} / ${f(cpu.second_faults)} | ${f(pcpu.first_faults)} / ${f(pcpu.second_faults)} | |`);
+  if (forking !== null) {
+    const fc = forking.updatesCpu;
+    console.log(`| the same, ${forking.version}: a client's CPU per update, its first / last ${N_UPDATES / 2} (us, user + sys) | ${split(fc.first_user, fc.first_sys)} / ${split(fc.second_user, fc.second_sys)} | | |`);
+    console.log(`| the same, ${forking.version}: a client's page faults per update, its first / last ${N_UPDATES / 2} | ${f(fc.first_faults)} / ${f(fc.second_faults)} | | |`);
+  }
   console.log(`\n| target | measured | goal |\n|---|---|---|`);
   console.log(`| proxy call / Pipe round trip (median of interleaved rounds) | ${f(free.ratio)}x | <= 1.3x |`);
   if (one !== null) console.log(`| the same, on one vCPU | ${f(one.ours.ratio)}x | <= 1.3x |`);

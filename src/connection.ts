@@ -27,6 +27,9 @@ export const PIN_HANDLE = Symbol('multiproc.connection.pinHandle');
 /** @internal For a reader that takes one message after another (a manager's client and server): see Connection[TAKE]. */
 export const TAKE = Symbol('multiproc.connection.take');
 
+/** @internal For a sender that encodes its own plain JSON: see Connection[SEND_JSON]. */
+export const SEND_JSON = Symbol('multiproc.connection.sendJson');
+
 /** @internal For a server refusing a peer: see Connection[LINGER]. */
 export const LINGER = Symbol('multiproc.connection.linger');
 
@@ -55,6 +58,8 @@ export interface ReadInto {
 /** A pending `recv*`: handed its message straight from the read callback when it is first in line. */
 export interface Taker {
   readonly maxLength: number | null;
+  /** Takes every message from now on, until one fails it (see Connection[TAKE]): not lined up again for each. */
+  readonly everyMessage?: true;
   /** Settles the caller's promise with the body (may throw: decoding, a buffer too short; the error goes to `fail`). */
   deliver(body: Buffer): void;
   fail(err: Error): void;
@@ -126,6 +131,13 @@ export class Connection<Send = unknown, Receive = Send> {
    * takes nothing of what follows (see HAND_OVER).
    */
   #handedOver = false;
+  /**
+   * Whether the buffer Node reads into is the scratch buffer (what comes is
+   * copied out, as the next read reuses it) rather than a big message's own:
+   * kept as each is chosen, not found by reading `buffer.buffer` per read (a
+   * call into V8's runtime, 2% of a manager's round trip).
+   */
+  #readIntoScratch = true;
   /** Lingering (see LINGER): what still arrives goes here, and is dropped. */
   #discard: ((bytes: number) => void) | null = null;
 
@@ -183,7 +195,7 @@ export class Connection<Send = unknown, Receive = Send> {
           if (this.#failure !== null) return;
           this.#pauseIfUnwanted();
           // The scratch buffer is reused by the next read: keep a copy of what came.
-          if (buffer.buffer === scratch?.buffer) this.#onData(Buffer.from(buffer.subarray(0, bytesRead)));
+          if (this.#readIntoScratch) this.#onData(Buffer.from(buffer.subarray(0, bytesRead)));
           else {
             this.#parser.pushDirect(bytesRead, this.#onFrame);
             this.#drain();
@@ -213,11 +225,16 @@ export class Connection<Send = unknown, Receive = Send> {
 
   /** Where the next read goes (Node asks after each read): the rest of a big message straight into its own buffer; anything else into one scratch buffer. */
   #nextReadBuffer(): Uint8Array {
+    this.#readIntoScratch = true;
     if (this.#discard !== null) return scratchBuffer();
     try {
+      const direct = this.#parser.directTarget(this.#handedOver ? 0 : DIRECT_MIN);
+      if (direct !== null) {
+        this.#readIntoScratch = false;
+        return direct;
+      }
       // Handed over: exactly the rest of the header or body under way, so that a read never takes the next message.
-      if (this.#handedOver) return this.#parser.directTarget(0) ?? scratchBuffer().subarray(0, this.#parser.missing);
-      return this.#parser.directTarget(DIRECT_MIN) ?? scratchBuffer();
+      return this.#handedOver ? scratchBuffer().subarray(0, this.#parser.missing) : scratchBuffer();
     } catch (err) {
       // No memory for a message the header allows: this end fails, the process does not.
       this.#refuse(`cannot hold a message of ${this.#parser.announced} bytes (${(err as Error).message})`);
@@ -289,14 +306,28 @@ export class Connection<Send = unknown, Receive = Send> {
   send(value: Send): void {
     this.#checkWritable();
     const text = jsonText(value);
-    if (text !== null && text.length < JOIN_BELOW / 3) {
-      // Small plain data, the common case: its text goes straight behind its header, with no buffer between.
-      const length = Buffer.byteLength(text);
-      const frame = Buffer.allocUnsafe(4 + length);
-      frame.writeInt32BE(length, 0);
-      frame.write(text, 4);
-      this.#queue(frame);
-    } else this.#write(text !== null ? Buffer.from(text) : toBuffer(encodeV8(value, 'a value sent on a Connection')));
+    if (text !== null && text.length < JOIN_BELOW / 3) this.#queueText(text);
+    else this.#write(text !== null ? Buffer.from(text) : toBuffer(encodeV8(value, 'a value sent on a Connection')));
+  }
+
+  /**
+   * @internal `send` of a value whose JSON text the caller made, having
+   * checked that JSON carries it exactly (a manager's request or reply of
+   * plain primitives, whose shape the sender knows): no walk of it here.
+   */
+  [SEND_JSON](text: string): void {
+    this.#checkWritable();
+    if (text.length < JOIN_BELOW / 3) this.#queueText(text);
+    else this.#write(Buffer.from(text));
+  }
+
+  /** Small plain data, the common case: its text goes straight behind its header, with no buffer between. */
+  #queueText(text: string): void {
+    const length = Buffer.byteLength(text);
+    const frame = Buffer.allocUnsafe(4 + length);
+    frame.writeInt32BE(length, 0);
+    frame.write(text, 4);
+    this.#queue(frame);
   }
 
   /** Sends bytes as one message: `buffer[offset .. offset+size]`. */
@@ -360,9 +391,11 @@ export class Connection<Send = unknown, Receive = Send> {
   /**
    * @internal `recvBytes` without its Promise: `taker` is handed the next
    * message (or its failure) straight from the read callback, in line with
-   * the other readers. A reader of every message of a busy connection (a
-   * manager's) passes the same taker each time, and allocates nothing per
-   * message for it; a fresh process also runs less code before V8 optimises it.
+   * the other readers; one marked `everyMessage` (a manager's client and
+   * server, which read every message of their connection) stays first in
+   * line and is handed each message as it comes, until the first failure.
+   * Nothing is allocated or lined up per message, and a fresh process runs
+   * less code per message before V8 optimises it.
    */
   [TAKE](taker: Taker): void {
     this.#checkReadable();
@@ -630,12 +663,15 @@ export class Connection<Send = unknown, Receive = Send> {
         else if (this.#failure !== null) outcome = this.#failure;
         else if (this.#ended) outcome = new EOFError('the other end of the connection was closed: no more messages will arrive');
         else break;
-        takers.shift();
-        if (outcome instanceof Error) taker.fail(outcome);
-        else {
+        if (outcome instanceof Error) {
+          takers.shift();
+          taker.fail(outcome);
+        } else {
+          if (taker.everyMessage !== true) takers.shift();
           try {
             taker.deliver(outcome);
           } catch (err) {
+            if (takers[0] === taker) takers.shift();
             taker.fail(err as Error);
           }
         }

@@ -23,7 +23,7 @@ export function header(length: number): Buffer {
   return h;
 }
 
-export type FrameEvent = { kind: 'message'; body: Buffer } | { kind: 'announce'; length: number } | { kind: 'invalid'; reason: string };
+export type FrameEvent = { kind: 'message'; body: Buffer } | { kind: 'invalid'; reason: string };
 
 /**
  * An incremental parser: feed it chunks as they arrive, get whole messages
@@ -128,7 +128,6 @@ export class FrameParser {
       while (chunk.length - at >= 4) {
         const length = chunk.readInt32BE(at);
         if (length < 0 || length > this.limit || chunk.length - at - 4 < length) break;
-        emit({ kind: 'announce', length });
         emit({ kind: 'message', body: chunk.subarray(at + 4, at + 4 + length) });
         at += 4 + length;
       }
@@ -158,7 +157,6 @@ export class FrameParser {
           const most = this.limit === MAX_BODY ? `the most a Buffer holds here (${MAX_BODY})` : `the maximum message size of ${this.limit} bytes`;
           return this.#refuse(`a message header announces ${this.#expected} bytes, over ${most}`, emit);
         }
-        emit({ kind: 'announce', length: this.#expected });
       }
       if (this.#buffered < this.#expected) return;
       const body = this.#take(this.#expected);

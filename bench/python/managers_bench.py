@@ -32,7 +32,8 @@ def updater(d, key, n):
         d[key] = i
     end = resource.getrusage(resource.RUSAGE_SELF)
     d['cpu:' + key] = [(half.ru_utime - start.ru_utime) * 1e6, (half.ru_stime - start.ru_stime) * 1e6,
-                       (end.ru_utime - half.ru_utime) * 1e6, (end.ru_stime - half.ru_stime) * 1e6]
+                       (end.ru_utime - half.ru_utime) * 1e6, (end.ru_stime - half.ru_stime) * 1e6,
+                       half.ru_minflt - start.ru_minflt, end.ru_minflt - half.ru_minflt]
 
 
 def cpu_of(pid):
@@ -67,12 +68,13 @@ def updates(m):
     ms = (time.perf_counter() - t) * 1e3
     server_after = cpu_of(server)
     assert all(d[f'k{i}'] == N_UPDATES - 1 for i in range(N_WORKERS))
-    sums = [sum(d[f'cpu:k{i}'][j] for i in range(N_WORKERS)) for j in range(4)]
+    sums = [sum(d[f'cpu:k{i}'][j] for i in range(N_WORKERS)) for j in range(6)]
     half = N_WORKERS * N_UPDATES / 2
     total = N_WORKERS * N_UPDATES
     return ms, {
         'first_user': sums[0] / half, 'first_sys': sums[1] / half,
         'second_user': sums[2] / half, 'second_sys': sums[3] / half,
+        'first_faults': sums[4] / half, 'second_faults': sums[5] / half,
         'server_user': (server_after[0] - server_before[0]) / total,
         'server_sys': (server_after[1] - server_before[1]) / total,
     }

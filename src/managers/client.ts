@@ -1,9 +1,9 @@
 import { decode } from '../codec.js';
-import { QUIET, TAKE, type Connection, type Taker } from '../connection.js';
+import { QUIET, SEND_JSON, TAKE, type Connection, type Taker } from '../connection.js';
 import { current } from '../current.js';
 import { Client, type Address } from '../listener.js';
 import { fromWire, serverGone, type WireError } from './errors.js';
-import { addressKey, ERROR, type Reply, type Request } from './protocol.js';
+import { addressKey, ERROR, isJsonScalar, type Reply, type Request } from './protocol.js';
 
 interface Waiter {
   readonly rid: number;
@@ -60,15 +60,19 @@ export class ManagerClient {
     if (this.#gone !== null) return Promise.reject(this.#failure());
     const rid = this.#nextRid++;
     let request: Request;
+    const plain = jsonScalars(args);
     // Arguments without objects (the usual keys and numbers) cannot hold a proxy: no walk.
-    if (args.every(isPrimitive)) request = [rid, ident, method, args];
+    if (plain || allPrimitive(args)) request = [rid, ident, method, args];
     else {
       const { args: sent, proxies } = ManagerClient.reduce(args, this);
       request = proxies ? [rid, ident, method, sent, 1] : [rid, ident, method, sent];
     }
     return new Promise((resolve, reject) => {
       this.#pending.push({ rid, resolve, reject });
-      this.#send(request);
+      const conn = this.#conn;
+      // The usual call, once connected: its text is made here, where its shape is known, and written at once.
+      if (plain && conn !== null) this.#writeJson(conn, rid, JSON.stringify(request));
+      else this.#send(request);
     });
   }
 
@@ -121,10 +125,21 @@ export class ManagerClient {
     if (rid !== 0) this.#read(conn);
   }
 
+  /** #write of a call whose JSON text is made (see call). */
+  #writeJson(conn: Connection, rid: number, text: string): void {
+    try {
+      conn[SEND_JSON](text);
+    } catch (err) {
+      this.#takeWaiter(rid)?.reject(err as Error);
+      return;
+    }
+    this.#read(conn);
+  }
+
   /**
    * Reads replies from the first call on, handling each in the read callback
-   * that brings it, by one taker for the life of the connection (see
-   * Connection[TAKE]): no Promise or closure per reply. The connection keeps
+   * that brings it, by one taker of every message for the life of the
+   * connection (see Connection[TAKE]): no Promise or closure per reply. The connection keeps
    * this process alive only while calls are pending (an idle proxy keeps no
    * one alive), but reads on when none is: pausing and resuming the socket
    * between one call and the next would cost each call a turn of the event loop.
@@ -137,6 +152,7 @@ export class ManagerClient {
     this.#reading = true;
     this.#taker ??= {
       maxLength: null,
+      everyMessage: true,
       deliver: (body) => this.#onReply(conn, decode(body) as Reply),
       fail: (err) => this.#onReadError(err),
     };
@@ -168,7 +184,6 @@ export class ManagerClient {
       this.#fail(fromWire(payload as WireError));
     }
     if (this.#pending.length === 0) conn[QUIET](true);
-    conn[TAKE](this.#taker!);
   }
 
   #onReadError(err: Error): void {
@@ -217,8 +232,19 @@ export function noteAuthkey(address: Address, authkey: Buffer): void {
   authkeys.set(addressKey(address), authkey);
 }
 
-function isPrimitive(value: unknown): boolean {
-  return (typeof value !== 'object' && typeof value !== 'function') || value === null;
+/** Whether no argument is an object (none can hold a proxy). */
+function allPrimitive(args: unknown[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const value = args[i];
+    if (typeof value === 'object' ? value !== null : typeof value === 'function') return false;
+  }
+  return true;
+}
+
+/** Whether every argument is a JSON scalar (see isJsonScalar): the request is then written as JSON text made here. */
+function jsonScalars(args: unknown[]): boolean {
+  for (let i = 0; i < args.length; i++) if (!isJsonScalar(args[i])) return false;
+  return true;
 }
 
 /** This process's client of the server at `address`, made on first use. */

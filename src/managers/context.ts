@@ -23,15 +23,15 @@ export function currentCall(): CallContext {
   return active ?? NO_CALL;
 }
 
-/** Runs `method` as the call `context` (for its synchronous part). */
-export function withCall<T>(context: CallContext, method: () => T): T {
+/** Makes `context` the call being served, for the synchronous part of its method; returns the one to restore with leaveCall (no closure per call). */
+export function enterCall(context: CallContext): CallContext | null {
   const before = active;
   active = context;
-  try {
-    return method();
-  } finally {
-    active = before;
-  }
+  return before;
+}
+
+export function leaveCall(before: CallContext | null): void {
+  active = before;
 }
 
 /** A referent's method the server calls when it frees the object (else its `close()`, if any): a managed Pool terminates. */

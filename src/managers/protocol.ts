@@ -51,6 +51,24 @@ export function addressKey(address: Address): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
+/**
+ * Whether JSON carries `value` exactly as structured clone does: a string, a
+ * boolean, null, or a finite number other than -0. A request whose arguments
+ * are all such, and a reply of one, the sender writes as JSON text itself
+ * (its shape is known), without the generic encoder's walk.
+ */
+export function isJsonScalar(value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && (value !== 0 || 1 / value > 0);
+    default:
+      return value === null;
+  }
+}
+
 /** The server's control methods (Python's public methods of Server). */
 export const CONTROL = ['create', 'incref', 'claim', 'decref', 'shutdown', 'numberOfObjects', 'getMethods', 'dummy', 'debugInfo', 'ack'] as const;
 

@@ -1,11 +1,11 @@
 import { decode } from '../codec.js';
 import { OSError } from '../errors.js';
-import { LINGER, TAKE, type Connection, type Taker } from '../connection.js';
+import { LINGER, SEND_JSON, TAKE, type Connection, type Taker } from '../connection.js';
 import { Listener, type Address } from '../listener.js';
-import { FREED, withCall, type CallContext } from './context.js';
+import { enterCall, FREED, leaveCall, type CallContext } from './context.js';
 import { AttributeError, toWire } from './errors.js';
 import { INTERNAL, ObjectTable, TRANSIT, type Entry } from './objects.js';
-import { CONTROL, ERROR, MAX_REQUEST_BYTES, RETURN, addressKey, type Reply, type Token } from './protocol.js';
+import { CONTROL, ERROR, isJsonScalar, MAX_REQUEST_BYTES, RETURN, addressKey, type Reply, type Token } from './protocol.js';
 import { foreignToken, isForeignProxy, rebuildForeign } from './proxy.js';
 import { replaceTokens, replaceWithTokens, ServerRef } from './tokens.js';
 
@@ -176,15 +176,15 @@ export class Server {
       for (const action of onDisconnect) action();
       this.#objects.dropHolder(connection.holder);
     };
-    // One taker for every request of the connection, handled in the read
+    // One taker of every request of the connection, each handled in the read
     // callback that brings it: no Promise or closure per request (see Connection[TAKE]).
     const taker: Taker = {
       maxLength: MAX_REQUEST_BYTES,
+      everyMessage: true,
       deliver: (body) => {
         this.#handle(connection, body);
         // A malformed request closes its connection.
         if (conn.closed) end();
-        else conn[TAKE](taker);
       },
       fail: (err) => {
         if (err.message === 'bad message length' && !conn.closed) {
@@ -221,7 +221,13 @@ export class Server {
       const ident = request[1] as unknown;
       const method = request[2] as string;
       const args = request[4] === 1 ? (replaceTokens(request[3], (token) => this.#fromToken(token)) as unknown[]) : (request[3] as unknown[]);
-      const result = withCall(call, () => (ident === null ? this.#control(connection, method, args) : this.#callMethod(ident, method, args)));
+      const before = enterCall(call);
+      let result: unknown;
+      try {
+        result = ident === null ? this.#control(connection, method, args) : this.#callMethod(ident, method, args);
+      } finally {
+        leaveCall(before);
+      }
       if (call.rid === 0) {
         if (isThenable(result)) result.then(undefined, () => undefined);
       } else if (isThenable(result)) {
@@ -249,6 +255,11 @@ export class Server {
     if (conn.closed) return false;
     let message: Reply;
     try {
+      // The usual reply, nothing or a JSON scalar: its text made here, with no walk.
+      if (!ack && kind === RETURN && (value === undefined || isJsonScalar(value))) {
+        conn[SEND_JSON](value === undefined ? `[${rid},${RETURN}]` : `[${rid},${RETURN},${JSON.stringify(value)}]`);
+        return true;
+      }
       // A primitive holds no proxy: no walk. An undefined result is left out, which keeps the reply JSON (the cheap encoding).
       const { value: sent, found } = kind === ERROR || typeof value !== 'object' || value === null ? { value, found: false } : replaceWithTokens(value, (object) => this.#toToken(object, holder));
       message = ack ? [rid, kind, sent, found ? 1 : 0, 1] : found ? [rid, kind, sent, 1] : sent === undefined ? [rid, kind] : [rid, kind, sent];
@@ -383,4 +394,3 @@ function checkId(id: unknown): number {
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
-
