@@ -340,6 +340,25 @@ test('a task function is recorded once per queue, and jobs name it by a digest: 
   assert.equal(worker!.child.exitCode, null);
 });
 
+test('a pool records its functions again after a reconnect: a Redis restarted without persistence forgot them, and the next tasks still run', async () => {
+  const queue = nextQueue();
+  const [first] = await workers(queue, 1, ['--processes', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  assert.equal(await pool.apply(sqr, [3]), 9);
+  await first!.stop();
+  const client = new IORedis(redis.url);
+  try {
+    // What such a restart does: the records are gone, and every connection drops.
+    await client.del(`bull:${queue}:multiproc-functions`);
+    await client.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+  } finally {
+    client.disconnect();
+  }
+  // A new worker (the first knew the function already) reads the record the pool sends again.
+  await workers(queue, 1, ['--processes', '1']);
+  assert.equal(await pool.apply(sqr, [4]), 16);
+});
+
 test('a worker of another multiproc install, of another version, refuses the caller\'s jobs naming both versions; the caller\'s task fails with that message', async () => {
   // A second install of the package beside this one (its files, its own
   // package.json with another version), sharing these node_modules.

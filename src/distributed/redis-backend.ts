@@ -103,6 +103,8 @@ export class RedisBackend implements PoolBackend {
     this.#where = { label: `the queue "${options.queue}" at ${redactedUrl(options.url)}` };
     const onError = this.#onError;
     this.#client = redisConnection(options.url, onError);
+    // A Redis restarted without persistence forgot the functions' records: they go again after each reconnect.
+    this.#client.on('ready', () => this.#digests.clear());
     holdsNoLoop(this.#client);
     this.#queue = new Queue(options.queue, { connection: this.#client, skipWaitingForReady: true });
     this.#queue.on('error', onError);
