@@ -102,7 +102,8 @@ const answerParts = (a: Omit<JobAnswer, 'mac'>): unknown[] => [a.version, a.wher
  * A task function as the workers of a queue find it: its module (relative to
  * their root, with `/` separators) and its name and source. Constant for a
  * pool, so it is written once to the queue's record of functions (a Redis
- * hash under the queue's keys: BullMQ's obliterate() takes it along), and
+ * hash beside BullMQ's keys, bull:<queue>:multiproc-functions: one small
+ * entry per function version, kept, as a job may wait any time), and
  * each job names it by a digest of 22 characters, where the module and the
  * source took a hundred bytes or more (a function's whole text) in every
  * job: fewer bytes to store, send, parse and sign per job. A worker reads a
@@ -113,7 +114,7 @@ export interface FunctionRecord {
   fn: CodeRef;
 }
 
-/** The record's field name in the queue's hash: the key, under the queue's BullMQ prefix. */
+/** The hash of the queue's function records, after its BullMQ prefix (bull:<queue>:); a field per digest. */
 export const FUNCTIONS_KEY = 'multiproc-functions';
 
 const functionParts = (f: FunctionRecord): unknown[] => ['function', f.module, f.fn.name, f.fn.source];
