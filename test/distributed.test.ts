@@ -64,13 +64,13 @@ async function holderOfActiveJob(url: string, queue: string): Promise<number> {
   }
 }
 
-/** Where each completed job of the queue ran, as its answer says ("multiproc worker pid N"). */
-async function completedWhere(url: string, queue: string): Promise<string[]> {
+/** Which `multiproc worker` (its pid) completed each completed job of the queue: BullMQ's own record (processedBy), as its tools show it. */
+async function completedBy(url: string, queue: string): Promise<number[]> {
   const client = new IORedis(url);
   try {
     const ids = await client.zrange(`bull:${queue}:completed`, 0, -1);
-    const answers = await Promise.all(ids.map((id) => client.hget(`bull:${queue}:${id}`, 'returnvalue')));
-    return answers.map((text) => /multiproc worker pid \d+/.exec((JSON.parse(text ?? '{}') as { where?: string }).where ?? '')?.[0] ?? String(text));
+    const names = await Promise.all(ids.map((id) => client.hget(`bull:${queue}:${id}`, 'pb')));
+    return names.map((name) => Number(/-(\d+)$/.exec(name ?? '')?.[1]));
   } finally {
     client.disconnect();
   }
@@ -307,6 +307,58 @@ test('a job from another multiproc version, or changed in Redis, fails with a cl
   client.disconnect();
 });
 
+test('a task function is recorded once per queue, and jobs name it by a digest: a record changed in Redis, or gone, fails its jobs with a clear error and the worker goes on', async () => {
+  const queue = nextQueue();
+  await using pool = makeRemotePool(redis.url, queue);
+  // No worker yet: the jobs wait while their functions' records are changed under them.
+  const changed = pool.apply(mul, [2, 3]);
+  const gone = pool.apply(sqr, [4]);
+  const client = new IORedis(redis.url);
+  const key = `bull:${queue}:multiproc-functions`;
+  try {
+    let records: Record<string, string> = {};
+    for (const deadline = Date.now() + 20_000; Object.keys(records).length < 2 && Date.now() < deadline; ) {
+      records = await client.hgetall(key);
+      await sleep(20);
+    }
+    const digestOf = (name: string): string => Object.entries(records).find(([, text]) => (JSON.parse(text) as { fn: { name: string } }).fn.name === name)![0];
+    const record = JSON.parse(records[digestOf('mul')]!) as { fn: { source: string } };
+    const source = record.fn.source.replace(/a\s*\*\s*b/, 'a + b');
+    assert.notEqual(source, record.fn.source);
+    await client.hset(key, digestOf('mul'), JSON.stringify({ ...record, fn: { ...record.fn, source } }));
+    await client.hdel(key, digestOf('sqr'));
+  } finally {
+    client.disconnect();
+  }
+  const [worker] = await workers(queue, 1, ['--processes', '1']);
+  await assert.rejects(changed, /the task function of job \S+ \(digest \S+\) failed its integrity check in the queue's record of functions/);
+  await assert.rejects(gone, /names a task function \(digest \S+\) that the queue's record of functions lacks/);
+  // Another pool records its functions again; the worker serves on.
+  await using again = makeRemotePool(redis.url, queue);
+  assert.deepEqual(await again.starmap(mul, [[2, 3]]), [6]);
+  assert.equal(await again.apply(sqr, [4]), 16);
+  assert.equal(worker!.child.exitCode, null);
+});
+
+test('a pool records its functions again after a reconnect: a Redis restarted without persistence forgot them, and the next tasks still run', async () => {
+  const queue = nextQueue();
+  const [first] = await workers(queue, 1, ['--processes', '1']);
+  await using pool = makeRemotePool(redis.url, queue);
+  assert.equal(await pool.apply(sqr, [3]), 9);
+  await first!.stop();
+  const client = new IORedis(redis.url);
+  try {
+    // What such a restart does: the records are gone, and every connection drops.
+    await client.del(`bull:${queue}:multiproc-functions`);
+    await client.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+  } finally {
+    client.disconnect();
+  }
+  // A new worker (the first knew the function already) reads the record the pool sends again.
+  await workers(queue, 1, ['--processes', '1']);
+  assert.equal(await pool.apply(sqr, [4]), 16);
+});
+
 test('a worker of another multiproc install, of another version, refuses the caller\'s jobs naming both versions; the caller\'s task fails with that message', async () => {
   // A second install of the package beside this one (its files, its own
   // package.json with another version), sharing these node_modules.
@@ -434,7 +486,7 @@ test('a second SIGTERM stops a worker at once: the chunk it held goes back to th
   const answer = await running;
   assert.equal(answer.y, 49);
   assert.deepEqual(await jobCounts(redis.url, queue, 'completed', 'failed'), { completed: 1, failed: 0 });
-  assert.deepEqual(await completedWhere(redis.url, queue), [`multiproc worker pid ${second.pid}`]);
+  assert.deepEqual(await completedBy(redis.url, queue), [second.pid]);
 });
 
 test('a module that creates a Pool on Redis at import time, unguarded, is refused in the workers\' processes that import it (no endless re-queueing), and the worker serves on', async () => {

@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { decode, encodeV8, jsonText } from '../codec.js';
 import type { CodeRef } from '../targets.js';
 import type { TaskKind } from '../pool/protocol.js';
@@ -12,15 +12,14 @@ import type { ErrorDescription } from '../pool/remote-error.js';
  */
 
 /** The format version: a caller and a worker that disagree refuse each other's jobs, naming both versions. */
-export const JOB_FORMAT = 3;
+export const JOB_FORMAT = 4;
 
 export interface JobData {
   /** The multiproc version of the caller, and the job format. */
   version: string;
   format: number;
-  /** The module that defines the function, relative to the worker's root, with `/` separators. */
-  module: string;
-  fn: CodeRef;
+  /** The task function's digest (see sealFunction): its module and source are in the queue's function record, once. */
+  fn: string;
   kind: TaskKind;
   /** Per-task timeout in ms (the worker enforces it), or null. */
   timeout: number | null;
@@ -33,8 +32,12 @@ export interface JobData {
 /** A worker's answer, as BullMQ's return value. */
 export interface JobAnswer {
   version: string;
-  /** Where it ran: host, worker pid, local worker. */
-  where: string;
+  /**
+   * Where it ran (host, worker pid, local process), for the error that names
+   * it: in a failure only. Where a job completed is BullMQ's own record (its
+   * `processedBy`), so a success does not carry it in each answer.
+   */
+  where?: string;
   micros: number;
   /** 'ok' (value: as encodeValue writes it), 'failed' (error: ErrorDescription), 'unsendable'. */
   status: 'ok' | 'failed' | 'unsendable';
@@ -92,8 +95,66 @@ export function decodeValue(text: string): unknown {
   throw new TypeError('not an encoded value');
 }
 
-const dataParts = (d: Omit<JobData, 'mac'>): unknown[] => [d.version, d.format, d.module, d.fn.name, d.fn.source, d.kind, d.timeout];
-const answerParts = (a: Omit<JobAnswer, 'mac'>): unknown[] => [a.version, a.where, a.micros, a.status, a.value === undefined, a.error ?? null, a.repr ?? null, a.reason ?? null];
+const dataParts = (d: Omit<JobData, 'mac'>): unknown[] => [d.version, d.format, d.fn, d.kind, d.timeout];
+const answerParts = (a: Omit<JobAnswer, 'mac'>): unknown[] => [a.version, a.where ?? null, a.micros, a.status, a.value === undefined, a.error ?? null, a.repr ?? null, a.reason ?? null];
+
+/**
+ * A task function as the workers of a queue find it: its module (relative to
+ * their root, with `/` separators) and its name and source. Constant for a
+ * pool, so it is written once to the queue's record of functions (a Redis
+ * hash beside BullMQ's keys, bull:<queue>:multiproc-functions: one small
+ * entry per function version, kept, as a job may wait any time), and
+ * each job names it by a digest of 22 characters, where the module and the
+ * source took a hundred bytes or more (a function's whole text) in every
+ * job: fewer bytes to store, send, parse and sign per job. A worker reads a
+ * digest it does not know once.
+ */
+export interface FunctionRecord {
+  module: string;
+  fn: CodeRef;
+}
+
+/** The hash of the queue's function records, after its BullMQ prefix (bull:<queue>:); a field per digest. */
+export const FUNCTIONS_KEY = 'multiproc-functions';
+
+const functionParts = (f: FunctionRecord): unknown[] => ['function', f.module, f.fn.name, f.fn.source];
+
+/** 128 bits of SHA-256 of the record: its name in jobs (the record's MAC, not the digest, keeps it from being forged). */
+function functionDigest(record: FunctionRecord): string {
+  return createHash('sha256').update(JSON.stringify(functionParts(record))).digest('base64url').slice(0, 22);
+}
+
+/** A function's digest and its record's text (signed), for HSET in the queue's hash. */
+export function sealFunction(key: string, record: FunctionRecord): { digest: string; text: string } {
+  const text = JSON.stringify({ module: record.module, fn: { name: record.fn.name, source: record.fn.source }, mac: sign(key, functionParts(record), '') });
+  return { digest: functionDigest(record), text };
+}
+
+/** The record a job's digest names, as a worker reads it from Redis; throws an error that says what is wrong. */
+export function openFunction(key: string, digest: string, text: string | null, jobId: string | undefined): FunctionRecord {
+  if (text === null) {
+    throw new Error(`multiproc worker: job ${jobId} names a task function (digest ${digest}) that the queue's record of functions lacks (deleted from Redis?); refused`);
+  }
+  let record: Partial<FunctionRecord> & { mac?: unknown };
+  try {
+    record = JSON.parse(text) as typeof record;
+  } catch {
+    record = {};
+  }
+  const fn = record.fn;
+  const valid =
+    typeof record.module === 'string' &&
+    typeof fn === 'object' &&
+    fn !== null &&
+    typeof fn.name === 'string' &&
+    typeof fn.source === 'string' &&
+    verify(key, functionParts(record as FunctionRecord), '', record.mac) &&
+    functionDigest(record as FunctionRecord) === digest;
+  if (!valid) {
+    throw new Error(`multiproc worker: the task function of job ${jobId} (digest ${digest}) failed its integrity check in the queue's record of functions (changed in Redis, or the caller and this worker have different authkeys); refused`);
+  }
+  return { module: record.module!, fn: { name: fn!.name, source: fn!.source } };
+}
 
 export function sealJob(key: string, data: Omit<JobData, 'mac'>): JobData {
   return { ...data, mac: sign(key, dataParts(data), data.payload) };
@@ -132,13 +193,13 @@ export function openCancel(key: string, text: string): string[] | null {
 /** Checks a job's data as a worker receives it; throws an error that says what is wrong and how to fix it. */
 export function openJob(key: string, raw: unknown, ownVersion: string, jobId: string | undefined): JobData {
   const data = raw as Partial<JobData> | null;
-  if (data === null || typeof data !== 'object' || typeof data.version !== 'string' || typeof data.payload !== 'string' || typeof data.fn !== 'object' || data.fn === null) {
+  if (data === null || typeof data !== 'object' || typeof data.version !== 'string' || typeof data.payload !== 'string' || data.fn === undefined) {
     throw new Error(`multiproc worker: job ${jobId} is not a multiproc task (its data lacks version, fn or payload): was it added by another program to this queue?`);
   }
   if (data.version !== ownVersion || data.format !== JOB_FORMAT) {
     throw new Error(`multiproc worker: job ${jobId} comes from multiproc ${data.version} (job format ${data.format}), this worker runs multiproc ${ownVersion} (job format ${JOB_FORMAT}); run the same multiproc version on callers and workers`);
   }
-  if (!verify(key, dataParts(data as JobData), data.payload, data.mac)) {
+  if (typeof data.fn !== 'string' || !verify(key, dataParts(data as JobData), data.payload, data.mac)) {
     throw new Error(`multiproc worker: job ${jobId} failed its integrity check (changed in Redis, or the caller and this worker have different authkeys); refused`);
   }
   return data as JobData;

@@ -6,9 +6,9 @@ import type { Redis } from 'ioredis';
 import { current } from '../current.js';
 import { BrokenProcessPool, ProcessError } from '../errors.js';
 import type { ModuleRef } from '../targets.js';
-import type { BackendHost, BackendStats, Holder, Outcome, PoolBackend, Task } from '../pool/task.js';
+import type { BackendHost, BackendStats, FunctionEntry, Holder, Outcome, PoolBackend, Task } from '../pool/task.js';
 import { CONNECT_TIMEOUT_MS, holdsNoLoop, reachable, redactedUrl, redisConnection } from './connect.js';
-import { cancelChannel, checkQueueName, decodeValue, encodeValue, JOB_FORMAT, multiprocVersion, openAnswer, sealCancel, sealJob, type JobAnswer } from './job.js';
+import { cancelChannel, checkQueueName, decodeValue, encodeValue, FUNCTIONS_KEY, JOB_FORMAT, multiprocVersion, openAnswer, sealCancel, sealFunction, sealJob, type JobAnswer } from './job.js';
 
 export interface RedisBackendOptions {
   url: string;
@@ -71,6 +71,8 @@ export class RedisBackend implements PoolBackend {
   readonly #poolId = randomBytes(9).toString('base64url');
   readonly #version = multiprocVersion();
   readonly #module: string;
+  /** Each task function's digest, once its record is on its way to the queue's hash (see sealFunction). */
+  readonly #digests = new Map<FunctionEntry, string>();
   readonly #client: Redis;
   readonly #queue: Queue;
   /** Made once Redis answers: BullMQ cannot close a QueueEvents that never connected, and it would retry for ever. */
@@ -101,6 +103,8 @@ export class RedisBackend implements PoolBackend {
     this.#where = { label: `the queue "${options.queue}" at ${redactedUrl(options.url)}` };
     const onError = this.#onError;
     this.#client = redisConnection(options.url, onError);
+    // A Redis restarted without persistence forgot the functions' records: they go again after each reconnect.
+    this.#client.on('ready', () => this.#digests.clear());
     holdsNoLoop(this.#client);
     this.#queue = new Queue(options.queue, { connection: this.#client, skipWaitingForReady: true });
     this.#queue.on('error', onError);
@@ -244,7 +248,7 @@ export class RedisBackend implements PoolBackend {
       if (this.#held.get(jobId) !== task) continue; // cancelled meanwhile
       try {
         const payload = encodeValue(task.kwargs === null ? [task.data] : [task.data, task.kwargs[0]], `the arguments of a task for ${task.fn.ref.name}`);
-        const data = sealJob(this.#options.authkey, { version: this.#version, format: JOB_FORMAT, module: this.#module, fn: task.fn.ref, kind: task.kind, timeout: task.timeout, payload });
+        const data = sealJob(this.#options.authkey, { version: this.#version, format: JOB_FORMAT, fn: this.#digest(task.fn), kind: task.kind, timeout: task.timeout, payload });
         batch.push({ name: task.fn.ref.name, data, opts: { jobId, removeOnComplete: { age: KEEP_COMPLETED_S }, removeOnFail: { age: KEEP_FAILED_S } } });
         bytes += payload.length;
       } catch (error) {
@@ -253,6 +257,24 @@ export class RedisBackend implements PoolBackend {
     }
     this.#outgoing = this.#outgoing.slice(taken);
     return batch;
+  }
+
+  /**
+   * The digest that names a task function in jobs. Its record goes to the
+   * queue's hash the first time, on the connection the jobs then go by:
+   * Redis runs a connection's commands in order, so the record is there
+   * before any job that names it can be taken. (If it fails, Redis is away,
+   * and so do the adds.)
+   */
+  #digest(entry: FunctionEntry): string {
+    let digest = this.#digests.get(entry);
+    if (digest === undefined) {
+      const sealed = sealFunction(this.#options.authkey, { module: this.#module, fn: entry.ref });
+      digest = sealed.digest;
+      this.#digests.set(entry, digest);
+      void this.#client.hset(this.#queue.toKey(FUNCTIONS_KEY), digest, sealed.text).catch(() => {});
+    }
+    return digest;
   }
 
   async #add(batch: JobToAdd[]): Promise<void> {
@@ -291,7 +313,8 @@ export class RedisBackend implements PoolBackend {
       return;
     }
     this.#release(jobId);
-    task.holder = { label: answer.where };
+    // Where it ran comes in a failure's answer, for its error (a success's is BullMQ's record: the job's processedBy).
+    if (answer.where !== undefined) task.holder = { label: answer.where };
     this.#host.answered(task, outcome, answer.micros);
   }
 

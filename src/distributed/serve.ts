@@ -9,11 +9,11 @@ import { TimeoutError } from '../errors.js';
 import { LocalBackend } from '../pool/local-backend.js';
 import { MAP, STARMAP } from '../pool/protocol.js';
 import { describeError } from '../pool/remote-error.js';
-import type { BackendHost, FunctionEntry, Outcome, Task } from '../pool/task.js';
+import type { BackendHost, FunctionEntry, Holder, Outcome, Task } from '../pool/task.js';
 import { ForkServerPoolWorker, SpawnPoolWorker } from '../pool/worker.js';
 import type { Process } from '../process.js';
 import { CONNECT_TIMEOUT_MS, reachable, redactedUrl, redisConnection } from './connect.js';
-import { cancelChannel, checkQueueName, decodeValue, encodeValue, multiprocVersion, openCancel, openJob, sealAnswer, type JobAnswer, type JobData } from './job.js';
+import { cancelChannel, checkQueueName, decodeValue, encodeValue, FUNCTIONS_KEY, multiprocVersion, openCancel, openFunction, openJob, sealAnswer, type FunctionRecord, type JobAnswer } from './job.js';
 
 export interface WorkerServiceOptions {
   url: string;
@@ -34,6 +34,13 @@ export interface WorkerServiceOptions {
 }
 
 export const DEFAULT_LOCK_MS = 3000;
+
+/** How a held job's task ended, and the local process that ran it (named in a failure's answer). */
+interface Answered {
+  outcome: Outcome;
+  micros: number;
+  holder: Holder | null;
+}
 
 /**
  * Jobs a worker holds by default. Long ones: one more than its processes, so
@@ -70,9 +77,10 @@ export class WorkerService {
   /** Subscribed to the queue's cancel channel (a subscribed connection can do nothing else). */
   #cancels: Redis | null = null;
   readonly #functions = new Map<string, FunctionEntry>();
-  readonly #answers = new Map<Task, (outcome: Outcome, micros: number) => void>();
-  /** How to stop each job running here, by id: a cancel message names jobs. */
-  readonly #cancellers = new Map<string, () => void>();
+  readonly #answers = new Map<Task, (answered: Answered) => void>();
+  /** The task of each job held here, by id: a cancel message names jobs. */
+  readonly #heldJobs = new Map<string, Task>();
+  readonly #cancelled = new WeakSet<Task>();
   readonly #label = `${hostname()}, multiproc worker pid ${process.pid}`;
   #nextTask = 0;
   /** Moving averages of how long jobs run and take to move (µs), which set how many are held at once when --concurrency is not given. */
@@ -119,7 +127,7 @@ export class WorkerService {
     });
     const lockDuration = options.lockDuration ?? DEFAULT_LOCK_MS;
     this.#client = redisConnection(options.url, (error) => this.#log(`redis: ${error.message}`));
-    // A processor of two parameters: BullMQ then makes no AbortController per job (cancels come by #cancellers).
+    // A processor of two parameters: BullMQ then makes no AbortController per job (cancels come by #cancel).
     this.#worker = new Worker(options.queue, (job: Job, token?: string) => this.#process(job, token), {
       connection: this.#client,
       autorun: false,
@@ -150,7 +158,7 @@ export class WorkerService {
       if (from !== channel) return;
       const jobIds = openCancel(this.#options.authkey, text);
       if (jobIds === null) return this.#log('a cancel message on the queue\'s channel failed its integrity check (another authkey?); ignored');
-      for (const jobId of jobIds) this.#cancellers.get(jobId)?.();
+      for (const jobId of jobIds) this.#cancel(jobId);
     });
     await cancels.subscribe(channel);
   }
@@ -167,18 +175,29 @@ export class WorkerService {
     return this.#backend.pids;
   }
 
-  /** The function a job names, under one number per (module, name, source) for the local workers. */
-  #entry(data: JobData, jobId: string | undefined): FunctionEntry {
-    const key = `${data.module}\n${data.fn.name}\n${data.fn.source}`;
-    let entry = this.#functions.get(key);
+  /**
+   * The function a job names by its digest, under one number for the local
+   * workers: read from the queue's record of functions the first time (one
+   * round trip per function and worker), then known here.
+   */
+  #entry(digest: string, jobId: string | undefined): FunctionEntry | Promise<FunctionEntry> {
+    const entry = this.#functions.get(digest);
     if (entry !== undefined) return entry;
-    if (typeof data.module !== 'string' || isAbsolute(data.module)) throw new Error(`multiproc worker: job ${jobId} names no module path relative to the root`);
-    const file = resolvePath(this.#options.root, data.module);
+    return this.#client.hget(this.#worker.toKey(FUNCTIONS_KEY), digest).then((text) => {
+      const known = this.#functions.get(digest); // read meanwhile for another job
+      if (known !== undefined) return known;
+      const made = this.#newEntry(openFunction(this.#options.authkey, digest, text, jobId), jobId);
+      this.#functions.set(digest, made);
+      return made;
+    });
+  }
+
+  #newEntry(record: FunctionRecord, jobId: string | undefined): FunctionEntry {
+    if (isAbsolute(record.module)) throw new Error(`multiproc worker: job ${jobId} names no module path relative to the root`);
+    const file = resolvePath(this.#options.root, record.module);
     const inside = relative(this.#options.root, file);
-    if (inside.startsWith('..') || isAbsolute(inside)) throw new Error(`multiproc worker: job ${jobId} names the module "${data.module}", outside this worker's root ${this.#options.root}; refused`);
-    entry = { id: this.#functions.size, ref: { name: String(data.fn.name), source: String(data.fn.source) }, fn: null, module: pathToFileURL(file).href };
-    this.#functions.set(key, entry);
-    return entry;
+    if (inside.startsWith('..') || isAbsolute(inside)) throw new Error(`multiproc worker: job ${jobId} names the module "${record.module}", outside this worker's root ${this.#options.root}; refused`);
+    return { id: this.#functions.size, ref: record.fn, fn: null, module: pathToFileURL(file).href };
   }
 
   async #process(job: Job, token: string | undefined): Promise<JobAnswer> {
@@ -187,7 +206,8 @@ export class WorkerService {
     if (this.#broken !== null) throw this.#broken;
     if (this.#handingBack) return this.#handBack(job, token);
     const data = openJob(this.#options.authkey, job.data, this.#version, job.id);
-    const entry = this.#entry(data, job.id);
+    const known = this.#entry(data.fn, job.id);
+    const entry = known instanceof Promise ? await known : known;
     let args: unknown[];
     try {
       args = decodeValue(data.payload) as unknown[];
@@ -196,58 +216,44 @@ export class WorkerService {
       throw new Error(`multiproc worker: the payload of job ${job.id} cannot be decoded (${(error as Error).message}); refused`);
     }
     const jobId = job.id ?? '';
-    let cancelled = false;
-    const items = data.kind === MAP || data.kind === STARMAP ? (args[0] as { length: number }).length : 1;
-    let task: Task | undefined;
-    const { outcome, micros, where } = await new Promise<{ outcome: Outcome; micros: number; where: string }>((settle) => {
-      task = {
-        id: this.#nextTask++,
-        fn: entry,
-        kind: data.kind,
-        data: args[0],
-        kwargs: args.length > 1 ? [args[1]] : null,
-        items,
-        submitted: performance.now(),
-        timeout: typeof data.timeout === 'number' ? data.timeout : null,
-        signal: null,
-        settle: () => {},
-        group: null,
-        start: null,
-        holder: null,
-        timer: null,
-        onAbort: null,
-        done: false,
-      };
-      const held = task;
-      this.#answers.set(held, (result, runMicros) => {
-        if (held.done) return;
-        held.done = true;
-        if (held.timer !== null) clearTimeout(held.timer);
-        this.#answers.delete(held);
-        settle({ outcome: result, micros: runMicros, where: held.holder === null ? this.#label : `${this.#label}, ${held.holder.label}` });
-      });
-      this.#cancellers.set(jobId, () => {
-        this.#cancellers.delete(jobId); // a second cancel message for it finds nothing to do
-        cancelled = true;
-        this.#answer(held, { status: 'failed', error: describeError(new Error(`the job ${jobId} was cancelled`), () => null) }, 0);
-        this.#backend.cancel(held);
-      });
-      this.#backend.submit([held]);
+    const task: Task = {
+      id: this.#nextTask++,
+      fn: entry,
+      kind: data.kind,
+      data: args[0],
+      kwargs: args.length > 1 ? [args[1]] : null,
+      items: data.kind === MAP || data.kind === STARMAP ? (args[0] as { length: number }).length : 1,
+      submitted: performance.now(),
+      timeout: typeof data.timeout === 'number' ? data.timeout : null,
+      signal: null,
+      settle: () => {},
+      group: null,
+      start: null,
+      holder: null,
+      timer: null,
+      onAbort: null,
+      done: false,
+    };
+    // One promise per job, resolved by #answer straight from the local process's message.
+    const { outcome, micros, holder } = await new Promise<Answered>((settle) => {
+      this.#answers.set(task, settle);
+      this.#heldJobs.set(jobId, task);
+      this.#backend.submit([task]);
     });
-    this.#cancellers.delete(jobId);
-    if (this.#handedBack.has(task!)) return this.#handBack(job, token);
+    this.#heldJobs.delete(jobId);
+    if (this.#handedBack.has(task)) return this.#handBack(job, token);
     this.#adapt(micros, data.payload.length, burst === this.#burst);
     // Its caller let go of it (terminate(), an AbortSignal): failed in BullMQ, so that its tools say so.
-    if (cancelled) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
-    let answer: Omit<JobAnswer, 'mac'> = { version: this.#version, where, micros, status: outcome.status };
+    if (this.#cancelled.has(task)) throw new Error(`multiproc worker: job ${job.id} was cancelled by its caller; its process was stopped`);
+    let answer: Omit<JobAnswer, 'mac'>;
     if (outcome.status === 'ok') {
       try {
-        answer = { ...answer, value: encodeValue(outcome.value, `the result of ${entry.ref.name}`) };
+        answer = { version: this.#version, micros, status: 'ok', value: encodeValue(outcome.value, `the result of ${entry.ref.name}`) };
       } catch (error) {
-        answer = { ...answer, status: 'unsendable', repr: String(outcome.value), reason: (error as Error).message };
+        answer = { version: this.#version, where: this.#where(holder), micros, status: 'unsendable', repr: String(outcome.value), reason: (error as Error).message };
       }
-    } else if (outcome.status === 'failed') answer = { ...answer, error: outcome.error };
-    else answer = { ...answer, repr: outcome.repr, reason: outcome.reason };
+    } else if (outcome.status === 'failed') answer = { version: this.#version, where: this.#where(holder), micros, status: 'failed', error: outcome.error };
+    else answer = { version: this.#version, where: this.#where(holder), micros, status: 'unsendable', repr: outcome.repr, reason: outcome.reason };
     return sealAnswer(this.#options.authkey, answer);
   }
 
@@ -302,8 +308,29 @@ export class WorkerService {
     if (this.#options.concurrency === undefined) this.#worker.concurrency = longJobConcurrency(this.#options.processes);
   }
 
+  /** Settles a held job's task once (the first of its answer, a timeout, a cancel, a stop). */
   #answer(task: Task, outcome: Outcome, micros: number): void {
-    this.#answers.get(task)?.(outcome, micros);
+    const settle = this.#answers.get(task);
+    if (settle === undefined || task.done) return;
+    task.done = true;
+    if (task.timer !== null) clearTimeout(task.timer);
+    this.#answers.delete(task);
+    settle({ outcome, micros, holder: task.holder });
+  }
+
+  /** A job's caller let go of it: its task fails here, and the local process running it is killed. */
+  #cancel(jobId: string): void {
+    const task = this.#heldJobs.get(jobId);
+    if (task === undefined) return;
+    this.#heldJobs.delete(jobId); // a second cancel message for it finds nothing to do
+    this.#cancelled.add(task);
+    this.#answer(task, { status: 'failed', error: describeError(new Error(`the job ${jobId} was cancelled`), () => null) }, 0);
+    this.#backend.cancel(task);
+  }
+
+  /** Where a task ran, for the error that names it (host, worker pid, local process). */
+  #where(holder: Holder | null): string {
+    return holder === null ? this.#label : `${this.#label}, ${holder.label}`;
   }
 
   readonly #host: BackendHost = {
