@@ -1,6 +1,7 @@
 import { closeSync, readSync } from 'node:fs';
 import Module from 'node:module';
 import { Socket } from 'node:net';
+import { cpus } from 'node:os';
 import { FORK_REFUSED_THREADS } from '../child/quiesce.js';
 import { getLogger } from '../log.js';
 import { native, zygoteNative } from '../native.js';
@@ -65,6 +66,8 @@ class Zygote {
   /** A child forked ahead of its job, which the next start() takes (see #scheduleAhead). */
   #ahead: ForkedChild | null = null;
   #aheadScheduled = false;
+  /** Children given a job that have not ended. */
+  readonly #running = new Set<ZygotePopen>();
 
   constructor(prepare: PrepareMessage, key: string) {
     this.#key = key;
@@ -102,15 +105,25 @@ class Zygote {
   fork(job: JobMessage, fds: readonly number[]): ZygotePopen | null {
     const forked = this.#takeAhead() ?? this.#request(false);
     if (forked === null) return null;
-    forked.popen.assign();
+    const popen = forked.popen;
+    popen.assign();
+    this.#running.add(popen);
+    void popen.exited.then(() => {
+      this.#running.delete(popen);
+      this.#scheduleAhead();
+    });
+    // Its channel closes as it exits: a zombie until the zygote reaps it, it
+    // says how it ended, before the zygote's report (which waits for the
+    // zygote's next turn: 5-15 ms when it is forking).
+    forked.child.channel.once('close', () => popen.channelClosed());
     try {
       handOver(forked.child, null, job, fds);
     } catch (err) {
-      forked.popen.kill();
+      popen.kill();
       throw err;
     }
     this.#scheduleAhead();
-    return forked.popen;
+    return popen;
   }
 
   /**
@@ -166,18 +179,20 @@ class Zygote {
   /**
    * A forked child spends 15-25 ms (Node 24, ~390 page faults) before it can
    * read a job: dropping the zygote's channels, taking its own, its first
-   * allocations. Forking the next child as soon as a start() has been served
-   * (once per turn: a burst of starts forks one) moves that out of the next
-   * start(), as Python's forkserver cannot: a back-to-back start, or a
-   * Manager(), then finds its child waiting. It costs one idle process,
-   * which never keeps the parent alive and goes when the parent does.
+   * allocations. Forking the next child once a start() has been served moves
+   * that out of the next start(), as Python's forkserver cannot: a start after
+   * a pause, or a Manager(), then finds its child waiting. Only while fewer
+   * children run than there are CPUs: in a burst, the child forked ahead
+   * would take a CPU from the burst's own; it is forked as they end. It costs
+   * one idle process, which never keeps the parent alive and goes when the
+   * parent does.
    */
   #scheduleAhead(): void {
-    if (this.#aheadScheduled || this.#ahead !== null) return;
+    if (this.#aheadScheduled || this.#ahead !== null || this.#running.size >= cpus().length) return;
     this.#aheadScheduled = true;
     setImmediate(() => {
       this.#aheadScheduled = false;
-      if (this.#ahead === null && this.alive && !unforkable.has(this.#key)) this.#ahead = this.#request(true);
+      if (this.#ahead === null && this.alive && !unforkable.has(this.#key) && this.#running.size < cpus().length) this.#ahead = this.#request(true);
     }).unref();
   }
 
@@ -347,6 +362,16 @@ export class ZygotePopen extends SignalledPopen {
   /** A child forked ahead that will not be used: killed if its pid is known (its closed channel ends it anyway). */
   discardIdle(): void {
     if (this.known) super.kill();
+  }
+
+  /**
+   * Its channel closed: it is exiting. Its descriptors close a moment before
+   * it becomes a zombie, so a few more looks follow; the zygote's report
+   * settles it in any case.
+   */
+  channelClosed(looks = 5): void {
+    if (this.poll() !== null || looks <= 1) return;
+    setTimeout(() => this.channelClosed(looks - 1), 1).unref();
   }
 
   /** A pipelined request the zygote could not serve: the child never existed. */
