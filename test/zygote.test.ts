@@ -5,8 +5,9 @@
 // own stdout and stderr can be read.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { setForkserverPreload } from 'multiproc';
 import { assertNoneLeftBehind } from './helpers/cleanup.js';
@@ -99,6 +100,19 @@ test('warm spares after a burst of two: both replacements boot together, and the
   assert.deepEqual(first?.slice(1).map(Number), [together, 2], 'the missing spares boot together, not one after the other');
   assert.equal(warm, 2);
   assert.equal(servedWarm, 2);
+});
+
+test("a warm spare's child exits through _exit, as Python's forkserver children do, except where NODE_V8_COVERAGE collects what node writes as it tears down: each child still writes its coverage", async () => {
+  const coverage = mkdtempSync(join(tmpdir(), 'spare-coverage-'));
+  try {
+    const outcome = await run(['--import', 'tsx', ZYGOTE, 'exits'], { timeoutMs: 120_000, env: { MULTIPROC_FORK: '0', NODE_V8_COVERAGE: coverage } });
+    assert.equal(outcome.code, 0, outcome.stderr);
+    // The program, and each of its nine children that ended by exiting (not by SIGTERM); idle spares are killed.
+    const pids = new Set(readdirSync(coverage).map((name) => /^coverage-(\d+)-/.exec(name)?.[1]));
+    assert.ok(pids.size >= 8, `coverage from ${pids.size} processes: ${readdirSync(coverage).join(', ')}`);
+  } finally {
+    rmSync(coverage, { recursive: true, force: true });
+  }
 });
 
 test('a Ctrl-C (SIGINT to the process group) ends the child, not the forkserver: the exit is reported (-2) and the next child forks from the same server, as in Python', async () => {

@@ -26,7 +26,7 @@ import type { ModuleRef } from '../targets.js';
 import { initialize, transform, type LoadResult } from './hooks.js';
 import { instrument, scopeRegistry, shouldInstrument } from './instrument.js';
 import { jobModules, resolveCode, type LoadedModule } from './resolve.js';
-import { becomeForkedChild, countUptimeFromJob } from './forked.js';
+import { becomeForkedChild, countUptimeFromJob, exitLikeAForkedChild } from './forked.js';
 import { serveForks, type ForkedChannels } from './zygote.js';
 import { warmUp } from './warm-up.js';
 
@@ -251,6 +251,8 @@ function onMessage(message: ToChild): void {
     // Received is what counts: a parent may die while this child still imports.
     job = message;
     countUptimeFromJob();
+    const addon = isSpare ? zygoteNative() : null;
+    if (addon !== null) exitLikeAForkedChild(addon);
     process.removeListener('SIGINT', ignoreSigintUntilJob);
     channel.off('message', onMessage);
     void prepared!.then((p) => run(p, message));
@@ -278,6 +280,8 @@ function listen(socket: Socket): ControlChannel<ToChild, FromChild> {
 const ignoreSigintUntilJob = (globalThis as Record<symbol, unknown>)[Symbol.for('multiproc.sigint-until-job')] as () => void;
 
 let channel = listen(new Socket({ fd: 3, readable: true, writable: true }));
+/** A forkserver's warm spare (launch/spares.ts), not a spawned child. */
+const isSpare = process.argv[2] === 'spare';
 
 /** In a child just forked from the zygote: drop the zygote's channels, take this child's own, wait for the job. */
 function becomeForked(channels: ForkedChannels): void {

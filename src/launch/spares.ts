@@ -215,7 +215,7 @@ export function sparePopen(prepare: PrepareMessage, job: JobMessage, fds: readon
   }
   const popen = new ChildPopen(spare.launched, prepare.daemon);
   // A child that ends within the burst frees a CPU: its replacement may boot now.
-  void popen.exited.then(() => pool.refill());
+  void popen.exited.then(() => setImmediate(() => pool.refill()));
   return popen;
 }
 
