@@ -185,9 +185,6 @@ async function prepare(message: PrepareMessage): Promise<Prepared> {
   }
   if (!prepared.failed) await preloadModules(message.preload ?? []);
   if (!parentGone) channel.send({ t: 'ready', ok: !prepared.failed });
-  // A warm spare waits for its job: what the job runs first (decoding it, a
-  // Connection among its arguments, listen()) compiled now, not after start().
-  if (message.zygote !== true && job === null && !prepared.failed) void warmUp();
   return prepared;
 }
 
