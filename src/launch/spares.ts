@@ -214,7 +214,8 @@ export function sparePopen(prepare: PrepareMessage, job: JobMessage, fds: readon
     throw err;
   }
   const popen = new ChildPopen(spare.launched, prepare.daemon);
-  // A child that ends within the burst frees a CPU: its replacement may boot now.
+  // A child that ends within the burst frees a CPU: its replacement may boot now, once those
+  // joining the child have run (booting a node blocks this thread for some milliseconds).
   void popen.exited.then(() => setImmediate(() => pool.refill()));
   return popen;
 }
