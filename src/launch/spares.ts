@@ -1,4 +1,4 @@
-import { cpus } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { getLogger } from '../log.js';
 import { HAS_PROC, procDoomed, procEnded } from '../procfs.js';
 import { launchNode, type LaunchedChild } from './command.js';
@@ -144,7 +144,7 @@ class SparePool {
     if (this.#broken || this.#burst > 0) return;
     this.#restartDecay();
     const booting = this.#idle.filter((spare) => !spare.ready).length;
-    const missing = Math.min(this.#target - this.#idle.length, cpus().length - booting);
+    const missing = Math.min(this.#target - this.#idle.length, availableParallelism() - booting);
     if (missing <= 0) return;
     getLogger().debug(`forkserver: booting ${missing} warm spare${missing > 1 ? 's' : ''} at once, to keep ${this.#target}`);
     for (let i = 0; i < missing; i++) this.#idle.push(new Spare(this.#prepare, this.#key));
@@ -193,7 +193,7 @@ class SparePool {
 
 /** The cap: a burst of cpuCount() processes starts warm, and no more spares than that are kept. */
 function maxSpares(): number {
-  return Math.max(2, cpus().length);
+  return Math.max(2, availableParallelism());
 }
 
 const pools = new Map<string, SparePool>();

@@ -1,7 +1,7 @@
 import { closeSync, readSync } from 'node:fs';
 import Module from 'node:module';
 import { Socket } from 'node:net';
-import { cpus } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { FORK_REFUSED_THREADS } from '../child/quiesce.js';
 import { getLogger } from '../log.js';
 import { native, zygoteNative } from '../native.js';
@@ -189,11 +189,11 @@ class Zygote {
    * parent does.
    */
   #scheduleAhead(): void {
-    if (this.#aheadScheduled || this.#ahead !== null || this.#running.size >= cpus().length) return;
+    if (this.#aheadScheduled || this.#ahead !== null || this.#running.size >= availableParallelism()) return;
     this.#aheadScheduled = true;
     setImmediate(() => {
       this.#aheadScheduled = false;
-      if (this.#ahead === null && this.alive && !unforkable.has(this.#key) && this.#running.size < cpus().length) this.#ahead = this.#request(true, this.#lastDaemon);
+      if (this.#ahead === null && this.alive && !unforkable.has(this.#key) && this.#running.size < availableParallelism()) this.#ahead = this.#request(true, this.#lastDaemon);
     }).unref();
   }
 
