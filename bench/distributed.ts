@@ -1,7 +1,9 @@
 // `npm run bench distributed`: the Pool on its Redis back end (BullMQ)
 // through `multiproc worker` processes on this machine, side by side with a
 // bare BullMQ harness (Queue + QueueEvents, workers computing x * 2 on their
-// event loop) and with the local Pool, all in this run.
+// event loop), the same harness with each job run in a child process of the
+// worker (the least the issue's design costs: jobs never run on a worker's
+// event loop), and the local Pool, all in this run.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -106,8 +108,9 @@ async function stopAll(children: ChildProcess[]): Promise<void> {
   );
 }
 
-async function bareWorkers(url: string, queue: string, count: number): Promise<ChildProcess[]> {
-  const path = fileURLToPath(new URL('../../bench/peers/bullmq-worker.mjs', import.meta.url));
+/** Bare BullMQ workers: `bullmq-worker.mjs` (jobs on its event loop) or `bullmq-hop-worker.mjs` (jobs in its child process). */
+async function bareWorkers(url: string, queue: string, count: number, script: string): Promise<ChildProcess[]> {
+  const path = fileURLToPath(new URL(`../../bench/peers/${script}`, import.meta.url));
   return Promise.all(
     range(count).map(
       () =>
@@ -127,10 +130,9 @@ interface Harness {
   stop(): Promise<void>;
 }
 
-/** The bare harness: Queue + QueueEvents, two bare BullMQ workers computing on their own event loops. */
-async function bareHarness(redis: RedisServer): Promise<Harness> {
-  const queue = 'bench-bare';
-  const workers = await bareWorkers(redis.url, queue, 2);
+/** The bare harness: Queue + QueueEvents, two bare BullMQ workers (see bareWorkers). */
+async function bareHarness(redis: RedisServer, queue: string, script: string): Promise<Harness> {
+  const workers = await bareWorkers(redis.url, queue, 2, script);
   const client = new Redis(redis.url, { maxRetriesPerRequest: null });
   const q = new Queue(queue, { connection: client });
   const eventsClient = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -251,10 +253,12 @@ export async function benchDistributed(): Promise<void> {
   try {
     const pool = new Pool({ processes: 2, backend: redis.url, queue: 'bench-multiproc', root: ROOT });
     const ours = await multiprocHarness(redis, pool);
-    const theirs = await bareHarness(redis);
-    const [mine, base] = await sideBySide(redis, [ours, theirs]);
+    const theirs = await bareHarness(redis, 'bench-bare', 'bullmq-worker.mjs');
+    const hopping = await bareHarness(redis, 'bench-hop', 'bullmq-hop-worker.mjs');
+    const [mine, base, hop] = await sideBySide(redis, [ours, theirs, hopping]);
     const { applyP50, perS, cpu } = mine!;
     await theirs.stop();
+    await hopping.stop();
     let t = performance.now();
     const tiny = range(TINY_ITEMS);
     t = performance.now();
@@ -282,14 +286,14 @@ export async function benchDistributed(): Promise<void> {
     const killS = await recovery(redis);
 
     console.log(`\n## Distributed Pool (redis-server, BullMQ; two multiproc worker processes on this machine; bare BullMQ harness and local Pool(2) in the same run; ${process.version})\n`);
-    console.log('| | multiproc Pool on Redis | bare BullMQ | local Pool(2) | goal |');
-    console.log('|---|---|---|---|---|');
-    console.log(`| apply round trip p50 (ms; ${APPLY_CALLS} calls in ${ROUNDS} rounds interleaved with bare's) | ${applyP50.toFixed(2)} | ${base!.applyP50.toFixed(2)} | | <= 1.2x bare (${(applyP50 / base!.applyP50).toFixed(2)}x) |`);
-    console.log(`| single-item jobs/s (map, chunksize 1, ${k(SINGLE_ITEMS)} items in ${ROUNDS} rounds interleaved with bare's, 2 workers) | ${k(perS)} | ${k(base!.perS)} | | >= 0.8x bare (${(perS / base!.perS).toFixed(2)}x) |`);
-    console.log(`| CPU per single-item job, µs: caller / redis-server / workers with their processes (the row above; steadier than wall time on a loaded machine) | ${share(cpu)} | ${share(base!.cpu)} | | |`);
-    console.log(`| map of ${k(TINY_ITEMS)} x*x, default chunking (ms) | ${remoteTinyMs.toFixed(0)} | | ${localTinyMs.toFixed(0)} | <= 3x local (${(remoteTinyMs / localTinyMs).toFixed(2)}x) |`);
-    console.log(`| CPU-bound map (${CPU_TASKS} x 20 ms) vs serial, 2 workers of 1 process | ${(serialMs / cpuMs).toFixed(2)}x | | | >= 1.6x |`);
-    console.log(`| kill -9 of a busy worker to its jobs running elsewhere (s; lock 3 s) | ${killS.toFixed(2)} | | | < 5 s |`);
+    console.log('| | multiproc Pool on Redis | bare BullMQ | bare BullMQ, each job in a child process | local Pool(2) | goal |');
+    console.log('|---|---|---|---|---|---|');
+    console.log(`| apply round trip p50 (ms; ${APPLY_CALLS} calls in ${ROUNDS} rounds interleaved with the bare ones) | ${applyP50.toFixed(2)} | ${base!.applyP50.toFixed(2)} | ${hop!.applyP50.toFixed(2)} (${(hop!.applyP50 / base!.applyP50).toFixed(2)}x bare) | | <= 1.2x bare (${(applyP50 / base!.applyP50).toFixed(2)}x) |`);
+    console.log(`| single-item jobs/s (map, chunksize 1, ${k(SINGLE_ITEMS)} items in ${ROUNDS} rounds interleaved with the bare ones, 2 workers) | ${k(perS)} | ${k(base!.perS)} | ${k(hop!.perS)} (${(hop!.perS / base!.perS).toFixed(2)}x bare) | | >= 0.8x bare (${(perS / base!.perS).toFixed(2)}x) |`);
+    console.log(`| CPU per single-item job, µs: caller / redis-server / workers with their processes (the row above; steadier than wall time on a loaded machine) | ${share(cpu)} | ${share(base!.cpu)} | ${share(hop!.cpu)} | | |`);
+    console.log(`| map of ${k(TINY_ITEMS)} x*x, default chunking (ms) | ${remoteTinyMs.toFixed(0)} | | | ${localTinyMs.toFixed(0)} | <= 3x local (${(remoteTinyMs / localTinyMs).toFixed(2)}x) |`);
+    console.log(`| CPU-bound map (${CPU_TASKS} x 20 ms) vs serial, 2 workers of 1 process | ${(serialMs / cpuMs).toFixed(2)}x | | | | >= 1.6x |`);
+    console.log(`| kill -9 of a busy worker to its jobs running elsewhere (s; lock 3 s) | ${killS.toFixed(2)} | | | | < 5 s |`);
   } finally {
     await redis.stop();
   }
