@@ -27,6 +27,7 @@ if (isMainModule(import.meta)) {
   if (only === undefined || only === 'managers') await (await import('./managers.js')).benchManagers();
   if (only === 'managers-rt') await (await import('./managers.js')).benchManagerCalls();
   if (only === 'managers-start') await (await import('./managers.js')).benchManagerStart();
+  if (only === 'managers-first') await (await import('./managers.js')).benchManagerFirst();
   if (only === 'managers-updates') await (await import('./managers.js')).benchManagerUpdates(Number(process.argv[3] ?? 1));
   if (only === 'distributed') await (await import('./distributed.js')).benchDistributed();
 }

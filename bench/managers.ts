@@ -1,5 +1,6 @@
 // `npm run bench`, managers part: a proxy call against a Pipe round trip in
-// the same process, a Queue proxy's put then get, starting a Manager to its first proxy, and 4 processes
+// the same process, a Queue proxy's put then get, starting a Manager to its first proxy (also the
+// first in a fresh program, the forkserver started by it), and 4 processes
 // doing 10,000 dict updates each through one manager; multiproc against
 // Python's multiprocessing.managers, measured in the same run. With
 // MULTIPROC_BENCH_FORKING_NODE=/path/to/node (a Node 24), the Manager() start
@@ -109,6 +110,31 @@ function pinned(): { ours: CallFigures; python: PythonFigures } | null {
   }
 }
 
+/** `npm run bench -- managers-first`: a program's first Manager() to its first proxy, the forkserver started by it (ms, as JSON). */
+export async function benchManagerFirst(): Promise<void> {
+  const t = performance.now();
+  const manager = await Manager({ context: getContext('forkserver') });
+  await manager.dict();
+  console.log(JSON.stringify({ ms: performance.now() - t }));
+  await manager.shutdown();
+}
+
+/**
+ * The first Manager() of a program to its first proxy, median of 5 programs:
+ * the plain figure beside the ones measured with the forkserver running,
+ * since a program that starts one manager waits for the forkserver's boot
+ * (`node`: which node runs ours; Python's forkserver context for Python).
+ */
+function firstInProgram(node: string | null): number {
+  const runs: number[] = [];
+  const script = fileURLToPath(new URL('./index.js', import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const out = node === null ? execFileSync('python3', [PYTHON_BENCH, 'first'], { encoding: 'utf8' }) : execFileSync(node, [script, 'managers-first'], { encoding: 'utf8' });
+    runs.push((JSON.parse(out.trim().split('\n').pop()!) as { ms: number }).ms);
+  }
+  return median(runs);
+}
+
 /** Time for the forkserver to have its next warm process ready after a start (a spare boots a node, on Node 20). */
 const WARM_AGAIN_MS = 500;
 
@@ -216,6 +242,9 @@ export async function benchManagers(): Promise<void> {
   const startApart = await startup(WARM_AGAIN_MS);
   const { ms: busy, cpu } = await updates();
   const forking = onForkingNode();
+  const first = firstInProgram(process.execPath);
+  const firstForking = forking === null ? null : firstInProgram(process.env.MULTIPROC_BENCH_FORKING_NODE!);
+  const firstPython = firstInProgram(null);
   const pcpu = py.updates_cpu;
   const f = (x: number): string => x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0);
   console.log(`\n## Managers (${process.version}, python3 in the same run)\n`);
@@ -235,6 +264,8 @@ export async function benchManagers(): Promise<void> {
     console.log(`| Manager() to its first proxy, back to back, ${forking.version} (ms) | ${f(forking.backToBack)} (forkserver) | | < 15 ms |`);
     console.log(`| Manager() to its first proxy, ${WARM_AGAIN_MS / 1000} s apart, ${forking.version} (ms) | ${f(forking.apart)} (forkserver) | | < 15 ms |`);
   }
+  console.log(`| Manager() to its first proxy, the first in a program: the forkserver starts (ms, median of 5 programs) | ${f(first)} | ${f(firstPython)} (forkserver) | |`);
+  if (firstForking !== null) console.log(`| the same, ${forking!.version} (ms) | ${f(firstForking)} | ${f(firstPython)} (forkserver) | |`);
   console.log(`| ${N_WORKERS} processes x ${N_UPDATES} dict updates through one manager (ms) | ${f(busy)} | ${f(py.updates_ms)} | faster than Python |`);
   const split = (user: number, sys: number): string => `${f(user + sys)} (${f(user)} + ${f(sys)})`;
   if (forking !== null) console.log(`| the same, ${forking.version} (ms) | ${f(forking.updatesMs)} | ${f(py.updates_ms)} | faster than Python |`);
