@@ -242,7 +242,7 @@ function onMessage(message: ToChild): void {
     prepared = prepare(message);
     if (message.zygote === true) {
       channel.off('message', onMessage);
-      serveForks(channel, prepared, becomeForked);
+      serveForks(channel, message.daemon, prepared, becomeForked);
     }
   } else if (message.t === 'job') {
     // Received is what counts: a parent may die while this child still imports.

@@ -28,12 +28,11 @@ export interface ForkedChannels {
  * Serves fork requests; `becomeChild` runs in each forked child (and never
  * returns to the zygote's work). `ready` settles once the main module is loaded.
  */
-export function serveForks(channel: ControlChannel<ToChild, FromChild>, ready: Promise<unknown>, becomeChild: (channels: ForkedChannels) => void): void {
+export function serveForks(channel: ControlChannel<ToChild, FromChild>, daemon: boolean, ready: Promise<unknown>, becomeChild: (channels: ForkedChannels) => void): void {
   const addon = zygoteNative();
   if (addon === null) throw new Error('multiproc: the forking forkserver needs the fork functions of the native addon (native/zygote.cc), which did not load');
   process.title = 'node multiproc: forkserver';
-  /** The requests not served yet, oldest first: whether each child is daemonic. */
-  const pending: boolean[] = [];
+  let pending = 0;
   let scheduled = false;
   let loaded = false;
   const children = new Set<number>();
@@ -51,10 +50,10 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, ready: P
     scheduled = false;
     // A thread the child would lack (the main module started a Worker, or a loader keeps its hooks on one): refuse.
     // Counted once a turn: no JavaScript but this loop runs in it, so none can start one meanwhile (a burst is one turn).
-    const refuse = pending.length > 0 && workerThreadCount() > 0;
-    while (pending.length > 0) {
+    const refuse = pending > 0 && workerThreadCount() > 0;
+    while (pending > 0) {
       const channels = receive();
-      const pid = refuse ? FORK_REFUSED_THREADS : addon.fork(pending[0]!);
+      const pid = refuse ? FORK_REFUSED_THREADS : addon.fork(daemon);
       if (pid === 0) {
         process.removeListener('SIGCHLD', reapChildren);
         return becomeChild(channels);
@@ -66,7 +65,7 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, ready: P
         scheduled = true;
         return;
       }
-      pending.shift();
+      pending -= 1;
       closeSync(channels.control);
       closeSync(channels.fdChannel);
       if (pid > 0) children.add(pid);
@@ -94,14 +93,14 @@ export function serveForks(channel: ControlChannel<ToChild, FromChild>, ready: P
   };
 
   const schedule = (): void => {
-    if (scheduled || !loaded || pending.length === 0) return;
+    if (scheduled || !loaded || pending === 0) return;
     scheduled = true;
     setImmediate(serve);
   };
 
   channel.on('message', (message) => {
     if (message.t !== 'fork') return;
-    pending.push(message.daemon);
+    pending += 1;
     schedule();
   });
   void ready.then(warmUp).then(quiesce).then(() => {

@@ -24,12 +24,10 @@ export interface PrepareMessage {
 /**
  * To a zygote: fork a child. The child's two socket ends (control channel,
  * fd channel) wait on the zygote's fd channel; the zygote answers with the
- * pid (an int32, -errno on failure) on that same socket. A daemonic child is
- * forked to die with the zygote, which dies with the parent.
+ * pid (an int32, -errno on failure) on that same socket.
  */
 export interface ForkMessage {
   t: 'fork';
-  daemon: boolean;
 }
 
 /** From a zygote: one of its children ended (code -N for signal N). */

@@ -14,7 +14,7 @@ import { handOver } from './spawn.js';
 
 /**
  * The forking forkserver: one warm node per kind of child (main module,
- * start method, flags; daemonic or not), the zygote, started on first use with V8's
+ * daemon flag, flags), the zygote, started on first use with V8's
  * `--single-threaded` (its helper threads would be missing in a forked child:
  * measured, 1-3% of children hang or crash without it). It loads the library,
  * the parent's `--import` hooks and the main module once, then forks one child
@@ -55,6 +55,7 @@ const PID_BYTES = 4;
 class Zygote {
   readonly #launched: LaunchedChild;
   readonly #key: string;
+  readonly #daemon: boolean;
   readonly #children = new Map<number, ZygotePopen>();
   /** Pipelined requests whose answer (the pid) is not read yet, oldest first. */
   readonly #awaitingPid: ZygotePopen[] = [];
@@ -65,13 +66,12 @@ class Zygote {
   /** A child forked ahead of its job, which the next start() takes (see #scheduleAhead). */
   #ahead: ForkedChild | null = null;
   #aheadScheduled = false;
-  /** Whether the last child asked for was daemonic: the child forked ahead is forked alike. */
-  #lastDaemon = false;
   /** Children given a job that have not ended. */
   readonly #running = new Set<ZygotePopen>();
 
   constructor(prepare: PrepareMessage, key: string) {
     this.#key = key;
+    this.#daemon = prepare.daemon;
     // A zygote always dies with its parent (daemonic children die with it; the others carry on, reparented).
     this.#launched = launchNode(true, 'forkserver', ZYGOTE_FLAGS);
     this.#launched.channel.on('message', (message) => this.#onMessage(message));
@@ -102,9 +102,8 @@ class Zygote {
    * starts took most of the burst; pipelined, a few ms).
    * Returns null if the zygote is gone (the caller starts a new one).
    */
-  fork(daemon: boolean, job: JobMessage, fds: readonly number[]): ZygotePopen | null {
-    this.#lastDaemon = daemon;
-    const forked = this.#takeAhead(daemon) ?? this.#request(false, daemon);
+  fork(job: JobMessage, fds: readonly number[]): ZygotePopen | null {
+    const forked = this.#takeAhead() ?? this.#request(false);
     if (forked === null) return null;
     const popen = forked.popen;
     popen.assign();
@@ -133,7 +132,7 @@ class Zygote {
    * request, which waits for the zygote to boot and say whether it can fork).
    * Null where the zygote is gone or cannot fork this kind of child.
    */
-  #request(idle: boolean, daemon: boolean): ForkedChild | null {
+  #request(idle: boolean): ForkedChild | null {
     const addon = native()!;
     const fdChannel = this.#launched.fdChannel!;
     const control = addon.socketpair();
@@ -141,7 +140,7 @@ class Zygote {
     let sent = false;
     try {
       fdChannel.pass([control[1], passing[1]]);
-      this.#launched.channel.send({ t: 'fork', daemon });
+      this.#launched.channel.send({ t: 'fork' });
       sent = true;
     } catch {
       // the zygote is gone: no request went out
@@ -171,10 +170,10 @@ class Zygote {
       fdChannel: new FdChannel(passing[0]),
     };
     child.channel.unref();
-    const popen = new ZygotePopen(daemon, this, idle);
+    const popen = new ZygotePopen(this.#daemon, this, idle);
     if (pid === null) this.#awaitingPid.push(popen);
     else this.#forked(popen, pid);
-    return { child, popen, daemon };
+    return { child, popen };
   }
 
   /**
@@ -193,21 +192,17 @@ class Zygote {
     this.#aheadScheduled = true;
     setImmediate(() => {
       this.#aheadScheduled = false;
-      if (this.#ahead === null && this.alive && !unforkable.has(this.#key) && this.#running.size < availableParallelism()) this.#ahead = this.#request(true, this.#lastDaemon);
+      if (this.#ahead === null && this.alive && !unforkable.has(this.#key) && this.#running.size < availableParallelism()) this.#ahead = this.#request(true);
     }).unref();
   }
 
-  /**
-   * The child forked ahead, unless it has ended or is about to (a fatal
-   * signal pending), or was forked daemonic where this start wants a child
-   * that outlives the zygote, or the other way round (then it is dropped).
-   */
-  #takeAhead(daemon: boolean): ForkedChild | null {
+  /** The child forked ahead, unless it has ended or is about to (a fatal signal pending). */
+  #takeAhead(): ForkedChild | null {
     const ahead = this.#ahead;
     this.#ahead = null;
     if (ahead === null) return null;
     // A pid not read yet: the request is pipelined like any other, and its answer read when needed.
-    if (ahead.daemon === daemon && (!ahead.popen.known || ahead.popen.usable)) return ahead;
+    if (!ahead.popen.known || ahead.popen.usable) return ahead;
     dropChild(ahead);
     return null;
   }
@@ -286,8 +281,6 @@ class Zygote {
 interface ForkedChild {
   child: Pick<LaunchedChild, 'channel' | 'fdChannel'>;
   popen: ZygotePopen;
-  /** Forked to die with the zygote (a daemonic Process). */
-  daemon: boolean;
 }
 
 /**
@@ -447,9 +440,8 @@ const zygotes = new Map<string, Zygote>();
 /** Kinds of children whose zygote refused to fork (a worker thread ran in it). */
 const unforkable = new Set<string>();
 
-/** One zygote serves daemonic and other children alike (each fork request says which): one boot, not two. */
 function keyOf(prepare: PrepareMessage): string {
-  return JSON.stringify([prepare.main, prepare.startMethod, process.cwd(), process.execArgv]);
+  return JSON.stringify([prepare.daemon, prepare.main, prepare.startMethod, process.cwd(), process.execArgv]);
 }
 
 /** A forked child with its job, or null where the zygote could not serve (the caller falls back to a spare). */
@@ -460,7 +452,7 @@ export function zygotePopen(prepare: PrepareMessage, job: JobMessage, fds: reado
   for (let attempt = 0; attempt < 2 && !unforkable.has(key); attempt++) {
     let zygote = zygotes.get(key);
     if (zygote === undefined || !zygote.alive) zygotes.set(key, (zygote = new Zygote(prepare, key)));
-    const popen = zygote.fork(prepare.daemon, job, fds);
+    const popen = zygote.fork(job, fds);
     if (popen !== null) return popen;
   }
   return null;
